@@ -1,0 +1,160 @@
+//! What the host looks like, in the parts our programs touch: the mount table,
+//! network links, netfilter rules, the cgroup tree, and processes running one of
+//! our binaries. Captured before and after a whole test run; any difference is a
+//! leak, shown line by line.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostState {
+    /// One line per part: `mount /tmp/x overlay overlay`, `link veth0`, ...
+    pub lines: BTreeSet<String>,
+}
+
+impl HostState {
+    /// `binaries_dir`: processes whose executable lives there are ours.
+    pub fn capture(binaries_dir: &Path) -> Self {
+        let mut lines = BTreeSet::new();
+        mounts(&mut lines);
+        links(&mut lines);
+        netfilter(&mut lines);
+        cgroups(&mut lines);
+        our_processes(binaries_dir, &mut lines);
+        HostState { lines }
+    }
+
+    /// `+ line` for what appeared, `- line` for what went away.
+    pub fn diff(&self, after: &HostState) -> Vec<String> {
+        let gone = self
+            .lines
+            .difference(&after.lines)
+            .map(|l| format!("- {l}"));
+        let new = after
+            .lines
+            .difference(&self.lines)
+            .map(|l| format!("+ {l}"));
+        gone.chain(new).collect()
+    }
+}
+
+/// /proc/self/mountinfo: mount point, filesystem type and source.
+fn mounts(lines: &mut BTreeSet<String>) {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if let (Some(point), Some(fstype), Some(source)) =
+            (fields.get(4), fields.get(dash + 1), fields.get(dash + 2))
+        {
+            lines.insert(format!("mount {point} {fstype} {source}"));
+        }
+    }
+}
+
+/// /sys/class/net lists the links of the namespace sysfs was mounted in: the host's.
+fn links(lines: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        lines.insert(format!("link {}", entry.file_name().to_string_lossy()));
+    }
+}
+
+/// The rules of every iptables backend present, and of nftables, without counters.
+fn netfilter(lines: &mut BTreeSet<String>) {
+    let tools: [(&str, &[&str]); 5] = [
+        ("iptables-legacy-save", &[]),
+        ("ip6tables-legacy-save", &[]),
+        ("iptables-nft-save", &[]),
+        ("ip6tables-nft-save", &[]),
+        ("nft", &["list", "ruleset"]),
+    ];
+    let counters = regex::Regex::new(r"\[\d+:\d+\]|packets \d+ bytes \d+").expect("regex");
+    for (tool, args) in tools {
+        let Ok(out) = Command::new(tool).args(args).output() else {
+            continue;
+        };
+        for rule in String::from_utf8_lossy(&out.stdout).lines() {
+            if rule.starts_with('#') || rule.trim().is_empty() {
+                continue;
+            }
+            lines.insert(format!("{tool}: {}", counters.replace_all(rule, "")));
+        }
+    }
+}
+
+/// Every directory under /sys/fs/cgroup. systemd's own units (`*.scope`,
+/// `*.service`...) come and go on their own and are left out; ours never use those
+/// suffixes.
+fn cgroups(lines: &mut BTreeSet<String>) {
+    fn walk(dir: &Path, lines: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if !kind.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let systemd = [".scope", ".service", ".slice", ".socket", ".mount", ".swap"]
+                .iter()
+                .any(|s| name.ends_with(s));
+            if !systemd {
+                lines.insert(format!("cgroup {}", entry.path().display()));
+                walk(&entry.path(), lines);
+            }
+        }
+    }
+    walk(Path::new("/sys/fs/cgroup"), lines);
+}
+
+/// Processes whose executable is one of ours (built into `binaries_dir`).
+fn our_processes(binaries_dir: &Path, lines: &mut BTreeSet<String>) {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(exe) = std::fs::read_link(entry.path().join("exe"))
+            && exe.parent() == Some(binaries_dir)
+        {
+            lines.insert(format!("process {pid} {}", exe.display()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_shows_as_a_difference() {
+        let before = HostState {
+            lines: ["mount / ext4 /dev/vda".to_string()].into(),
+        };
+        let mut after = before.clone();
+        after.lines.insert("mount /tmp/x overlay overlay".into());
+        after.lines.remove("mount / ext4 /dev/vda");
+        assert_eq!(
+            before.diff(&after),
+            ["- mount / ext4 /dev/vda", "+ mount /tmp/x overlay overlay"]
+        );
+    }
+
+    #[test]
+    fn capture_sees_this_host() {
+        let state = HostState::capture(Path::new("/nonexistent"));
+        assert!(
+            state.lines.iter().any(|l| l.starts_with("mount / ")),
+            "{state:?}"
+        );
+        assert!(state.lines.contains("link lo"), "{state:?}");
+    }
+}

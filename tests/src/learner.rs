@@ -1,0 +1,244 @@
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use regex::Regex;
+
+/// A binary of this workspace, for tests outside the package that owns it (inside
+/// that package, prefer `env!("CARGO_BIN_EXE_<name>")`, which cargo keeps fresh).
+/// `cargo lab test` builds every binary before the tests run.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo build --workspace` (or `cargo lab test`)",
+        bin.display()
+    );
+    bin
+}
+
+/// One command line, as a learner would type it.
+#[derive(Debug)]
+pub struct Learner {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(String, String)>,
+    uid: Option<u32>,
+    redactor: Redactor,
+}
+
+/// What came out of a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Learner {
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        let program = program.into();
+        // A message that repeats the command line shows the binary as it was typed.
+        let name = program
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let redactor = Redactor::default().literal(&program.to_string_lossy(), &name);
+        Learner {
+            program,
+            args: vec![],
+            env: vec![],
+            uid: None,
+            redactor,
+        }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// `-- CMD ARGS...`: the command a chapter binary runs.
+    pub fn cmd(self, words: &[&str]) -> Self {
+        self.args(["--"]).args(words)
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Run as this (unprivileged) user instead of root.
+    pub fn as_uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Replace `path` (a temp dir, say) by `name` wherever it appears in the output.
+    pub fn redact_path(mut self, path: impl AsRef<Path>, name: &str) -> Self {
+        self.redactor = self
+            .redactor
+            .literal(&path.as_ref().to_string_lossy(), name);
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some(uid) = self.uid {
+            // std also drops root's supplementary groups when it changes the uid.
+            cmd.uid(uid).gid(uid);
+        }
+        cmd
+    }
+
+    /// stdout and stderr apart (not redacted), and the exit code.
+    pub fn output(&self) -> Outcome {
+        let out = self.command().output().expect("the binary runs");
+        Outcome {
+            code: exit_code(out.status),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// What a terminal would show: the command line, stdout and stderr interleaved in
+    /// the order they were written (both go to one pipe, as to one terminal), and the
+    /// exit code; redacted. Returns (exit code, transcript).
+    pub fn transcript(&self) -> (i32, String) {
+        let (mut reader, writer) = std::io::pipe().expect("pipe");
+        let mut cmd = self.command();
+        cmd.stdout(writer.try_clone().expect("dup")).stderr(writer);
+        let mut child = cmd.spawn().expect("the binary runs");
+        drop(cmd); // close our copies of the write end, or read_to_end never ends
+        let mut text = Vec::new();
+        reader.read_to_end(&mut text).expect("read");
+        let code = exit_code(child.wait().expect("wait"));
+        let name = self
+            .program
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let words: Vec<String> = std::iter::once(name)
+            .chain(self.args.iter().map(|a| quote(&a.to_string_lossy())))
+            .collect();
+        let prompt = if self.uid.is_some() { "$" } else { "#" };
+        let shown = format!(
+            "{prompt} {}\n{}[exit {code}]\n",
+            words.join(" "),
+            String::from_utf8_lossy(&text)
+        );
+        (code, self.redactor.apply(&shown))
+    }
+}
+
+fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Replacements that make a transcript the same from run to run: PIDs, inode and
+/// device numbers, and the temp paths a test made.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    rules: Vec<(Regex, String)>,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        let rules = [
+            (r"fork\(\) = \d+", "fork() = [PID]"),
+            (r"waitpid\(\d+\)", "waitpid([PID])"),
+            (r"\bpid \d+", "pid [PID]"),
+            (r"device \d+:\d+", "device [DEV]"),
+            (r"inode \d+", "inode [INODE]"),
+        ];
+        Redactor {
+            rules: rules
+                .iter()
+                .map(|(re, to)| (Regex::new(re).expect("a valid regex"), to.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl Redactor {
+    pub fn literal(mut self, text: &str, name: &str) -> Self {
+        // Longest paths first, so that /tmp/x/rootfs wins over /tmp/x.
+        self.rules.insert(
+            0,
+            (
+                Regex::new(&regex::escape(text)).expect("escaped"),
+                name.into(),
+            ),
+        );
+        self.rules
+            .sort_by_key(|(re, _)| std::cmp::Reverse(re.as_str().len()));
+        self
+    }
+
+    pub fn rule(mut self, pattern: &str, replacement: &str) -> Self {
+        self.rules.push((
+            Regex::new(pattern).expect("a valid regex"),
+            replacement.into(),
+        ));
+        self
+    }
+
+    pub fn apply(&self, text: &str) -> String {
+        let redacted = self.rules.iter().fold(text.to_string(), |t, (re, to)| {
+            re.replace_all(&t, to.as_str()).into_owned()
+        });
+        realign_narration(&redacted)
+    }
+}
+
+/// Narration lines are two columns (`syscall   ~ shell`); a redaction changes the
+/// width of the first, so pad them again the way the narrator does.
+fn realign_narration(text: &str) -> String {
+    const SHELL_COLUMN: usize = 44;
+    let step = Regex::new(r"^(\S.*?) {3,}~ (.*)$").expect("regex");
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        match step.captures(body) {
+            Some(c) => {
+                let pad = SHELL_COLUMN.saturating_sub(c[1].chars().count()).max(3);
+                out.push_str(&format!("{}{:pad$}~ {}{newline}", &c[1], "", &c[2]));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}

@@ -1,0 +1,71 @@
+//! The lab's test harness.
+//!
+//! - [`Learner`]: run a chapter's binary exactly as a learner types it, and get its
+//!   exit code, its streams, and a *transcript* (what a terminal shows) with the
+//!   things that change from run to run redacted, ready for an insta snapshot.
+//! - [`needs_root!`]: tests run the real kernel as root; without root a test says
+//!   so loudly, and under `CI=true` it fails instead of skipping.
+//! - [`host_state`]: the host's mounts, links, netfilter rules, cgroups and our
+//!   processes, captured before and after a run to prove nothing was left behind.
+
+pub mod host_state;
+mod learner;
+
+pub use learner::{Learner, Outcome, Redactor, workspace_bin};
+
+/// True when this test can go on. Not root: under `CI=true` the test fails (CI must
+/// never pass by skipping); elsewhere it says loudly that it did not run.
+pub fn root_or_explain(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let why = format!(
+        "{test}: NOT RUN: this test drives the real kernel and needs root \
+         (run the suite as root: sudo -E cargo lab test)"
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}; under CI=true that is a failure");
+    }
+    eprintln!("\n!!! {why}\n");
+    false
+}
+
+/// Return early from a test unless we are root (see [`root_or_explain`]).
+#[macro_export]
+macro_rules! needs_root {
+    () => {
+        if !$crate::root_or_explain(module_path!()) {
+            return;
+        }
+    };
+}
+
+/// Every path under `dir` (relative), to show that a failed command wrote nothing.
+pub fn tree(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(path.clone());
+            }
+            found.insert(path.strip_prefix(dir).unwrap_or(&path).to_path_buf());
+        }
+    }
+    found
+}
+
+/// A temp dir `/tmp/lab-XXXXXX` that an unprivileged user can enter (tempfile makes
+/// them 0700). Always in /tmp, whatever TMPDIR says, so that its path has the same
+/// length everywhere and redacted transcripts line up the same.
+pub fn open_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("lab-")
+        .rand_bytes(6)
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
