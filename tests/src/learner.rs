@@ -181,6 +181,7 @@ impl Default for Redactor {
             (r"fork\(\) = \d+", "fork() = [PID]"),
             (r"waitpid\(\d+\)", "waitpid([PID])"),
             (r"\bpid \d+", "pid [PID]"),
+            (r"/proc/\d+/", "/proc/[PID]/"),
             (r"device \d+:\d+", "device [DEV]"),
             (r"inode \d+", "inode [INODE]"),
         ];

@@ -3,6 +3,9 @@
 //! 1. capture the host (mounts, links, netfilter rules, cgroups, our processes);
 //! 2. build every binary, then `cargo test --workspace ARGS`;
 //! 3. capture the host again: any difference fails the run, and is shown.
+//!
+//! `cargo lab exercises`: prove every exercise's check fails on the starting code
+//! and passes with its reference solution (`NN-chapter/exercises/K-name.patch`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,9 +16,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("exercises") => exercises(),
         _ => {
             eprintln!("usage: cargo lab test [CARGO TEST ARGS...]");
-            eprintln!("  runs the whole suite and checks that the host is left as it was");
+            eprintln!("         the whole suite, then a check that the host is left as it was");
+            eprintln!("       cargo lab exercises");
+            eprintln!(
+                "         each exercise check fails on the starting code and passes with its solution"
+            );
             ExitCode::from(2)
         }
     }
@@ -29,11 +37,15 @@ fn workspace() -> PathBuf {
 }
 
 fn cargo(args: &[&str], extra: &[String]) -> bool {
+    cargo_in(&workspace(), args, extra)
+}
+
+fn cargo_in(dir: &Path, args: &[&str], extra: &[String]) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     Command::new(cargo)
         .args(args)
         .args(extra)
-        .current_dir(workspace())
+        .current_dir(dir)
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -66,6 +78,159 @@ fn test(extra: &[String]) -> ExitCode {
         }
     }
     if passed && leaks.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One exercise: its chapter's package, the check's test name, and the solution.
+struct Exercise {
+    package: String,
+    test: String,
+    patch: PathBuf,
+}
+
+fn find_exercises(root: &Path) -> Vec<Exercise> {
+    let mut found = vec![];
+    let mut chapters: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("exercises").is_dir())
+        .collect();
+    chapters.sort();
+    for chapter in chapters {
+        let manifest = std::fs::read_to_string(chapter.join("Cargo.toml")).unwrap_or_default();
+        let Some(package) = manifest.lines().find_map(|l| {
+            let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_string())
+        }) else {
+            continue;
+        };
+        let mut patches: Vec<PathBuf> = std::fs::read_dir(chapter.join("exercises"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "patch"))
+            .collect();
+        patches.sort();
+        for patch in patches {
+            // 2-drop-chroot-cap.patch checks with the test `drop_chroot_cap`.
+            let stem = patch
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let name = stem.split_once('-').map_or(stem.as_str(), |(_, n)| n);
+            found.push(Exercise {
+                package: package.clone(),
+                test: name.replace('-', "_"),
+                patch,
+            });
+        }
+    }
+    found
+}
+
+/// Copy the workspace's sources (not target/, .git/ or the built book) to `to`.
+fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if [".git", "target"].iter().any(|skip| name == *skip) {
+            continue;
+        }
+        let target = to.join(&name);
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_sources(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn exercises() -> ExitCode {
+    if !lab_tests::root_or_explain("cargo lab exercises") {
+        return ExitCode::FAILURE;
+    }
+    let root = workspace();
+    let scratch_base = root.join("target/lab-exercises");
+    let mut failures = 0;
+    let list = find_exercises(&root);
+    for ex in &list {
+        let label = format!(
+            "{} {}",
+            ex.package,
+            ex.patch.file_name().unwrap_or_default().to_string_lossy()
+        );
+        // Outside the repository: inside it, `git apply` would patch the repository's
+        // own files (paths are taken from its top), not the copy.
+        let scratch_dir = tempfile::Builder::new()
+            .prefix("lab-exercise-")
+            .tempdir()
+            .expect("temp dir");
+        let scratch = scratch_dir.path().join("workspace");
+        if let Err(e) = copy_sources(&root, &scratch) {
+            println!("{label}: cannot copy the workspace: {e}");
+            failures += 1;
+            continue;
+        }
+        // One target directory for every scratch build, so dependencies build once.
+        let target = scratch_base.join("target").to_string_lossy().into_owned();
+        let check = |dir: &Path| {
+            cargo_in(
+                dir,
+                &[
+                    "test",
+                    "--quiet",
+                    "--target-dir",
+                    &target,
+                    "-p",
+                    &ex.package,
+                    "--test",
+                    "exercises",
+                    "--",
+                    "--ignored",
+                    "--exact",
+                    &ex.test,
+                ],
+                &[],
+            )
+        };
+        println!("== {label}: the check must fail on the starting code");
+        let fails_before = !check(&scratch);
+        println!("== {label}: applying the reference solution; the check must pass");
+        let applied = Command::new("git")
+            .args(["apply", "--verbose"])
+            .arg(&ex.patch)
+            .current_dir(&scratch)
+            .status()
+            .is_ok_and(|s| s.success());
+        let passes_after = applied && check(&scratch);
+        let verdict = match (fails_before, applied, passes_after) {
+            (true, true, true) => "ok: fails on the starting code, passes with the solution",
+            (false, _, _) => "WRONG: the check already passes on the starting code",
+            (_, false, _) => "WRONG: the solution no longer applies to the code",
+            (_, _, false) => "WRONG: the check fails with the solution",
+        };
+        if !verdict.starts_with("ok") {
+            failures += 1;
+        }
+        println!("== {label}: {verdict}");
+    }
+    println!(
+        "exercises: {} passed, {failures} failed",
+        list.len() - failures
+    );
+    if failures == 0 && !list.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
