@@ -11,6 +11,7 @@ pub fn checks(host: &Host) -> Vec<Finding> {
     findings
 }
 
+// ANCHOR: busybox_check
 fn busybox_check(host: &Host) -> Finding {
     let install = host.install_command(&busybox::PACKAGE);
     match busybox::find(host) {
@@ -39,3 +40,4 @@ fn busybox_check(host: &Host) -> Finding {
         ),
     }
 }
+// ANCHOR_END: busybox_check

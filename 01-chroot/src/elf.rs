@@ -30,6 +30,7 @@ impl ElfNeeds {
     }
 }
 
+// ANCHOR: read_needs
 /// Read the headers of `path`; `None` when it is not an ELF file (a script, say).
 pub fn read_needs(path: &Path) -> Option<ElfNeeds> {
     let bytes = std::fs::read(path).ok()?;
@@ -52,3 +53,4 @@ pub fn read_needs(path: &Path) -> Option<ElfNeeds> {
         machine: elf.header.e_machine,
     })
 }
+// ANCHOR_END: read_needs

@@ -29,12 +29,14 @@ pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+// ANCHOR: step
 /// A system call (or a small group of them) and the shell command that does the same.
 pub fn step(syscall: impl Display, shell: impl Display) {
     if !is_quiet() {
         emit(&format_step(&syscall.to_string(), &shell.to_string()));
     }
 }
+// ANCHOR_END: step
 
 /// A sentence of explanation between steps: why the next step is needed, or what
 /// the last one showed.

@@ -1,0 +1,283 @@
+//! The book's own checks, which mdBook does not make (it exits 0 on a missing
+//! include and does not look at links):
+//!
+//! - every page is in `SUMMARY.md`, and every page `SUMMARY.md` names exists;
+//! - every `{{#include FILE:ANCHOR}}` names a file that exists and an anchor in it;
+//! - every internal link (and `#fragment`) leads to a page (and heading) of the book;
+//! - every terminal transcript (a `console` block) is one include of an insta
+//!   snapshot, skipping exactly its header, and that snapshot is written by a test.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+use regex::Regex;
+
+/// Every problem found, as `page:line: what`.
+pub fn check_book(book: &Path) -> Vec<String> {
+    let src = book.join("src");
+    let mut problems = vec![];
+    let summary = std::fs::read_to_string(src.join("SUMMARY.md")).unwrap_or_default();
+    let link = Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
+    let mut pages = BTreeSet::new();
+    for (n, line) in summary.lines().enumerate() {
+        for c in link.captures_iter(line) {
+            let page = normalize(&src.join(&c[1]));
+            if !page.is_file() {
+                problems.push(format!("SUMMARY.md:{}: {} does not exist", n + 1, &c[1]));
+            }
+            pages.insert(page);
+        }
+    }
+    for file in markdown_files(&src) {
+        if file.file_name().is_some_and(|n| n != "SUMMARY.md") && !pages.contains(&file) {
+            problems.push(format!("{}: not in SUMMARY.md, so mdBook never renders it", rel(&src, &file)));
+        }
+    }
+    for page in &pages {
+        if page.is_file() {
+            check_page(&src, page, &pages, &mut problems);
+        }
+    }
+    problems
+}
+
+fn check_page(src: &Path, page: &Path, pages: &BTreeSet<PathBuf>, problems: &mut Vec<String>) {
+    let text = std::fs::read_to_string(page).unwrap_or_default();
+    let dir = page.parent().unwrap_or(src);
+    let name = rel(src, page);
+    let directive = Regex::new(r"\{\{#(\w+)\s+([^}\s]+)\s*\}\}").expect("regex");
+    let link = Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
+    let mut fence: Option<String> = None;
+    let mut block: Vec<String> = vec![];
+    for (n, line) in text.lines().enumerate() {
+        let at = format!("{name}:{}", n + 1);
+        if let Some(lang) = line.trim_start().strip_prefix("```") {
+            match fence.take() {
+                None => fence = Some(lang.trim().to_string()),
+                Some(open) => {
+                    if open == "console" {
+                        check_transcript(dir, &block, &at, problems);
+                    }
+                    block.clear();
+                }
+            }
+            continue;
+        }
+        if fence.is_some() {
+            block.push(line.to_string());
+        }
+        for c in directive.captures_iter(line) {
+            if &c[1] != "include" {
+                problems.push(format!("{at}: {{{{#{}}}}}: only #include is used in this book", &c[1]));
+                continue;
+            }
+            check_include(dir, &c[2], &at, problems);
+        }
+        if fence.is_none() {
+            for c in link.captures_iter(line) {
+                check_link(dir, page, &c[1], pages, &at, problems);
+            }
+        }
+    }
+    if fence.is_some() {
+        problems.push(format!("{name}: a ``` block is never closed"));
+    }
+}
+
+fn check_include(dir: &Path, spec: &str, at: &str, problems: &mut Vec<String>) {
+    let (file, selector) = spec.split_once(':').unwrap_or((spec, ""));
+    let path = dir.join(file);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        problems.push(format!("{at}: include {file}: no such file"));
+        return;
+    };
+    let is_anchor = !selector.is_empty() && !selector.starts_with(|c: char| c.is_ascii_digit() || c == ':');
+    if is_anchor {
+        for mark in [format!("ANCHOR: {selector}"), format!("ANCHOR_END: {selector}")] {
+            if !text.lines().any(|l| l.trim_end().ends_with(&mark)) {
+                problems.push(format!("{at}: include {file}: no `{mark}` in it"));
+            }
+        }
+    }
+    if file.ends_with(".snap") {
+        let header = insta_header_lines(&text);
+        let wanted = format!("{}:", header + 1);
+        if selector != wanted {
+            problems.push(format!(
+                "{at}: include {file}:{selector}: a snapshot's body starts on line {}; include it as {file}:{wanted}",
+                header + 1
+            ));
+        }
+        if !written_by_a_test(&path) {
+            problems.push(format!("{at}: {file}: no test writes this snapshot (a stale transcript?)"));
+        }
+    }
+}
+
+/// An insta snapshot starts with a `---` ... `---` header.
+fn insta_header_lines(text: &str) -> usize {
+    text.lines().enumerate().skip(1).find(|(_, l)| *l == "---").map_or(0, |(i, _)| i + 1)
+}
+
+/// The snapshot `tests/snapshots/NAME.snap` is written by a test in `tests/` that
+/// names it: `snap("NAME", ...)`.
+fn written_by_a_test(snapshot: &Path) -> bool {
+    let Some(name) = snapshot.file_stem().map(|s| s.to_string_lossy().into_owned()) else { return false };
+    let Some(tests_dir) = snapshot.parent().and_then(Path::parent) else { return false };
+    let quoted = format!("\"{name}\"");
+    let mut todo = vec![tests_dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&quoted))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn check_transcript(dir: &Path, block: &[String], at: &str, problems: &mut Vec<String>) {
+    let lines: Vec<&str> = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let ok = matches!(lines.as_slice(), [only] if only.starts_with("{{#include ") && only.contains(".snap:"));
+    if !ok {
+        problems.push(format!(
+            "{at}: a console block must be one {{{{#include ...snap:N:}}}} of a tested snapshot, not typed text"
+        ));
+    }
+    let _ = dir;
+}
+
+fn check_link(dir: &Path, page: &Path, target: &str, pages: &BTreeSet<PathBuf>, at: &str, problems: &mut Vec<String>) {
+    if target.contains("://") || target.starts_with("mailto:") {
+        return;
+    }
+    let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
+    let path = if file.is_empty() { page.to_path_buf() } else { normalize(&dir.join(file)) };
+    if !path.exists() {
+        problems.push(format!("{at}: link {target}: no such file"));
+        return;
+    }
+    if path.extension().is_some_and(|e| e == "md") && !pages.contains(&path) {
+        problems.push(format!("{at}: link {target}: that page is not in SUMMARY.md"));
+    }
+    if !fragment.is_empty() && !heading_ids(&path).contains(fragment) {
+        problems.push(format!("{at}: link {target}: no heading #{fragment} there"));
+    }
+}
+
+/// The ids mdBook gives headings: lower case, spaces to `-`, punctuation dropped.
+fn heading_ids(page: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(page).unwrap_or_default();
+    let mut in_code = false;
+    let mut ids = BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if in_code || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let id: String = title
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        ids.insert(id);
+    }
+    ids
+}
+
+fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(markdown_files(&path));
+        } else if path.extension().is_some_and(|e| e == "md") {
+            found.push(normalize(&path));
+        }
+    }
+    found
+}
+
+/// `a/b/../c` -> `a/c`, without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn rel(src: &Path, file: &Path) -> String {
+    file.strip_prefix(src).unwrap_or(file).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small book: `files` are (path under the book, contents).
+    fn book(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        }
+        dir
+    }
+
+    const SUMMARY: (&str, &str) = ("src/SUMMARY.md", "# Summary\n\n- [A](a.md)\n- [B](b.md)\n");
+    const CODE: (&str, &str) = ("code/x.rs", "// ANCHOR: main\nfn main() {}\n// ANCHOR_END: main\n");
+    const SNAP: (&str, &str) = ("code/tests/snapshots/run.snap", "---\nsource: t.rs\n---\n# run\n[exit 0]\n");
+    const TEST: (&str, &str) = ("code/tests/t.rs", "snap(\"run\", &text);\n");
+
+    #[test]
+    fn a_sound_book_has_no_problems() {
+        let b = book(&[
+            SUMMARY, CODE, SNAP, TEST,
+            ("src/a.md", "# A\n\n```rust\n{{#include ../code/x.rs:main}}\n```\n\nSee [b](b.md#the-part).\n"),
+            ("src/b.md", "# B\n\n## The part\n\n```console\n{{#include ../code/tests/snapshots/run.snap:4:}}\n```\n"),
+        ]);
+        assert_eq!(check_book(b.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn missing_includes_anchors_and_links_are_problems() {
+        let b = book(&[
+            SUMMARY, CODE, SNAP,
+            ("src/a.md", "# A\n{{#include ../code/nope.rs}}\n{{#include ../code/x.rs:gone}}\n[x](c.md) [y](b.md#nowhere)\n"),
+            ("src/b.md", "# B\n```console\n$ typed by hand\n```\n```console\n{{#include ../code/tests/snapshots/run.snap}}\n```\n"),
+            ("src/orphan.md", "# O\n"),
+        ]);
+        let problems = check_book(b.path()).join("\n");
+        for expected in [
+            "a.md:2: include ../code/nope.rs: no such file",
+            "a.md:3: include ../code/x.rs: no `ANCHOR: gone` in it",
+            "a.md:4: link c.md: no such file",
+            "a.md:4: link b.md#nowhere: no heading #nowhere there",
+            "b.md:4: a console block must be one",
+            "include it as ../code/tests/snapshots/run.snap:4:",
+            "no test writes this snapshot",
+            "orphan.md: not in SUMMARY.md",
+        ] {
+            assert!(problems.contains(expected), "missing {expected:?} in:\n{problems}");
+        }
+    }
+}
