@@ -44,7 +44,7 @@ impl LibraryResolver {
         LibraryResolver { dirs }
     }
 
-// ANCHOR: closure
+    // ANCHOR: closure
     /// The loader and every library `programs` need, transitively, as host paths.
     pub fn closure(&self, programs: &[PathBuf]) -> Result<BTreeSet<PathBuf>, MissingLibrary> {
         let mut found = BTreeSet::new();
@@ -76,7 +76,7 @@ impl LibraryResolver {
         }
         Ok(found)
     }
-// ANCHOR_END: closure
+    // ANCHOR_END: closure
 
     fn find(&self, name: &str, wanted_by: &ElfNeeds, file: &Path) -> Option<PathBuf> {
         let origin = file.parent().unwrap_or(Path::new("/"));

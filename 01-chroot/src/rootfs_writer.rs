@@ -61,7 +61,7 @@ impl RootfsWriter {
         Ok(host)
     }
 
-// ANCHOR: ensure_real_dir
+    // ANCHOR: ensure_real_dir
     fn ensure_real_dir(&self, host: &Path, mode: u32) -> Result<()> {
         match std::fs::symlink_metadata(host) {
             Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
@@ -79,7 +79,7 @@ impl RootfsWriter {
                 .context(|| format!("cannot create {}", host.display())),
         }
     }
-// ANCHOR_END: ensure_real_dir
+    // ANCHOR_END: ensure_real_dir
 
     /// Remove whatever non-directory sits at `host`, so that we replace it.
     fn clear(host: &Path) -> Result<()> {

@@ -30,7 +30,10 @@ pub fn check_book(book: &Path) -> Vec<String> {
     }
     for file in markdown_files(&src) {
         if file.file_name().is_some_and(|n| n != "SUMMARY.md") && !pages.contains(&file) {
-            problems.push(format!("{}: not in SUMMARY.md, so mdBook never renders it", rel(&src, &file)));
+            problems.push(format!(
+                "{}: not in SUMMARY.md, so mdBook never renders it",
+                rel(&src, &file)
+            ));
         }
     }
     for page in &pages {
@@ -68,7 +71,10 @@ fn check_page(src: &Path, page: &Path, pages: &BTreeSet<PathBuf>, problems: &mut
         }
         for c in directive.captures_iter(line) {
             if &c[1] != "include" {
-                problems.push(format!("{at}: {{{{#{}}}}}: only #include is used in this book", &c[1]));
+                problems.push(format!(
+                    "{at}: {{{{#{}}}}}: only #include is used in this book",
+                    &c[1]
+                ));
                 continue;
             }
             check_include(dir, &c[2], &at, problems);
@@ -91,9 +97,13 @@ fn check_include(dir: &Path, spec: &str, at: &str, problems: &mut Vec<String>) {
         problems.push(format!("{at}: include {file}: no such file"));
         return;
     };
-    let is_anchor = !selector.is_empty() && !selector.starts_with(|c: char| c.is_ascii_digit() || c == ':');
+    let is_anchor =
+        !selector.is_empty() && !selector.starts_with(|c: char| c.is_ascii_digit() || c == ':');
     if is_anchor {
-        for mark in [format!("ANCHOR: {selector}"), format!("ANCHOR_END: {selector}")] {
+        for mark in [
+            format!("ANCHOR: {selector}"),
+            format!("ANCHOR_END: {selector}"),
+        ] {
             if !text.lines().any(|l| l.trim_end().ends_with(&mark)) {
                 problems.push(format!("{at}: include {file}: no `{mark}` in it"));
             }
@@ -109,21 +119,34 @@ fn check_include(dir: &Path, spec: &str, at: &str, problems: &mut Vec<String>) {
             ));
         }
         if !written_by_a_test(&path) {
-            problems.push(format!("{at}: {file}: no test writes this snapshot (a stale transcript?)"));
+            problems.push(format!(
+                "{at}: {file}: no test writes this snapshot (a stale transcript?)"
+            ));
         }
     }
 }
 
 /// An insta snapshot starts with a `---` ... `---` header.
 fn insta_header_lines(text: &str) -> usize {
-    text.lines().enumerate().skip(1).find(|(_, l)| *l == "---").map_or(0, |(i, _)| i + 1)
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .find(|(_, l)| *l == "---")
+        .map_or(0, |(i, _)| i + 1)
 }
 
 /// The snapshot `tests/snapshots/NAME.snap` is written by a test in `tests/` that
 /// names it: `snap("NAME", ...)`.
 fn written_by_a_test(snapshot: &Path) -> bool {
-    let Some(name) = snapshot.file_stem().map(|s| s.to_string_lossy().into_owned()) else { return false };
-    let Some(tests_dir) = snapshot.parent().and_then(Path::parent) else { return false };
+    let Some(name) = snapshot
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+    else {
+        return false;
+    };
+    let Some(tests_dir) = snapshot.parent().and_then(Path::parent) else {
+        return false;
+    };
     let quoted = format!("\"{name}\"");
     let mut todo = vec![tests_dir.to_path_buf()];
     while let Some(dir) = todo.pop() {
@@ -142,7 +165,11 @@ fn written_by_a_test(snapshot: &Path) -> bool {
 }
 
 fn check_transcript(dir: &Path, block: &[String], at: &str, problems: &mut Vec<String>) {
-    let lines: Vec<&str> = block.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = block
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
     let ok = matches!(lines.as_slice(), [only] if only.starts_with("{{#include ") && only.contains(".snap:"));
     if !ok {
         problems.push(format!(
@@ -152,18 +179,31 @@ fn check_transcript(dir: &Path, block: &[String], at: &str, problems: &mut Vec<S
     let _ = dir;
 }
 
-fn check_link(dir: &Path, page: &Path, target: &str, pages: &BTreeSet<PathBuf>, at: &str, problems: &mut Vec<String>) {
+fn check_link(
+    dir: &Path,
+    page: &Path,
+    target: &str,
+    pages: &BTreeSet<PathBuf>,
+    at: &str,
+    problems: &mut Vec<String>,
+) {
     if target.contains("://") || target.starts_with("mailto:") {
         return;
     }
     let (file, fragment) = target.split_once('#').unwrap_or((target, ""));
-    let path = if file.is_empty() { page.to_path_buf() } else { normalize(&dir.join(file)) };
+    let path = if file.is_empty() {
+        page.to_path_buf()
+    } else {
+        normalize(&dir.join(file))
+    };
     if !path.exists() {
         problems.push(format!("{at}: link {target}: no such file"));
         return;
     }
     if path.extension().is_some_and(|e| e == "md") && !pages.contains(&path) {
-        problems.push(format!("{at}: link {target}: that page is not in SUMMARY.md"));
+        problems.push(format!(
+            "{at}: link {target}: that page is not in SUMMARY.md"
+        ));
     }
     if !fragment.is_empty() && !heading_ids(&path).contains(fragment) {
         problems.push(format!("{at}: link {target}: no heading #{fragment} there"));
@@ -244,16 +284,31 @@ mod tests {
     }
 
     const SUMMARY: (&str, &str) = ("src/SUMMARY.md", "# Summary\n\n- [A](a.md)\n- [B](b.md)\n");
-    const CODE: (&str, &str) = ("code/x.rs", "// ANCHOR: main\nfn main() {}\n// ANCHOR_END: main\n");
-    const SNAP: (&str, &str) = ("code/tests/snapshots/run.snap", "---\nsource: t.rs\n---\n# run\n[exit 0]\n");
+    const CODE: (&str, &str) = (
+        "code/x.rs",
+        "// ANCHOR: main\nfn main() {}\n// ANCHOR_END: main\n",
+    );
+    const SNAP: (&str, &str) = (
+        "code/tests/snapshots/run.snap",
+        "---\nsource: t.rs\n---\n# run\n[exit 0]\n",
+    );
     const TEST: (&str, &str) = ("code/tests/t.rs", "snap(\"run\", &text);\n");
 
     #[test]
     fn a_sound_book_has_no_problems() {
         let b = book(&[
-            SUMMARY, CODE, SNAP, TEST,
-            ("src/a.md", "# A\n\n```rust\n{{#include ../code/x.rs:main}}\n```\n\nSee [b](b.md#the-part).\n"),
-            ("src/b.md", "# B\n\n## The part\n\n```console\n{{#include ../code/tests/snapshots/run.snap:4:}}\n```\n"),
+            SUMMARY,
+            CODE,
+            SNAP,
+            TEST,
+            (
+                "src/a.md",
+                "# A\n\n```rust\n{{#include ../code/x.rs:main}}\n```\n\nSee [b](b.md#the-part).\n",
+            ),
+            (
+                "src/b.md",
+                "# B\n\n## The part\n\n```console\n{{#include ../code/tests/snapshots/run.snap:4:}}\n```\n",
+            ),
         ]);
         assert_eq!(check_book(b.path()), Vec::<String>::new());
     }
@@ -261,9 +316,17 @@ mod tests {
     #[test]
     fn missing_includes_anchors_and_links_are_problems() {
         let b = book(&[
-            SUMMARY, CODE, SNAP,
-            ("src/a.md", "# A\n{{#include ../code/nope.rs}}\n{{#include ../code/x.rs:gone}}\n[x](c.md) [y](b.md#nowhere)\n"),
-            ("src/b.md", "# B\n```console\n$ typed by hand\n```\n```console\n{{#include ../code/tests/snapshots/run.snap}}\n```\n"),
+            SUMMARY,
+            CODE,
+            SNAP,
+            (
+                "src/a.md",
+                "# A\n{{#include ../code/nope.rs}}\n{{#include ../code/x.rs:gone}}\n[x](c.md) [y](b.md#nowhere)\n",
+            ),
+            (
+                "src/b.md",
+                "# B\n```console\n$ typed by hand\n```\n```console\n{{#include ../code/tests/snapshots/run.snap}}\n```\n",
+            ),
             ("src/orphan.md", "# O\n"),
         ]);
         let problems = check_book(b.path()).join("\n");
@@ -277,7 +340,10 @@ mod tests {
             "no test writes this snapshot",
             "orphan.md: not in SUMMARY.md",
         ] {
-            assert!(problems.contains(expected), "missing {expected:?} in:\n{problems}");
+            assert!(
+                problems.contains(expected),
+                "missing {expected:?} in:\n{problems}"
+            );
         }
     }
 }

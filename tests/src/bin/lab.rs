@@ -51,7 +51,14 @@ fn cargo_in(dir: &Path, args: &[&str], extra: &[String]) -> bool {
 }
 
 fn test(extra: &[String]) -> ExitCode {
-    if !lab_tests::root_or_explain("cargo lab test") {
+    with_host_check("cargo lab test", || {
+        cargo(&["build", "--workspace", "--bins"], &[]) && cargo(&["test", "--workspace"], extra)
+    })
+}
+
+/// Run `work` as root between two captures of the host; fail on any difference.
+fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
+    if !lab_tests::root_or_explain(what) {
         return ExitCode::FAILURE;
     }
     // The binaries of this very build live next to this program.
@@ -60,8 +67,7 @@ fn test(extra: &[String]) -> ExitCode {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .expect("our own directory");
     let before = HostState::capture(&bin_dir);
-    let built = cargo(&["build", "--workspace", "--bins"], &[]);
-    let passed = built && cargo(&["test", "--workspace"], extra);
+    let passed = work();
     let after = HostState::capture(&bin_dir);
     let leaks = before.diff(&after);
     if leaks.is_empty() {
@@ -135,7 +141,7 @@ fn find_exercises(root: &Path) -> Vec<Exercise> {
     found
 }
 
-/// Copy the workspace's sources (not target/, .git/ or the built book) to `to`.
+/// Copy the workspace's sources (all but target/ and .git/) to `to`.
 fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -158,11 +164,15 @@ fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn exercises() -> ExitCode {
-    if !lab_tests::root_or_explain("cargo lab exercises") {
-        return ExitCode::FAILURE;
-    }
+    with_host_check("cargo lab exercises", check_exercises)
+}
+
+fn check_exercises() -> bool {
     let root = workspace();
-    let scratch_base = root.join("target/lab-exercises");
+    let target = root
+        .join("target/lab-exercises")
+        .to_string_lossy()
+        .into_owned();
     let mut failures = 0;
     let list = find_exercises(&root);
     for ex in &list {
@@ -184,7 +194,6 @@ fn exercises() -> ExitCode {
             continue;
         }
         // One target directory for every scratch build, so dependencies build once.
-        let target = scratch_base.join("target").to_string_lossy().into_owned();
         let check = |dir: &Path| {
             cargo_in(
                 dir,
@@ -230,9 +239,5 @@ fn exercises() -> ExitCode {
         "exercises: {} passed, {failures} failed",
         list.len() - failures
     );
-    if failures == 0 && !list.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    failures == 0 && !list.is_empty()
 }
