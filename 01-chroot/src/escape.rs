@@ -83,16 +83,13 @@ pub fn escape(rootfs: &Path) -> Result<i32> {
 // ANCHOR: break_out
 /// In the child: enter the chroot, then leave it. True when we reached the host's `/`.
 fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
-    let nix_err = |what: &'static str| {
-        move |e: nix::errno::Errno| Failure::new(format!("{what}: {}", e.desc()))
-    };
     narrate::step(
         format!("chroot({root:?})"),
         format!("chroot {}", root.display()),
     );
-    chroot(root).map_err(nix_err("chroot"))?;
+    chroot(root).context(|| "chroot".into())?;
     narrate::step("chdir(\"/\")", "cd /");
-    chdir("/").map_err(nix_err("chdir /"))?;
+    chdir("/").context(|| "chdir /".into())?;
     let inside = identity("/").context(|| "stat /".into())?;
     println!(
         "Inside the chroot, / is {} and holds: {}",
@@ -116,7 +113,7 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
         format!("chroot({sub:?})"),
         format!("chroot {sub}   # and no cd"),
     );
-    chroot(sub).map_err(nix_err("chroot"))?;
+    chroot(sub).context(|| "chroot".into())?;
     narrate::note("our working directory is now outside our root, so `..` is never stopped");
 
     let mut climbs = 0;
@@ -124,7 +121,7 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
         != identity("..").context(|| "stat ..".into())?
         && climbs < 256
     {
-        chdir("..").map_err(nix_err("chdir .."))?;
+        chdir("..").context(|| "chdir ..".into())?;
         climbs += 1;
     }
     narrate::step(
@@ -132,8 +129,8 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
         "cd ..   # until . and .. are the same directory",
     );
     narrate::step("chroot(\".\")", "chroot .");
-    chroot(".").map_err(nix_err("chroot ."))?;
-    chdir("/").map_err(nix_err("chdir /"))?;
+    chroot(".").context(|| "chroot .".into())?;
+    chdir("/").context(|| "chdir /".into())?;
 
     let now = identity("/").context(|| "stat /".into())?;
     let escaped = now == host_root;

@@ -54,16 +54,11 @@ impl Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// The words the C library uses for an errno, without Rust's "(os error 2)" suffix:
-/// `No such file or directory`.
-pub fn describe_errno(errno: nix::errno::Errno) -> &'static str {
-    errno.desc()
-}
-
-/// Describe an I/O error the way `ls` or `cp` would.
+/// Describe an I/O error the way `ls` or `cp` would, with the C library's words and
+/// without Rust's "(os error 2)" suffix: `No such file or directory`.
 pub fn describe_io(err: &std::io::Error) -> String {
     match err.raw_os_error() {
-        Some(code) => describe_errno(nix::errno::Errno::from_raw(code)).to_string(),
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
         None => err.to_string(),
     }
 }
@@ -81,7 +76,7 @@ impl<T> Context<T> for std::io::Result<T> {
 
 impl<T> Context<T> for nix::Result<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Failure::new(format!("{}: {}", what(), describe_errno(e))))
+        self.map_err(|e| Failure::new(format!("{}: {}", what(), e.desc())))
     }
 }
 

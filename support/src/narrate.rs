@@ -46,7 +46,8 @@ pub fn note(text: impl Display) {
     }
 }
 
-fn format_step(syscall: &str, shell: &str) -> String {
+/// One narration line: the syscall, padded to the shell column, then `~ shell`.
+pub fn format_step(syscall: &str, shell: &str) -> String {
     let pad = SHELL_COLUMN.saturating_sub(syscall.chars().count()).max(3);
     format!("{syscall}{:pad$}~ {shell}", "")
 }

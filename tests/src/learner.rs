@@ -137,7 +137,11 @@ impl Learner {
             .to_string_lossy()
             .into_owned();
         let words: Vec<String> = std::iter::once(name)
-            .chain(self.args.iter().map(|a| quote(&a.to_string_lossy())))
+            .chain(
+                self.args
+                    .iter()
+                    .map(|a| labkit::narrate::shell_quote(&a.to_string_lossy())),
+            )
             .collect();
         let prompt = if self.uid.is_some() { "$" } else { "#" };
         let shown = format!(
@@ -146,18 +150,6 @@ impl Learner {
             String::from_utf8_lossy(&text)
         );
         (code, self.redactor.apply(&shown))
-    }
-}
-
-fn quote(word: &str) -> String {
-    if !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-    {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -228,15 +220,14 @@ impl Redactor {
 /// Narration lines are two columns (`syscall   ~ shell`); a redaction changes the
 /// width of the first, so pad them again the way the narrator does.
 fn realign_narration(text: &str) -> String {
-    const SHELL_COLUMN: usize = 44;
     let step = Regex::new(r"^(\S.*?) {3,}~ (.*)$").expect("regex");
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
         match step.captures(body) {
             Some(c) => {
-                let pad = SHELL_COLUMN.saturating_sub(c[1].chars().count()).max(3);
-                out.push_str(&format!("{}{:pad$}~ {}{newline}", &c[1], "", &c[2]));
+                out.push_str(&labkit::narrate::format_step(&c[1], &c[2]));
+                out.push_str(newline);
             }
             None => out.push_str(line),
         }

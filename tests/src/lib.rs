@@ -17,7 +17,7 @@ pub use learner::{Learner, Outcome, Redactor, workspace_bin};
 /// True when this test can go on. Not root: under `CI=true` the test fails (CI must
 /// never pass by skipping); elsewhere it says loudly that it did not run.
 pub fn root_or_explain(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
+    if labkit::privilege::is_root() {
         return true;
     }
     let why = format!(
