@@ -54,6 +54,7 @@ fn run_with_a_file_as_rootfs() {
 
 #[test]
 fn run_and_escape_without_root() {
+    needs_root!(); // to become nobody
     let (tmp, rootfs) = busybox_rootfs();
     let rootfs = rootfs.to_string_lossy().into_owned();
     refused(
@@ -103,6 +104,7 @@ fn rootfs_onto_a_regular_file() {
 
 #[test]
 fn rootfs_into_a_directory_we_cannot_write() {
+    needs_root!(); // to become nobody
     let tmp = open_tempdir();
     std::fs::create_dir(tmp.path().join("roots-only")).expect("mkdir");
     // As nobody: an existing directory owned by root, and a new one under it.

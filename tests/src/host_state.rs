@@ -1,6 +1,6 @@
 //! What the host looks like, in the parts our programs touch: the mount table,
-//! network links, netfilter rules, the cgroup tree, and processes running one of
-//! our binaries. Captured before and after a whole test run; any difference is a
+//! network links, netfilter rules, the cgroup tree, processes running one of our
+//! binaries, and the tests' temp dirs. Captured before and after a whole test run; any difference is a
 //! leak, shown line by line.
 
 use std::collections::BTreeSet;
@@ -22,6 +22,7 @@ impl HostState {
         netfilter(&mut lines);
         cgroups(&mut lines);
         our_processes(binaries_dir, &mut lines);
+        test_dirs(&mut lines);
         HostState { lines }
     }
 
@@ -112,6 +113,16 @@ fn cgroups(lines: &mut BTreeSet<String>) {
         }
     }
     walk(Path::new("/sys/fs/cgroup"), lines);
+}
+
+/// The tests' own temp dirs (`/tmp/lab-XXXXXX`), which every test removes.
+fn test_dirs(lines: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("lab-") {
+            lines.insert(format!("temp dir /tmp/{name}"));
+        }
+    }
 }
 
 /// Processes whose executable is one of ours (built into `binaries_dir`).
