@@ -44,7 +44,8 @@ pub fn escape(rootfs: &Path) -> Result<i32> {
     let root = check_rootfs(rootfs)?;
     require_root("chroot(2) needs CAP_SYS_CHROOT")?;
     let host_root = identity("/").context(|| "stat /".into())?;
-    println!("The host's real / is {}.", show(host_root));
+    // On the host this is the real /; in a chapter 02 container, the container's.
+    println!("Before the chroot, our / is {}.", show(host_root));
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     // SAFETY: this program is single-threaded, so the child may do anything.
@@ -81,7 +82,8 @@ pub fn escape(rootfs: &Path) -> Result<i32> {
 }
 
 // ANCHOR: break_out
-/// In the child: enter the chroot, then leave it. True when we reached the host's `/`.
+/// In the child: enter the chroot, then leave it. True when we reached the `/` we had
+/// before the chroot (the host's, unless we already run in a container).
 fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
     narrate::step(
         format!("chroot({root:?})"),
@@ -140,7 +142,7 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
         listing("/")
     );
     if escaped {
-        println!("That is the host's real /: we are out.");
+        println!("That is the / we had before the chroot: we are out.");
     }
     Ok(escaped)
 }

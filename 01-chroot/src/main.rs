@@ -37,6 +37,10 @@ enum Command {
         /// Write into DIR even when it is not empty and not a rootfs made here.
         #[arg(long)]
         force: bool,
+        /// Also copy this host program (a path, or a name on PATH) into /bin, with its
+        /// libraries. May be repeated.
+        #[arg(long, value_name = "PROGRAM")]
+        add: Vec<PathBuf>,
     },
     /// Run CMD with ROOTFS as its root directory: fork, chroot, chdir("/"), exec.
     Run {
@@ -70,12 +74,18 @@ fn main() {
             let _ = Cli::command().print_help();
             Ok(0)
         }
-        Some(Command::Rootfs { dir, from, force }) => {
+        Some(Command::Rootfs {
+            dir,
+            from,
+            force,
+            add,
+        }) => {
             let source = from.map(|f| match f {
                 From::Busybox => Source::Busybox,
                 From::Host => Source::Host,
             });
-            rootfs::build(&dir, source, force).map(|built| {
+            let options = rootfs::Options { source, force, add };
+            rootfs::build(&dir, &options).map(|built| {
                 print_summary(&built);
                 0
             })
@@ -126,6 +136,9 @@ fn print_summary(built: &Built) {
                 built.programs.join(" ")
             );
         }
+    }
+    if !built.added.is_empty() {
+        println!("  added:     {} (into /bin)", built.added.join(" "));
     }
     for (name, why) in &built.skipped {
         println!("  skipped:   {name} ({why})");

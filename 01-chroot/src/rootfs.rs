@@ -25,6 +25,17 @@ pub const HOST_PROGRAMS: &[&str] = &[
     "true", "false", "chroot", "stat", "readlink", "kill", "date",
 ];
 
+/// What to build: where programs come from, whether to write into a foreign
+/// directory, and extra host programs to copy in (with their libraries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `None`: busybox when one is found, otherwise host programs.
+    pub source: Option<Source>,
+    pub force: bool,
+    /// Host programs (a path, or a name looked up on PATH) copied to `/bin`.
+    pub add: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// A busybox found on the host, with a link per applet.
@@ -41,6 +52,8 @@ pub struct Built {
     pub busybox: Option<Busybox>,
     pub applets: Vec<PathBuf>,
     pub programs: Vec<String>,
+    /// Programs copied because of `--add`.
+    pub added: Vec<String>,
     /// Programs not copied, with why (`ps: not on PATH`).
     pub skipped: Vec<(String, String)>,
     pub libraries: Vec<PathBuf>,
@@ -50,17 +63,18 @@ pub struct Built {
 }
 
 // ANCHOR: build
-/// Build a rootfs in `dir` from `source` (busybox when found, else host programs).
-pub fn build(dir: &Path, source: Option<Source>, force: bool) -> Result<Built> {
+/// Build a rootfs in `dir` (busybox when found, else host programs).
+pub fn build(dir: &Path, options: &Options) -> Result<Built> {
     let host = Host::real();
     let found_busybox = busybox::find(&host);
-    let source = match (source, &found_busybox) {
+    let added = resolve_added(&host, &options.add)?;
+    let source = match (options.source, &found_busybox) {
         (Some(Source::Busybox), None) => return Err(no_busybox(&host, dir)),
         (Some(chosen), _) => chosen,
         (None, Some(_)) => Source::Busybox,
         (None, None) => Source::Host,
     };
-    let dir = prepare_dir(dir, force)?;
+    let dir = prepare_dir(dir, options.force)?;
     let mut out = RootfsWriter::new(&dir);
     narrate::step(
         format!(
@@ -90,21 +104,60 @@ pub fn build(dir: &Path, source: Option<Source>, force: bool) -> Result<Built> {
         busybox: None,
         applets: vec![],
         programs: vec![],
+        added: vec![],
         skipped: vec![],
         libraries: vec![],
         files: 0,
         links: 0,
         bytes: 0,
     };
-    match (source, found_busybox) {
+    // Dynamically linked programs, whose loader and libraries must come too.
+    let mut dynamic = match (source, found_busybox) {
         (Source::Busybox, Some(bb)) => add_busybox(&mut out, &mut built, bb)?,
         _ => add_host_programs(&mut out, &mut built, &host)?,
+    };
+    for (name, real) in added {
+        copy_step(&mut out, &real, &Path::new("/bin").join(&name))?;
+        built.added.push(name);
+        dynamic.push(real);
+    }
+    if !dynamic.is_empty() {
+        add_libraries(&mut out, &mut built, &dynamic)?;
     }
     add_etc(&mut out, source)?;
     (built.files, built.links, built.bytes) = (out.files, out.links, out.bytes);
     Ok(built)
 }
 // ANCHOR_END: build
+
+/// `--add` programs as (name in /bin, real host file), or which one is missing.
+fn resolve_added(host: &Host, add: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
+    add.iter()
+        .map(|program| {
+            let by_name = program.components().count() == 1;
+            let found = if by_name {
+                host.find_program(&program.to_string_lossy())
+            } else {
+                Some(program.clone()).filter(|p| p.is_file())
+            };
+            let real = found
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .ok_or_else(|| {
+                    Failure::new(format!(
+                        "--add {}: no such program{}",
+                        program.display(),
+                        if by_name { " on PATH" } else { "" }
+                    ))
+                })?;
+            let name = program
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            Ok((name, real))
+        })
+        .collect()
+}
 
 fn no_busybox(host: &Host, dir: &Path) -> Failure {
     Failure::new(format!(
@@ -177,13 +230,16 @@ fn is_system_dir(dir: &Path) -> bool {
 }
 
 // ANCHOR: busybox
-fn add_busybox(out: &mut RootfsWriter, built: &mut Built, bb: Busybox) -> Result<()> {
+/// Returns the programs that need libraries: none for a static busybox.
+fn add_busybox(out: &mut RootfsWriter, built: &mut Built, bb: Busybox) -> Result<Vec<PathBuf>> {
     let inside = Path::new("/bin/busybox");
     copy_step(out, &bb.path, inside)?;
-    if !bb.is_static {
-        // A dynamic busybox needs its loader and libraries, just like host programs.
-        add_libraries(out, built, std::slice::from_ref(&bb.path))?;
-    }
+    // A dynamic busybox needs its loader and libraries, just like host programs.
+    let dynamic = if bb.is_static {
+        vec![]
+    } else {
+        vec![bb.path.clone()]
+    };
     let applets = bb.applets()?;
     narrate::step(
         format!(
@@ -201,12 +257,17 @@ fn add_busybox(out: &mut RootfsWriter, built: &mut Built, bb: Busybox) -> Result
     }
     built.applets = applets;
     built.busybox = Some(bb);
-    Ok(())
+    Ok(dynamic)
 }
 // ANCHOR_END: busybox
 
 // ANCHOR: host
-fn add_host_programs(out: &mut RootfsWriter, built: &mut Built, host: &Host) -> Result<()> {
+/// Returns the programs copied, which all need their libraries.
+fn add_host_programs(
+    out: &mut RootfsWriter,
+    built: &mut Built,
+    host: &Host,
+) -> Result<Vec<PathBuf>> {
     let mut sources = vec![];
     for name in HOST_PROGRAMS {
         let Some(on_path) = host.find_program(name) else {
@@ -231,7 +292,7 @@ fn add_host_programs(out: &mut RootfsWriter, built: &mut Built, host: &Host) -> 
             "no usable /bin/sh on this host: cannot make a rootfs --from host",
         ));
     }
-    add_libraries(out, built, &sources)
+    Ok(sources)
 }
 
 /// Copy the loader and every library `programs` need, each to the same path it has on

@@ -177,3 +177,15 @@ fn rootfs_from_an_unknown_source() {
         2,
     );
 }
+
+#[test]
+fn rootfs_with_a_program_that_does_not_exist() {
+    let tmp = open_tempdir();
+    refused(
+        "bad-rootfs-add-missing",
+        tmp.path(),
+        None,
+        &["-q", "rootfs", &path(&tmp, "r"), "--add", "no-such-program"],
+        1,
+    );
+}

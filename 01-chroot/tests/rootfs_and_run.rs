@@ -269,3 +269,33 @@ fn ctrl_c_reaches_the_command_and_we_report_it() {
         "sleep died of SIGINT; ch01-chroot lived to report 130"
     );
 }
+
+#[test]
+fn added_programs_run_inside_with_their_libraries() {
+    needs_root!();
+    let tmp = open_tempdir();
+    let rootfs = tmp.path().join("rootfs");
+    // Our own binary: dynamically linked, and not something busybox provides.
+    let made = Learner::new(BIN)
+        .args(["-q", "rootfs"])
+        .args([&rootfs])
+        .args(["--add", BIN])
+        .output();
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert!(
+        made.stdout.contains("added:     ch01-chroot (into /bin)"),
+        "{}",
+        made.stdout
+    );
+    let out = Learner::new(BIN)
+        .args(["-q", "run"])
+        .args([&rootfs])
+        .args(["--", "/bin/ch01-chroot", "--version"])
+        .output();
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "ch01-chroot 0.1.0\n"),
+        "{}",
+        out.stderr
+    );
+}
