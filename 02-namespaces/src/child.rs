@@ -1,0 +1,67 @@
+//! What the child does inside its new namespaces, in order: name the host, make
+//! mounts private, enter the rootfs (or mount a fresh /proc), set the environment,
+//! then become the command (or its init).
+
+use std::path::Path;
+
+use labkit::failure::{EXIT_FAILURE, EXIT_TOOL_FAILED};
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::unistd::{getpid, sethostname};
+
+use crate::container_fs;
+use crate::environment::set_container_environment;
+use crate::init::run_init;
+use crate::namespace::Namespace;
+use crate::plan::Plan;
+
+pub const TOOL: &str = "ch02-namespaces";
+
+/// Never returns: execs the command, or exits with the reason it could not.
+pub fn become_container(plan: &Plan) -> ! {
+    ch01_chroot::chroot_run::IgnoreInterrupts::restore_defaults();
+    let code = match setup(plan) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("{TOOL}: {failure}");
+            // A step of ours failed (125), unless exec gave its own 126/127.
+            match failure.code() {
+                EXIT_FAILURE => EXIT_TOOL_FAILED,
+                code => code,
+            }
+        }
+    };
+    // SAFETY: _exit ends the child without running the parent's exit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+// ANCHOR: setup
+fn setup(plan: &Plan) -> Result<i32> {
+    if plan.has(Namespace::Pid) {
+        narrate::step(
+            format!("getpid() = {}   # in the new PID namespace", getpid()),
+            "echo $$",
+        );
+    }
+    if let Some(name) = &plan.hostname {
+        narrate::step(format!("sethostname({name:?})"), format!("hostname {name}"));
+        sethostname(name).map_err(|e| Failure::new(format!("sethostname: {}", e.desc())))?;
+    }
+    if plan.has(Namespace::Mount) {
+        container_fs::make_private()?;
+    }
+    match &plan.rootfs {
+        Some(rootfs) => {
+            container_fs::enter_rootfs(rootfs, plan.has(Namespace::User), plan.has(Namespace::Net))?
+        }
+        None if plan.has(Namespace::Pid) => container_fs::mount_fresh_proc()?,
+        None => {}
+    }
+    set_container_environment();
+    let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
+    if plan.init {
+        return run_init(&plan.command, host_root);
+    }
+    Err(ch01_chroot::exec::exec_command(&plan.command, host_root))
+}
+// ANCHOR_END: setup

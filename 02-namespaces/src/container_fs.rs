@@ -1,0 +1,345 @@
+//! The container's filesystem: a private mount tree, the rootfs bound onto itself,
+//! /proc, a minimal /dev, a read-only /sys, then `pivot_root`, which, unlike
+//! chroot, leaves no old root to walk back to.
+//!
+//! All of this happens in the child's own mount namespace, after making every mount
+//! private: otherwise, on hosts where `/` is shared (systemd does that), each mount
+//! would propagate back to the host, and `pivot_root` refuses to work at all.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+use nix::unistd::{chdir, pivot_root};
+
+/// Is `/` the root of a mount? Not inside a chroot into a plain directory, and
+/// then neither `mount --make-rprivate /` nor `pivot_root` can work.
+pub fn root_is_a_mount() -> bool {
+    // SAFETY: zeroed memory is a valid statx struct, which statx only writes into.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a pointer to our struct.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            0,
+            libc::STATX_BASIC_STATS,
+            &mut stx,
+        )
+    };
+    rc != 0 || stx.stx_attributes & (libc::STATX_ATTR_MOUNT_ROOT as u64) != 0
+}
+
+const IN_A_CHROOT: &str = " (/ is not a mount point: we are inside a chroot, such as ch01-chroot \
+    run. Mount namespaces and pivot_root need the real root: run this from the host)";
+
+fn mount_failed(what: &str, errno: Errno) -> Failure {
+    let why = match errno {
+        Errno::EPERM => {
+            " (not allowed here: in a user namespace some mounts need a PID or network namespace of their own)"
+        }
+        Errno::ENOENT => " (the mount point does not exist)",
+        Errno::EINVAL if !root_is_a_mount() => IN_A_CHROOT,
+        _ => "",
+    };
+    Failure::new(format!("{what}: {}{why}", errno.desc()))
+}
+
+fn mount_step(
+    source: &str,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    shell: String,
+) -> Result<()> {
+    let call = format!(
+        "mount({source:?}, {target:?}, {}, {}{})",
+        fstype.map_or("NULL".into(), |t| format!("{t:?}")),
+        flag_names(flags),
+        data.map(|d| format!(", {d:?}")).unwrap_or_default()
+    );
+    narrate::step(&call, shell);
+    mount(Some(source), target, fstype, flags, data).map_err(|e| mount_failed(&call, e))
+}
+
+fn flag_names(flags: MsFlags) -> String {
+    let names: Vec<&str> = [
+        (MsFlags::MS_BIND, "MS_BIND"),
+        (MsFlags::MS_REC, "MS_REC"),
+        (MsFlags::MS_PRIVATE, "MS_PRIVATE"),
+        (MsFlags::MS_RDONLY, "MS_RDONLY"),
+        (MsFlags::MS_REMOUNT, "MS_REMOUNT"),
+        (MsFlags::MS_NOSUID, "MS_NOSUID"),
+        (MsFlags::MS_NODEV, "MS_NODEV"),
+        (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags.contains(*f))
+    .map(|(_, n)| *n)
+    .collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join("|")
+    }
+}
+
+// ANCHOR: make_private
+/// Stop mount events from travelling between this namespace and the host, in both
+/// directions, for every mount.
+pub fn make_private() -> Result<()> {
+    narrate::step(
+        "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE)",
+        "mount --make-rprivate /",
+    );
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| mount_failed("mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE)", e))
+}
+// ANCHOR_END: make_private
+
+/// `--pid` without `--rootfs`: a fresh /proc over the host's, in our mount
+/// namespace only, so that `ps` sees the new PID namespace.
+pub fn mount_fresh_proc() -> Result<()> {
+    proc_mount(Path::new("/proc"))
+}
+
+fn proc_mount(target: &Path) -> Result<()> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_step(
+        "proc",
+        target,
+        Some("proc"),
+        flags,
+        None,
+        format!("mount -t proc proc {}", target.display()),
+    )
+}
+
+/// A directory inside the rootfs to mount on: created when missing, refused when it
+/// is a symlink (it could point anywhere on the host).
+fn mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
+    let path = rootfs.join(inside.trim_start_matches('/'));
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
+            "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
+        ))),
+        Ok(_) => Ok(path),
+        Err(_) => std::fs::create_dir_all(&path)
+            .map(|()| path.clone())
+            .map_err(|e| {
+                Failure::new(format!(
+                    "cannot create {}: {}",
+                    path.display(),
+                    labkit::failure::describe_io(&e)
+                ))
+            }),
+    }
+}
+
+/// The device nodes a program expects: (name, major, minor).
+pub const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+// ANCHOR: prepare_rootfs
+/// Mount what a container needs inside `rootfs`, then make it our `/`.
+/// `in_user_ns`: device nodes cannot be created there, so the host's are bound in.
+/// `own_net`: sysfs may only be mounted by the owner of the network namespace.
+pub fn enter_rootfs(rootfs: &Path, in_user_ns: bool, own_net: bool) -> Result<()> {
+    // pivot_root needs the new root to be a mount point: bind it onto itself.
+    let r = rootfs.display();
+    mount_step(
+        &rootfs.to_string_lossy(),
+        rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+        format!("mount --rbind {r} {r}"),
+    )?;
+    proc_mount(&mount_point(rootfs, "/proc")?)?;
+    setup_dev(rootfs, in_user_ns)?;
+    let sys = mount_point(rootfs, "/sys")?;
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if own_net || !in_user_ns {
+        mount_step(
+            "sysfs",
+            &sys,
+            Some("sysfs"),
+            ro,
+            None,
+            format!("mount -t sysfs -o ro sysfs {r}/sys"),
+        )?;
+    } else {
+        narrate::note(
+            "no network namespace of our own, so no sysfs mount: bind the host's /sys, read-only",
+        );
+        mount_step(
+            "/sys",
+            &sys,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+            format!("mount --rbind /sys {r}/sys"),
+        )?;
+        remount_readonly(&sys)?;
+    }
+    pivot_into(rootfs)
+}
+// ANCHOR_END: prepare_rootfs
+
+fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
+    let dev = mount_point(rootfs, "/dev")?;
+    let r = rootfs.display();
+    mount_step(
+        "tmpfs",
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755,size=65536k"),
+        format!("mount -t tmpfs -o mode=755 tmpfs {r}/dev"),
+    )?;
+    for (name, major, minor) in DEVICES {
+        let node = dev.join(name);
+        if in_user_ns {
+            // mknod(2) of a device needs CAP_MKNOD in the *initial* user namespace.
+            std::fs::write(&node, "").map_err(|e| {
+                Failure::new(format!(
+                    "{}: {}",
+                    node.display(),
+                    labkit::failure::describe_io(&e)
+                ))
+            })?;
+            mount_step(
+                &format!("/dev/{name}"),
+                &node,
+                None,
+                MsFlags::MS_BIND,
+                None,
+                format!("touch {r}/dev/{name}; mount --bind /dev/{name} {r}/dev/{name}"),
+            )?;
+        } else {
+            narrate::step(
+                format!("mknod({:?}, S_IFCHR|0666, makedev({major}, {minor}))", node),
+                format!("mknod -m 666 {r}/dev/{name} c {major} {minor}"),
+            );
+            mknod(
+                &node,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            )
+            .map_err(|e| Failure::new(format!("mknod {}: {}", node.display(), e.desc())))?;
+            // mknod's mode is filtered by the umask; devices must be usable by all.
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                &node,
+                Mode::from_bits_truncate(0o666),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| Failure::new(format!("chmod {}: {}", node.display(), e.desc())))?;
+        }
+    }
+    let pts = mount_point(rootfs, "/dev/pts")?;
+    mount_step(
+        "devpts",
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+        format!("mount -t devpts -o newinstance,ptmxmode=0666 devpts {r}/dev/pts"),
+    )?;
+    narrate::step(
+        "symlink(\"pts/ptmx\", \"/dev/ptmx\"), /dev/fd, stdin, stdout, stderr",
+        "ln -s pts/ptmx dev/ptmx; ln -s /proc/self/fd dev/fd ...",
+    );
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(target, dev.join(link)).map_err(|e| {
+            Failure::new(format!(
+                "symlink /dev/{link}: {}",
+                labkit::failure::describe_io(&e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Make a bind mount read-only, keeping the flags the kernel locked on it (in a
+/// user namespace, a remount may not drop nosuid, nodev or noexec).
+fn remount_readonly(path: &Path) -> Result<()> {
+    let locked = nix::sys::statvfs::statvfs(path)
+        .map_err(|e| Failure::new(format!("statvfs {}: {}", path.display(), e.desc())))?
+        .flags();
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    use nix::sys::statvfs::FsFlags;
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if locked.contains(fs) {
+            flags |= ms;
+        }
+    }
+    mount_step(
+        "none",
+        path,
+        None,
+        flags,
+        None,
+        format!("mount -o remount,bind,ro {}", path.display()),
+    )
+}
+
+// ANCHOR: pivot
+/// Make `rootfs` our `/`, and detach the old root so that nothing of the host's
+/// filesystem is reachable any more (chroot only hides it).
+pub fn pivot_into(rootfs: &Path) -> Result<()> {
+    let r = rootfs.display();
+    narrate::step(format!("chdir({rootfs:?})"), format!("cd {r}"));
+    chdir(rootfs).map_err(|e| Failure::new(format!("chdir {r}: {}", e.desc())))?;
+    // pivot_root(".", "."): the new root is here, and the old root gets stacked on
+    // top of it, so no directory for the old root has to be made in the rootfs.
+    narrate::step("pivot_root(\".\", \".\")", "pivot_root . .");
+    pivot_root(".", ".").map_err(|e| {
+        let why = match e {
+            Errno::EINVAL if !root_is_a_mount() => IN_A_CHROOT,
+            Errno::EINVAL => {
+                " (the new root must be a mount point and neither it nor / may be \
+                              a shared mount: was / made private first?)"
+            }
+            _ => "",
+        };
+        Failure::new(format!("pivot_root: {}{why}", e.desc()))
+    })?;
+    narrate::step(
+        "umount2(\".\", MNT_DETACH)",
+        "umount -l .   # the old root, stacked on top",
+    );
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| Failure::new(format!("unmounting the old root: {}", e.desc())))?;
+    narrate::step("chdir(\"/\")", "cd /");
+    chdir("/").map_err(|e| Failure::new(format!("chdir /: {}", e.desc())))
+}
+// ANCHOR_END: pivot

@@ -1,0 +1,146 @@
+//! `ch02-namespaces exec PID -- CMD`: join the namespaces of a running process with
+//! `setns(2)`, as `nsenter` and `docker exec` do.
+//!
+//! Every handle is opened *before* the first setns: after joining the mount
+//! namespace, `/proc/PID/...` may no longer mean the same thing. Joining a PID
+//! namespace only places our future children in it, so we fork at the end, like
+//! unshare.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::stat::Mode;
+use nix::unistd::{ForkResult, chroot, fchdir, fork};
+
+use crate::child::TOOL;
+use crate::environment::set_container_environment;
+use crate::namespace::{Namespace, Namespaces, identity};
+
+/// The order nsenter uses: the user namespace first (it grants the capabilities
+/// needed for the rest), the mount namespace last (it changes what paths mean).
+const ORDER: [Namespace; 8] = [
+    Namespace::User,
+    Namespace::Cgroup,
+    Namespace::Ipc,
+    Namespace::Uts,
+    Namespace::Net,
+    Namespace::Pid,
+    Namespace::Time,
+    Namespace::Mount,
+];
+
+fn fail(message: String) -> Failure {
+    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
+}
+
+fn open_handle(path: &str, flags: OFlag) -> Result<OwnedFd> {
+    open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+        let hint = if e == nix::errno::Errno::EACCES {
+            " (another user's process: run as root)"
+        } else {
+            ""
+        };
+        fail(format!("open {path}: {}{hint}", e.desc()))
+    })
+}
+
+// ANCHOR: enter
+/// Join `pid`'s namespaces (`None`: every one that differs from ours), then run
+/// `command` there.
+pub fn exec_in(pid: u32, wanted: Option<&Namespaces>, command: &[String]) -> Result<i32> {
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(fail(format!(
+            "no process {pid}: it does not exist or has exited (ps -p {pid})"
+        )));
+    }
+    let differs = |ns: Namespace| identity(&pid.to_string(), ns).ok() != identity("self", ns).ok();
+    let join: Vec<Namespace> = ORDER
+        .into_iter()
+        .filter(|ns| wanted.map_or_else(|| differs(*ns), |w| w.contains(ns)))
+        // Re-entering our own user namespace is an error (EINVAL): skip it.
+        .filter(|ns| *ns != Namespace::User || differs(*ns))
+        .collect();
+    if join.is_empty() {
+        narrate::note(format!(
+            "process {pid} shares all our namespaces: nothing to join"
+        ));
+    }
+    let handles: Vec<(Namespace, OwnedFd)> = join
+        .iter()
+        .map(|ns| {
+            Ok((
+                *ns,
+                open_handle(&format!("/proc/{pid}/ns/{ns}"), OFlag::O_RDONLY)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let mount = join.contains(&Namespace::Mount);
+    let (root, cwd) = if mount {
+        let dir = OFlag::O_PATH | OFlag::O_DIRECTORY;
+        (
+            Some(open_handle(&format!("/proc/{pid}/root"), dir)?),
+            Some(open_handle(&format!("/proc/{pid}/cwd"), dir)?),
+        )
+    } else {
+        (None, None)
+    };
+    for (ns, fd) in &handles {
+        narrate::step(
+            format!("setns(open(\"/proc/{pid}/ns/{ns}\"), {})", ns.flag_name()),
+            format!("nsenter --target {pid} {}", ns.option()),
+        );
+        setns(fd.as_fd(), CloneFlags::from_bits_retain(ns.flag()))
+            .map_err(|e| fail(format!("setns {ns}: {}", e.desc())))?;
+        if *ns == Namespace::User {
+            // Be root of that namespace, as nsenter does.
+            narrate::step("setgid(0); setuid(0)", "nsenter --setuid 0 --setgid 0");
+            nix::unistd::setgid(0.into())
+                .and_then(|()| nix::unistd::setuid(0.into()))
+                .map_err(|e| fail(format!("becoming root in the user namespace: {}", e.desc())))?;
+        }
+    }
+    if let (Some(root), Some(cwd)) = (root, cwd) {
+        // The new mount namespace has its own idea of /: take the target's root and
+        // working directory, opened before we moved.
+        narrate::step(
+            format!("fchdir(/proc/{pid}/root); chroot(\".\")"),
+            format!("nsenter --target {pid} --root"),
+        );
+        fchdir(root.as_fd())
+            .and_then(|()| chroot("."))
+            .map_err(|e| fail(format!("entering its root: {}", e.desc())))?;
+        narrate::step(
+            format!("fchdir(/proc/{pid}/cwd)"),
+            format!("nsenter --target {pid} --wd"),
+        );
+        fchdir(cwd.as_fd())
+            .map_err(|e| fail(format!("entering its working directory: {}", e.desc())))?;
+    }
+    let _ignoring = IgnoreInterrupts::start()?;
+    // SAFETY: single-threaded, so the child may do anything.
+    match unsafe { fork() }.map_err(|e| fail(format!("fork: {}", e.desc())))? {
+        ForkResult::Child => {
+            IgnoreInterrupts::restore_defaults();
+            narrate::step(
+                format!(
+                    "fork() = {}   # in its PID namespace: joining one applies to children",
+                    nix::unistd::getpid()
+                ),
+                "nsenter --fork",
+            );
+            set_container_environment();
+            let root = format!("/proc/{pid}/root");
+            let failure = ch01_chroot::exec::exec_command(command, std::path::Path::new(&root));
+            eprintln!("{TOOL}: {failure}");
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(failure.code()) }
+        }
+        ForkResult::Parent { child } => wait_for(child),
+    }
+}
+// ANCHOR_END: enter

@@ -1,0 +1,47 @@
+//! The environment a container's command starts with: what Docker gives, not the
+//! host's whole environment (which would leak host paths and secrets) and not an
+//! empty one (which breaks shells).
+
+use labkit::doctor::DEFAULT_PATH;
+use labkit::narrate;
+
+// ANCHOR: environment
+/// Replace this process's environment with PATH, HOSTNAME, HOME and TERM.
+/// Call it in the child, after the UTS namespace is set up (HOSTNAME is read there).
+pub fn set_container_environment() {
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let home = if nix::unistd::geteuid().is_root() {
+        "/root"
+    } else {
+        "/"
+    };
+    let term = std::env::var("TERM").ok();
+    let mut vars = vec![
+        ("PATH", DEFAULT_PATH.to_string()),
+        ("HOSTNAME", hostname),
+        ("HOME", home.to_string()),
+    ];
+    if let Some(term) = term {
+        vars.push(("TERM", term));
+    }
+    let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    narrate::step(
+        format!(
+            "environ = {{{}}}",
+            vars.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+        ),
+        format!("env -i {}", labkit::narrate::shell_line(&shown)),
+    );
+    let keys: Vec<_> = std::env::vars_os().map(|(k, _)| k).collect();
+    for key in keys {
+        // SAFETY: single-threaded (a freshly forked child, about to exec).
+        unsafe { std::env::remove_var(key) };
+    }
+    for (key, value) in vars {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(key, value) };
+    }
+}
+// ANCHOR_END: environment

@@ -1,0 +1,105 @@
+//! `--init`: a tiny PID 1, the job `docker run --init` (tini) does.
+//!
+//! PID 1 of a PID namespace is special in two ways. The kernel gives it no default
+//! signal actions: a SIGTERM or Ctrl-C it has no handler for is simply dropped, so
+//! a plain program as PID 1 often cannot be stopped. And every orphaned process of
+//! the namespace is re-parented to it, so it must `wait` for them, or they stay
+//! zombies. This init runs the command as its child, forwards signals to it, reaps
+//! everything, and exits with the command's status.
+
+use std::path::Path;
+
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+/// Signals passed on to the command.
+const FORWARDED: [Signal; 7] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+// ANCHOR: init
+/// Run `command` under a tiny init; returns its exit code (128 + N for signal N).
+pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
+    // Blocked signals are queued, even for a PID 1 without handlers, and a
+    // signalfd lets us read them one by one in a plain loop.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    FORWARDED.iter().for_each(|s| mask.add(*s));
+    let mut previous = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut previous))
+        .map_err(|e| Failure::new(format!("sigprocmask: {}", e.desc())))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+
+    // SAFETY: single-threaded: the child may do anything before exec.
+    let child = match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+        ForkResult::Child => {
+            narrate::step(
+                format!(
+                    "fork() = {}   # the command; init stays PID 1",
+                    nix::unistd::getpid()
+                ),
+                "tini -- CMD",
+            );
+            // The command must not inherit our blocked signals.
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            let failure = ch01_chroot::exec::exec_command(command, host_root);
+            eprintln!("ch02-namespaces: {failure}");
+            // SAFETY: _exit ends the child without running exit handlers.
+            unsafe { libc::_exit(failure.code()) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    loop {
+        let Ok(Some(info)) = signals.read_signal() else {
+            continue;
+        };
+        let signal = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGCHLD);
+        if signal != Signal::SIGCHLD {
+            narrate::step(
+                format!("kill({child}, {signal})   # init passes it on"),
+                format!(
+                    "kill -{} {child}",
+                    signal.as_str().trim_start_matches("SIG")
+                ),
+            );
+            let _ = kill(child, signal);
+            continue;
+        }
+        if let Some(code) = reap_all(child) {
+            return Ok(code);
+        }
+    }
+}
+
+/// Wait for every child that has ended; the command's exit code once it has.
+fn reap_all(command: Pid) -> Option<i32> {
+    let mut ended = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => ended = Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                ended = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _)) => {
+                narrate::step(
+                    format!("waitpid(-1) = {pid}   # an orphan, reaped by init"),
+                    "(what every PID 1 must do)",
+                );
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return ended,
+            Ok(_) => {}
+        }
+    }
+}
+// ANCHOR_END: init

@@ -1,0 +1,202 @@
+//! `ch02-namespaces`: the command line of chapter 02.
+
+use std::path::PathBuf;
+
+use ch02_namespaces::namespace::{Namespace, Namespaces};
+use ch02_namespaces::plan::{Request, Via, plan};
+use ch02_namespaces::{doctor, enter, show, spawn};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use labkit::doctor::{Host, Report};
+use labkit::failure::exit_with;
+use labkit::narrate;
+
+/// Chapter 02: namespaces, with clone(2), unshare(2) and setns(2).
+/// A namespace gives a process its own view of one global resource: hostname, PIDs, mounts, network...
+/// `run` starts a command in new ones, `exec` joins a running process's, `show` compares them.
+#[derive(Parser, Debug)]
+#[command(name = "ch02-namespaces", version, verbatim_doc_comment)]
+struct Cli {
+    /// Do not narrate the system calls on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// One flag per namespace type.
+#[derive(Args, Debug, Default)]
+struct NamespaceFlags {
+    /// Hostname and domain name (UTS).
+    #[arg(long)]
+    uts: bool,
+    /// Process IDs: the command is PID 1 and gets a fresh /proc.
+    #[arg(long)]
+    pid: bool,
+    /// Mount points.
+    #[arg(long)]
+    mount: bool,
+    /// System V IPC and POSIX message queues.
+    #[arg(long)]
+    ipc: bool,
+    /// Network devices, addresses, routes, firewall (only `lo`, down).
+    #[arg(long)]
+    net: bool,
+    /// User and group IDs: root inside can be anyone outside.
+    #[arg(long)]
+    user: bool,
+    /// The cgroup root the process sees.
+    #[arg(long)]
+    cgroup: bool,
+    /// CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets.
+    #[arg(long)]
+    time: bool,
+    /// Every namespace type this kernel has.
+    #[arg(long)]
+    all: bool,
+}
+
+impl NamespaceFlags {
+    fn chosen(&self) -> Namespaces {
+        [
+            (self.uts, Namespace::Uts),
+            (self.pid, Namespace::Pid),
+            (self.mount, Namespace::Mount),
+            (self.ipc, Namespace::Ipc),
+            (self.net, Namespace::Net),
+            (self.user, Namespace::User),
+            (self.cgroup, Namespace::Cgroup),
+            (self.time, Namespace::Time),
+        ]
+        .into_iter()
+        .filter_map(|(on, ns)| on.then_some(ns))
+        .collect()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run CMD in new namespaces.
+    Run {
+        #[command(flatten)]
+        namespaces: NamespaceFlags,
+        /// The hostname inside (implies --uts).
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
+        /// Make DIR the root: pivot_root, with /proc, /dev and /sys mounted (implies --mount).
+        #[arg(long, value_name = "DIR")]
+        rootfs: Option<PathBuf>,
+        /// Map the caller to root inside a user namespace (implies --user): rootless.
+        #[arg(long)]
+        map_root: bool,
+        /// Run a tiny init as PID 1 that forwards signals and reaps orphans (implies --pid).
+        #[arg(long)]
+        init: bool,
+        /// How to create the namespaces: clone(2) the child into them, or unshare(2) then fork.
+        #[arg(long, value_enum, default_value = "clone")]
+        via: ViaArg,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Run CMD in the namespaces of process PID, with setns(2), like nsenter.
+    /// With no namespace flag: every namespace of PID that differs from ours.
+    Exec {
+        #[arg(value_name = "PID")]
+        target: u32,
+        #[command(flatten)]
+        namespaces: NamespaceFlags,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Show the namespaces of PID (default: this process) next to the host's PID 1,
+    /// marking those that differ.
+    Show {
+        pid: Option<u32>,
+        /// Compare with this process instead of PID 1 (e.g. another container).
+        #[arg(long, value_name = "PID")]
+        against: Option<u32>,
+    },
+    /// Check this machine for what chapter 02 needs, and say how to fix what is missing.
+    Doctor {
+        /// Examine this tree (its proc/, sys/, etc/) instead of the real host.
+        #[arg(long, hide = true, default_value = "/")]
+        host_root: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ViaArg {
+    Clone,
+    Unshare,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    narrate::set_quiet(cli.quiet);
+    let outcome = match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(0)
+        }
+        Some(Command::Run {
+            namespaces,
+            hostname,
+            rootfs,
+            map_root,
+            init,
+            via,
+            command,
+        }) => {
+            let request = Request {
+                namespaces: namespaces.chosen(),
+                all: namespaces.all,
+                hostname,
+                rootfs,
+                map_root,
+                init,
+                via: match via {
+                    ViaArg::Clone => Via::Clone,
+                    ViaArg::Unshare => Via::Unshare,
+                },
+                command,
+            };
+            plan(request, &Host::real()).and_then(|plan| spawn::run(&plan))
+        }
+        Some(Command::Exec {
+            target,
+            namespaces,
+            command,
+        }) => {
+            let chosen = namespaces.chosen();
+            let wanted = (!namespaces.all && !chosen.is_empty()).then_some(&chosen);
+            enter::exec_in(target, wanted, &command)
+        }
+        Some(Command::Show { pid, against }) => {
+            let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
+            let missing = [Some(pid.clone()), against.map(|a| a.to_string())]
+                .into_iter()
+                .flatten()
+                .find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+            match missing {
+                Some(p) => Err(labkit::Failure::new(format!(
+                    "no process {p}: it does not exist or has exited (ps -p {p})"
+                ))),
+                None => {
+                    print!("{}", show::table(&pid, show::reference(against)));
+                    Ok(0)
+                }
+            }
+        }
+        Some(Command::Doctor { host_root }) => {
+            let report = Report::new(
+                "ch02-namespaces doctor: what chapter 02 needs from this machine",
+                doctor::checks(&Host::at(host_root)),
+            );
+            print!("{}", report.render());
+            Ok(report.exit_code())
+        }
+    };
+    exit_with("ch02-namespaces", outcome)
+}

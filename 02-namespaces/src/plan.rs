@@ -1,0 +1,169 @@
+//! From what was asked to what will be done: flags that imply others (and say so),
+//! namespaces this kernel lacks, and combinations that cannot work, all explained
+//! before anything is created.
+
+use std::path::PathBuf;
+
+use labkit::doctor::Host;
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::{Failure, Result};
+
+use crate::namespace::{Namespace, Namespaces, options};
+use crate::user_ns::Mapping;
+
+/// How the child gets its namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// `clone(2)` creates the child in the new namespaces.
+    #[default]
+    Clone,
+    /// `unshare(2)` moves us into them; the child we fork then inherits them.
+    Unshare,
+}
+
+/// What was asked on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub namespaces: Namespaces,
+    pub all: bool,
+    pub hostname: Option<String>,
+    pub rootfs: Option<PathBuf>,
+    pub map_root: bool,
+    pub init: bool,
+    pub via: Via,
+    pub command: Vec<String>,
+}
+
+/// What will be done.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub namespaces: Namespaces,
+    pub hostname: Option<String>,
+    /// Canonical path of the new root.
+    pub rootfs: Option<PathBuf>,
+    /// The uid/gid maps, when a user namespace is made.
+    pub mapping: Option<Mapping>,
+    pub init: bool,
+    pub via: Via,
+    pub command: Vec<String>,
+    /// Why flags were added: narrated before we start.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn has(&self, ns: Namespace) -> bool {
+        self.namespaces.contains(&ns)
+    }
+}
+
+fn fail(message: String) -> Failure {
+    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
+}
+
+// ANCHOR: plan
+pub fn plan(request: Request, host: &Host) -> Result<Plan> {
+    if std::fs::read_dir(host.path("/proc/self/ns")).is_err() {
+        return Err(fail(
+            "cannot read /proc/self/ns: /proc is not mounted here. Are we inside a chroot \
+             (like ch01-chroot run)? Run from the host, or mount -t proc proc /proc"
+                .into(),
+        ));
+    }
+    let available: Namespaces = Namespace::ALL
+        .into_iter()
+        .filter(|ns| std::fs::symlink_metadata(host.path(format!("/proc/self/ns/{ns}"))).is_ok())
+        .collect();
+    let mut ns = request.namespaces.clone();
+    let mut notes = vec![];
+    if request.all {
+        ns.extend(available.iter().copied());
+    }
+    let mut imply = |ns: &mut Namespaces, cond: bool, wanted: Namespace, why: &str| {
+        if cond && ns.insert(wanted) {
+            notes.push(why.to_string());
+        }
+    };
+    imply(
+        &mut ns,
+        request.hostname.is_some(),
+        Namespace::Uts,
+        "--hostname implies --uts: the name is set in a UTS namespace of its own",
+    );
+    imply(
+        &mut ns,
+        request.map_root,
+        Namespace::User,
+        "--map-root implies --user: ids are mapped in a user namespace",
+    );
+    imply(
+        &mut ns,
+        request.init,
+        Namespace::Pid,
+        "--init implies --pid: it is the PID 1 of a new PID namespace",
+    );
+    imply(
+        &mut ns,
+        request.rootfs.is_some(),
+        Namespace::Mount,
+        "--rootfs implies --mount: pivot_root changes / in a mount namespace, not for the host",
+    );
+    let pid = ns.contains(&Namespace::Pid);
+    imply(
+        &mut ns,
+        pid,
+        Namespace::Mount,
+        "--pid implies --mount: the command needs a fresh /proc, mounted where the host cannot see it",
+    );
+
+    if let Some(missing) = ns.iter().find(|n| !available.contains(n)) {
+        let kernel = host.kernel_release().unwrap_or_else(|| "?".into());
+        return Err(fail(format!(
+            "{}: this kernel (Linux {kernel}) has no {missing} namespaces; they came in Linux {}. \
+             Leave {} out, or use a newer kernel",
+            missing.option(),
+            missing.since(),
+            missing.option()
+        )));
+    }
+    let user = ns.contains(&Namespace::User);
+    let root = host.effective_uid() == Some(0);
+    if !root && !user && !ns.is_empty() {
+        return Err(fail(format!(
+            "creating {} namespaces needs root (CAP_SYS_ADMIN). Run it with sudo, \
+             or add --user --map-root to create a user namespace first (rootless)",
+            options(&ns)
+        )));
+    }
+    if user && request.rootfs.is_some() && !ns.contains(&Namespace::Pid) {
+        return Err(fail(
+            "--rootfs with --user needs --pid too: the new root gets a fresh /proc, and the kernel \
+             lets a user namespace mount /proc only for a PID namespace it owns. Add --pid"
+                .into(),
+        ));
+    }
+    if let Some(name) = &request.hostname
+        && (name.is_empty() || name.len() > 64)
+    {
+        return Err(fail(format!(
+            "--hostname {name:?}: a hostname is 1 to 64 bytes long"
+        )));
+    }
+    let rootfs = match &request.rootfs {
+        Some(dir) => Some(
+            ch01_chroot::chroot_run::check_rootfs(dir)
+                .map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?,
+        ),
+        None => None,
+    };
+    Ok(Plan {
+        mapping: user.then(|| Mapping::for_caller(request.map_root)),
+        namespaces: ns,
+        hostname: request.hostname,
+        rootfs,
+        init: request.init,
+        via: request.via,
+        command: request.command,
+        notes,
+    })
+}
+// ANCHOR_END: plan

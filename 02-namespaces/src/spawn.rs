@@ -1,0 +1,166 @@
+//! `ch02-namespaces run`: create the child in new namespaces, two ways.
+//!
+//! - `clone(2)` makes a child that *starts* in the new namespaces (what runc does);
+//! - `unshare(2)` moves the caller into new namespaces; the PID (and time) namespace
+//!   applies only to the children it makes afterwards, so it must fork anyway.
+//!
+//! In both, the parent stays in the host's namespaces to write the user
+//! namespace's maps, release the child, and wait for it.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{ForkResult, Pid, fork};
+
+use crate::child::become_container;
+use crate::namespace::{Namespace, flag_names, flags, options};
+use crate::plan::{Plan, Via};
+use crate::user_ns::write_maps;
+
+// ANCHOR: clone
+/// `fork()` with namespace flags: the raw `clone(2)` system call with no new stack,
+/// so the child continues from here on a copy of our memory, exactly like fork.
+/// Returns `None` in the child.
+pub fn clone_process(flags: libc::c_int) -> nix::Result<Option<Pid>> {
+    // SAFETY: this program is single-threaded, and without CLONE_VM the child gets
+    // its own copy of our memory (and of the stack we pass as NULL), as with fork(2).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+// ANCHOR_END: clone
+
+pub fn run(plan: &Plan) -> Result<i32> {
+    for note in &plan.notes {
+        narrate::note(note);
+    }
+    let _ignoring = IgnoreInterrupts::start()?;
+    // The child waits on this pipe until the parent has written its maps.
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
+    let child = match plan.via {
+        Via::Clone => spawn_with_clone(plan, go_read)?,
+        Via::Unshare => spawn_with_unshare(plan, go_read)?,
+    };
+    if plan.via == Via::Clone
+        && let Some(mapping) = &plan.mapping
+        && let Err(failure) = write_maps(&child.to_string(), mapping)
+    {
+        drop(go_write); // the child reads EOF and exits
+        let _ = wait_for(child);
+        return Err(failure.exit_code(EXIT_TOOL_FAILED));
+    }
+    let _ = std::fs::File::from(go_write).write_all(b"1");
+    wait_for(child)
+}
+
+// ANCHOR: spawn_clone
+fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<Pid> {
+    let mut namespaces = plan.namespaces.clone();
+    if namespaces.remove(&Namespace::Time) {
+        // CLONE_NEWTIME's bit is inside the byte where clone() takes the child's exit
+        // signal, so a time namespace can only come from unshare (or clone3).
+        unshare_step(
+            &[Namespace::Time].into(),
+            "a time namespace for our children: clone(2) cannot make one",
+        )?;
+    }
+    let call = format!("clone({} | SIGCHLD)", flag_names(&namespaces));
+    match clone_process(flags(&namespaces)) {
+        Ok(None) => {
+            wait_for_go(go);
+            become_container(plan)
+        }
+        Ok(Some(child)) => {
+            narrate::step(
+                format!("{call} = {child}"),
+                format!("unshare {} --fork", options(&namespaces)),
+            );
+            Ok(child)
+        }
+        Err(errno) => Err(explain_creation(&call, errno)),
+    }
+}
+// ANCHOR_END: spawn_clone
+
+// ANCHOR: spawn_unshare
+fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<Pid> {
+    unshare_step(
+        &plan.namespaces,
+        "we are now in the new namespaces, except PID and time",
+    )?;
+    if let Some(mapping) = &plan.mapping {
+        // We are inside the new user namespace ourselves: write our own maps.
+        write_maps("self", mapping).map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
+    }
+    if plan.has(Namespace::Pid) {
+        narrate::note(
+            "unshare(CLONE_NEWPID) put our *children* in the new PID namespace: fork one",
+        );
+    }
+    // SAFETY: single-threaded, so the child may do anything.
+    match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+        ForkResult::Child => {
+            wait_for_go(go);
+            become_container(plan)
+        }
+        ForkResult::Parent { child } => {
+            narrate::step(
+                format!("fork() = {child}"),
+                "(the --fork of unshare --fork)",
+            );
+            Ok(child)
+        }
+    }
+}
+// ANCHOR_END: spawn_unshare
+
+fn unshare_step(namespaces: &crate::namespace::Namespaces, why: &str) -> Result<()> {
+    let call = format!("unshare({})", flag_names(namespaces));
+    narrate::step(&call, format!("unshare {}", options(namespaces)));
+    unshare(CloneFlags::from_bits_retain(flags(namespaces)))
+        .map_err(|e| explain_creation(&call, e))?;
+    narrate::note(why);
+    Ok(())
+}
+
+/// In the child: block until the parent says go (EOF means it gave up).
+fn wait_for_go(go: OwnedFd) {
+    let mut byte = [0u8; 1];
+    if !matches!(std::fs::File::from(go).read(&mut byte), Ok(1)) {
+        // SAFETY: _exit ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(EXIT_TOOL_FAILED) }
+    }
+}
+
+fn explain_creation(call: &str, errno: Errno) -> Failure {
+    let why = match errno {
+        Errno::EPERM => {
+            ": not allowed. As root this works; rootless, user namespaces may be \
+                         disabled here (see: ch02-namespaces doctor)"
+        }
+        Errno::ENOSPC => ": too many namespaces of this kind (see /proc/sys/user/max_*_namespaces)",
+        Errno::EINVAL => ": the kernel rejects this combination of flags",
+        Errno::EUSERS => ": user namespaces nested too deep",
+        _ => "",
+    };
+    Failure::new(format!("{call}: {}{why}", errno.desc())).exit_code(EXIT_TOOL_FAILED)
+}
