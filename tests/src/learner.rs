@@ -97,7 +97,14 @@ impl Learner {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).stdin(Stdio::null());
+        // The same environment on every machine: the caller's PATH (to find busybox
+        // and host tools), C messages, and what the test sets.
+        let path = std::env::var("PATH").unwrap_or_else(|_| labkit::doctor::DEFAULT_PATH.into());
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .env_clear()
+            .env("PATH", path)
+            .env("LANG", "C");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

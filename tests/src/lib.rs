@@ -70,3 +70,23 @@ pub fn open_tempdir() -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     dir
 }
+
+/// Snapshot a transcript as `DIR/NAME.snap`, with no expression in the header so
+/// that the book can include the body: it starts on line 4. Each chapter passes its
+/// own `tests/snapshots` directory (an absolute path).
+pub fn snap(dir: &str, name: &str, text: &str) {
+    insta::with_settings!({ omit_expression => true, prepend_module_to_snapshot => false, snapshot_path => dir }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+/// The names in a directory, sorted: what `ls` prints.
+pub fn ls(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("readable")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -25,21 +25,9 @@ pub fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
     (tmp, rootfs)
 }
 
-/// Snapshots are named by the test, with no expression in the header, so that the
-/// book can include their body: the body starts on line 4.
+/// Snapshot a transcript into this chapter's tests/snapshots.
 pub fn snap(name: &str, text: &str) {
-    insta::with_settings!({ omit_expression => true, prepend_module_to_snapshot => false, snapshot_path => "../snapshots" }, {
-        insta::assert_snapshot!(name, text);
-    });
+    lab_tests::snap(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"), name, text);
 }
 
-/// The names in a directory, sorted: what `ls` prints.
-pub fn ls(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("readable")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+pub use lab_tests::ls;
