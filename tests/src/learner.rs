@@ -178,6 +178,7 @@ impl Default for Redactor {
     fn default() -> Self {
         let rules = [
             (r"fork\(\) = \d+", "fork() = [PID]"),
+            (r"(clone\([^)]*\)) = \d+", "$1 = [PID]"),
             (r"waitpid\(\d+\)", "waitpid([PID])"),
             (r"\bpid \d+", "pid [PID]"),
             (r"/proc/\d+/", "/proc/[PID]/"),

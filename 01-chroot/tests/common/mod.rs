@@ -27,7 +27,11 @@ pub fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
 
 /// Snapshot a transcript into this chapter's tests/snapshots.
 pub fn snap(name: &str, text: &str) {
-    lab_tests::snap(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"), name, text);
+    lab_tests::snap(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"),
+        name,
+        text,
+    );
 }
 
 pub use lab_tests::ls;

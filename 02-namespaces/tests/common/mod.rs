@@ -1,0 +1,127 @@
+//! What every chapter 02 test shares.
+#![allow(dead_code, unused_imports)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use lab_tests::{Learner, ls, needs_root, open_tempdir};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ch02-namespaces");
+/// An unprivileged user for the rootless tests (no passwd entry is needed).
+pub const USER: u32 = 1000;
+
+pub fn ch02(dir: &Path) -> Learner {
+    Learner::new(BIN).redact_path(dir, "/tmp/lab-XXXXXX")
+}
+
+pub fn snap(name: &str, text: &str) {
+    lab_tests::snap(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"),
+        name,
+        text,
+    );
+}
+
+/// A busybox rootfs made by chapter 01's library, in a fresh temp dir, plus extra
+/// host programs (`add`) with their libraries.
+pub fn rootfs_with(add: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    labkit::narrate::set_quiet(true);
+    let tmp = open_tempdir();
+    let rootfs = tmp.path().join("rootfs");
+    let options = ch01_chroot::rootfs::Options {
+        source: Some(ch01_chroot::rootfs::Source::Busybox),
+        force: false,
+        add: add.iter().map(PathBuf::from).collect(),
+    };
+    ch01_chroot::rootfs::build(&rootfs, &options)
+        .expect("a busybox rootfs (apt-get install busybox-static)");
+    (tmp, rootfs)
+}
+
+pub fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
+    rootfs_with(&[])
+}
+
+/// Poll (bounded) until `check` gives a value.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .collect()
+}
+
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// A `ch02-namespaces run ...` in the background, with its container's first
+/// process (`pid`, a host PID) once that runs `comm`. Killed and reaped on drop.
+pub struct Background {
+    pub tool: std::process::Child,
+    pub pid: u32,
+}
+
+impl Background {
+    pub fn start(args: &[&str], uid: Option<u32>, comm_wanted: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("-q").args(args).stdin(std::process::Stdio::null());
+        if let Some(uid) = uid {
+            cmd.uid(uid).gid(uid);
+        }
+        let tool = cmd.spawn().expect("spawn");
+        let tool_pid = tool.id();
+        let pid = wait_until("the container's first process", || {
+            children(tool_pid)
+                .into_iter()
+                .find(|c| comm(*c) == comm_wanted)
+        });
+        Background { tool, pid }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // The container's PID 1: we started it. Killing it ends its PID namespace.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.tool.wait();
+    }
+}
+
+/// Inode numbers `[4026531838]` as `[A]`, `[B]`, ... in order of first appearance:
+/// the same namespace keeps the same letter, so a transcript still shows what is shared.
+pub fn letter_inodes(text: &str) -> String {
+    let re = regex_lite(r"\[(\d{6,})\]");
+    let mut seen: Vec<String> = vec![];
+    re.replace_all(text, |c: &regex::Captures| {
+        let n = c[1].to_string();
+        let i = seen.iter().position(|s| *s == n).unwrap_or_else(|| {
+            seen.push(n);
+            seen.len() - 1
+        });
+        format!("[ns-{}]", (b'A' + i as u8) as char)
+    })
+    .into_owned()
+}
+
+fn regex_lite(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).expect("regex")
+}
