@@ -60,7 +60,7 @@ fn the_host_sees_the_containers_namespaces() {
         shown.push_str(&text);
     }
     assert!(
-        shown.contains(&format!("NSpid:\t[CONTAINER]\t1\n")),
+        shown.contains("NSpid:\t[CONTAINER]\t1\n"),
         "{shown}"
     );
     assert!(shown.contains("\nbox\n"), "{shown}");
