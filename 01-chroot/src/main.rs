@@ -92,14 +92,11 @@ fn main() {
         }
         Some(Command::Run { rootfs, command }) => chroot_run::run(&rootfs, &command),
         Some(Command::Escape { rootfs }) => escape::escape(&rootfs),
-        Some(Command::Doctor { host_root }) => {
-            let report = Report::new(
-                "ch01-chroot doctor: what chapter 01 needs from this machine",
-                doctor::checks(&Host::at(host_root)),
-            );
-            print!("{}", report.render());
-            Ok(report.exit_code())
-        }
+        Some(Command::Doctor { host_root }) => Ok(Report::new(
+            "ch01-chroot doctor: what chapter 01 needs from this machine",
+            doctor::checks(&Host::at(host_root)),
+        )
+        .print()),
     };
     exit_with("ch01-chroot", outcome)
 }

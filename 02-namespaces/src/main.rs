@@ -189,14 +189,11 @@ fn main() {
                 }
             }
         }
-        Some(Command::Doctor { host_root }) => {
-            let report = Report::new(
-                "ch02-namespaces doctor: what chapter 02 needs from this machine",
-                doctor::checks(&Host::at(host_root)),
-            );
-            print!("{}", report.render());
-            Ok(report.exit_code())
-        }
+        Some(Command::Doctor { host_root }) => Ok(Report::new(
+            "ch02-namespaces doctor: what chapter 02 needs from this machine",
+            doctor::checks(&Host::at(host_root)),
+        )
+        .print()),
     };
     exit_with("ch02-namespaces", outcome)
 }

@@ -59,10 +59,7 @@ fn the_host_sees_the_containers_namespaces() {
         };
         shown.push_str(&text);
     }
-    assert!(
-        shown.contains("NSpid:\t[CONTAINER]\t1\n"),
-        "{shown}"
-    );
+    assert!(shown.contains("NSpid:\t[CONTAINER]\t1\n"), "{shown}");
     assert!(shown.contains("\nbox\n"), "{shown}");
     snap("from-the-host", &letter_inodes(&shown));
 }

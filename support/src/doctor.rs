@@ -109,6 +109,12 @@ impl Report {
         out
     }
 
+    /// Print the report on stdout; returns the exit code for `doctor`.
+    pub fn print(&self) -> i32 {
+        print!("{}", self.render());
+        self.exit_code()
+    }
+
     /// 0 when nothing failed (warnings are allowed), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         i32::from(self.findings.iter().any(|f| f.status == Status::Fail))
