@@ -1,5 +1,6 @@
 //! Chapter 02: namespaces.
 //!
+//! - [`cli`]: the isolation flags of `run`, shared with later chapters;
 //! - [`namespace`]: the eight namespaces, their flags and `/proc/PID/ns` handles;
 //! - [`plan`]: what a `run` request means (implied flags, impossible combinations);
 //! - [`spawn`]: the child, by `clone(2)` or by `unshare(2)` + fork;
@@ -12,6 +13,7 @@
 //! - [`doctor`]: what this chapter needs from the host.
 
 pub mod child;
+pub mod cli;
 pub mod container_fs;
 pub mod doctor;
 pub mod enter;

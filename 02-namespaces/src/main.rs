@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use ch02_namespaces::namespace::{Namespace, Namespaces};
-use ch02_namespaces::plan::{Request, Via, plan};
+use ch02_namespaces::cli::{IsolationArgs, NamespaceFlags};
+use ch02_namespaces::plan::plan;
 use ch02_namespaces::{doctor, enter, show, spawn};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use labkit::doctor::{Host, Report};
 use labkit::failure::exit_with;
 use labkit::narrate;
@@ -23,77 +23,12 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// One flag per namespace type.
-#[derive(Args, Debug, Default)]
-struct NamespaceFlags {
-    /// Hostname and domain name (UTS).
-    #[arg(long)]
-    uts: bool,
-    /// Process IDs: the command is PID 1 and gets a fresh /proc.
-    #[arg(long)]
-    pid: bool,
-    /// Mount points.
-    #[arg(long)]
-    mount: bool,
-    /// System V IPC and POSIX message queues.
-    #[arg(long)]
-    ipc: bool,
-    /// Network devices, addresses, routes, firewall (only `lo`, down).
-    #[arg(long)]
-    net: bool,
-    /// User and group IDs: root inside can be anyone outside.
-    #[arg(long)]
-    user: bool,
-    /// The cgroup root the process sees.
-    #[arg(long)]
-    cgroup: bool,
-    /// CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets.
-    #[arg(long)]
-    time: bool,
-    /// Every namespace type this kernel has.
-    #[arg(long)]
-    all: bool,
-}
-
-impl NamespaceFlags {
-    fn chosen(&self) -> Namespaces {
-        [
-            (self.uts, Namespace::Uts),
-            (self.pid, Namespace::Pid),
-            (self.mount, Namespace::Mount),
-            (self.ipc, Namespace::Ipc),
-            (self.net, Namespace::Net),
-            (self.user, Namespace::User),
-            (self.cgroup, Namespace::Cgroup),
-            (self.time, Namespace::Time),
-        ]
-        .into_iter()
-        .filter_map(|(on, ns)| on.then_some(ns))
-        .collect()
-    }
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run CMD in new namespaces.
     Run {
         #[command(flatten)]
-        namespaces: NamespaceFlags,
-        /// The hostname inside (implies --uts).
-        #[arg(long, value_name = "NAME")]
-        hostname: Option<String>,
-        /// Make DIR the root: pivot_root, with /proc, /dev and /sys mounted (implies --mount).
-        #[arg(long, value_name = "DIR")]
-        rootfs: Option<PathBuf>,
-        /// Map the caller to root inside a user namespace (implies --user): rootless.
-        #[arg(long)]
-        map_root: bool,
-        /// Run a tiny init as PID 1 that forwards signals and reaps orphans (implies --pid).
-        #[arg(long)]
-        init: bool,
-        /// How to create the namespaces: clone(2) the child into them, or unshare(2) then fork.
-        #[arg(long, value_enum, default_value = "clone")]
-        via: ViaArg,
+        isolation: IsolationArgs,
         /// The command and its arguments, after `--`.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<String>,
@@ -125,12 +60,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ViaArg {
-    Clone,
-    Unshare,
-}
-
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
@@ -140,29 +69,8 @@ fn main() {
             let _ = Cli::command().print_help();
             Ok(0)
         }
-        Some(Command::Run {
-            namespaces,
-            hostname,
-            rootfs,
-            map_root,
-            init,
-            via,
-            command,
-        }) => {
-            let request = Request {
-                namespaces: namespaces.chosen(),
-                all: namespaces.all,
-                hostname,
-                rootfs,
-                map_root,
-                init,
-                via: match via {
-                    ViaArg::Clone => Via::Clone,
-                    ViaArg::Unshare => Via::Unshare,
-                },
-                command,
-            };
-            plan(request, &Host::real()).and_then(|plan| spawn::run(&plan))
+        Some(Command::Run { isolation, command }) => {
+            plan(isolation.request(command), &Host::real()).and_then(|plan| spawn::run(&plan))
         }
         Some(Command::Exec {
             target,

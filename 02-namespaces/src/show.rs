@@ -19,12 +19,8 @@ pub fn reference(against: Option<u32>) -> (String, String) {
 /// The table: one line per namespace type, `*` where the two processes differ.
 pub fn table(pid: &str, (other, other_label): (String, String)) -> String {
     let mut out = format!(
-        "{:<7} {:<16} {:<22} {:<22} {}\n",
-        "NS",
-        "CLONE FLAG",
-        format!("PID {pid}"),
-        other_label,
-        "ISOLATES"
+        "THIS: PID {pid}, OTHER: {other_label}\n{:<7} {:<16} {:<22} {:<22} {}\n",
+        "NS", "CLONE FLAG", "THIS", "OTHER", "ISOLATES"
     );
     let mut differing = 0;
     for ns in Namespace::ALL {

@@ -49,21 +49,31 @@ pub fn clone_process(flags: libc::c_int) -> nix::Result<Option<Pid>> {
 // ANCHOR_END: clone
 
 pub fn run(plan: &Plan) -> Result<i32> {
+    run_with(plan, |_| Ok(()))
+}
+
+// ANCHOR: run_with
+/// Create the child, then, before it may go on, write its user namespace maps and
+/// call `before_go` (chapter 03 puts the child into its cgroup there, so that the
+/// command never runs a moment without its limits). Then wait for it.
+pub fn run_with(plan: &Plan, mut before_go: impl FnMut(Pid) -> Result<()>) -> Result<i32> {
     for note in &plan.notes {
         narrate::note(note);
     }
     let _ignoring = IgnoreInterrupts::start()?;
-    // The child waits on this pipe until the parent has written its maps.
+    // The child blocks on this pipe until the parent says go.
     let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
     let child = match plan.via {
         Via::Clone => spawn_with_clone(plan, go_read)?,
         Via::Unshare => spawn_with_unshare(plan, go_read)?,
     };
-    if plan.via == Via::Clone
-        && let Some(mapping) = &plan.mapping
-        && let Err(failure) = write_maps(&child.to_string(), mapping)
-    {
+    let prepared = match (&plan.mapping, plan.via) {
+        (Some(mapping), Via::Clone) => write_maps(&child.to_string(), mapping),
+        _ => Ok(()),
+    }
+    .and_then(|()| before_go(child));
+    if let Err(failure) = prepared {
         drop(go_write); // the child reads EOF and exits
         let _ = wait_for(child);
         return Err(failure.exit_code(EXIT_TOOL_FAILED));
@@ -71,6 +81,7 @@ pub fn run(plan: &Plan) -> Result<i32> {
     let _ = std::fs::File::from(go_write).write_all(b"1");
     wait_for(child)
 }
+// ANCHOR_END: run_with
 
 // ANCHOR: spawn_clone
 fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<Pid> {

@@ -117,7 +117,9 @@ pub fn letter_inodes(text: &str) -> String {
             seen.push(n);
             seen.len() - 1
         });
-        format!("[ns-{}]", (b'A' + i as u8) as char)
+        // Padded to the width of the number it replaces, so that columns still line up.
+        let short = format!("[ns-{}]", (b'A' + i as u8) as char);
+        format!("{short:<width$}", width = c[0].len())
     })
     .into_owned()
 }
