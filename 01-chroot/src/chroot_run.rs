@@ -106,17 +106,25 @@ pub fn wait_for(child: Pid) -> Result<i32> {
     }
 }
 
-/// SIGINT and SIGQUIT ignored while it lives.
+/// SIGINT and SIGQUIT ignored while it lives; what was there before comes back
+/// when it is dropped (so that guards can nest).
 #[derive(Debug)]
-pub struct IgnoreInterrupts;
+pub struct IgnoreInterrupts {
+    previous: [(Signal, SigHandler); 2],
+}
 
 impl IgnoreInterrupts {
     pub fn start() -> Result<Self> {
-        for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+        let mut previous = [
+            (Signal::SIGINT, SigHandler::SigDfl),
+            (Signal::SIGQUIT, SigHandler::SigDfl),
+        ];
+        for (sig, old) in &mut previous {
             // SAFETY: SIG_IGN is not a handler function; nothing runs in signal context.
-            unsafe { signal(sig, SigHandler::SigIgn) }.context(|| format!("signal({sig})"))?;
+            *old =
+                unsafe { signal(*sig, SigHandler::SigIgn) }.context(|| format!("signal({sig})"))?;
         }
-        Ok(IgnoreInterrupts)
+        Ok(IgnoreInterrupts { previous })
     }
 
     /// In a forked child, before exec: the command gets the default dispositions.
@@ -130,6 +138,9 @@ impl IgnoreInterrupts {
 
 impl Drop for IgnoreInterrupts {
     fn drop(&mut self) {
-        Self::restore_defaults();
+        for (sig, old) in self.previous {
+            // SAFETY: restores a disposition this process had before.
+            let _ = unsafe { signal(sig, old) };
+        }
     }
 }

@@ -94,17 +94,22 @@ fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<Pid> {
             "a time namespace for our children: clone(2) cannot make one",
         )?;
     }
-    let call = format!("clone({} | SIGCHLD)", flag_names(&namespaces));
+    let call = match namespaces.is_empty() {
+        true => "clone(SIGCHLD)".to_string(),
+        false => format!("clone({} | SIGCHLD)", flag_names(&namespaces)),
+    };
     match clone_process(flags(&namespaces)) {
         Ok(None) => {
             wait_for_go(go);
             become_container(plan)
         }
         Ok(Some(child)) => {
-            narrate::step(
-                format!("{call} = {child}"),
-                format!("unshare {} --fork", options(&namespaces)),
-            );
+            let shell = if namespaces.is_empty() {
+                "( ... ) &   # no new namespaces: this is fork()".to_string()
+            } else {
+                format!("unshare {} --fork", options(&namespaces))
+            };
+            narrate::step(format!("{call} = {child}"), shell);
             Ok(child)
         }
         Err(errno) => Err(explain_creation(&call, errno)),

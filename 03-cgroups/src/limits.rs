@@ -1,0 +1,185 @@
+//! The limits a learner asks for, parsed the way `docker run` parses them, and
+//! checked against this machine before anything is created.
+
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::{Failure, Result};
+
+/// What `run` was asked to limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Bytes of memory (`--memory`).
+    pub memory: Option<u64>,
+    /// Bytes of memory plus swap (`--memory-swap`, docker's meaning).
+    pub memory_swap: Option<u64>,
+    /// CPUs' worth of time (`--cpus 0.5`: 50 ms of every 100 ms).
+    pub cpus: Option<f64>,
+    /// Which CPUs (`--cpuset 0-1,3`), as the kernel writes the list.
+    pub cpuset: Option<String>,
+    /// The most tasks (processes and threads) at once.
+    pub pids: Option<u64>,
+    /// Relative share under contention, 1 to 10000 (v2's cpu.weight; default 100).
+    pub cpu_weight: Option<u64>,
+}
+
+/// The CFS period the kernel uses by default: quotas are per 100 ms.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+fn bad(message: String) -> Failure {
+    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
+}
+
+// ANCHOR: parse_size
+/// `512k`, `64m`, `1g`, `1.5g`, `64MiB`, or plain bytes: docker's forms, powers of 1024.
+pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
+    let wrong = || {
+        bad(format!(
+            "{flag}: {text:?} is not a size; use e.g. 64M or 1G (or a number of bytes)"
+        ))
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(digits_end);
+    let value: f64 = number.parse().map_err(|_| wrong())?;
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let shift = match unit.strip_suffix('i').unwrap_or(unit) {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(wrong()),
+    };
+    if !value.is_finite() || value <= 0.0 {
+        return Err(bad(format!(
+            "{flag}: {text:?} must be more than zero; use e.g. 64M"
+        )));
+    }
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
+// ANCHOR_END: parse_size
+
+pub fn parse_cpus(text: &str, online: usize) -> Result<f64> {
+    let value: f64 = text.trim().parse().map_err(|_| {
+        bad(format!(
+            "--cpus: {text:?} is not a number; use e.g. 0.5 for half a CPU"
+        ))
+    })?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(bad(format!(
+            "--cpus: {text} must be more than 0; use e.g. 0.5 for half a CPU"
+        )));
+    }
+    if value > online as f64 {
+        return Err(bad(format!(
+            "--cpus: {text} is more than the {online} CPU(s) this machine has"
+        )));
+    }
+    Ok(value)
+}
+
+pub fn parse_count(flag: &str, text: &str, min: u64, max: u64) -> Result<u64> {
+    let value: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("{flag}: {text:?} is not a whole number")))?;
+    if value < min || value > max {
+        return Err(bad(format!(
+            "{flag}: {value} is out of range; use {min} to {max}"
+        )));
+    }
+    Ok(value)
+}
+
+/// The CPUs a list like `0-1,3` names, checked against the online CPUs (`0-1`).
+pub fn parse_cpuset(text: &str, online: &str) -> Result<String> {
+    let wrong = || {
+        bad(format!(
+            "--cpuset: {text:?} is not a CPU list; use e.g. 0 or 0-1 or 0,2"
+        ))
+    };
+    let available = expand_list(online)
+        .ok_or_else(|| bad(format!("cannot read the online CPUs ({online:?})")))?;
+    let wanted = expand_list(text).ok_or_else(wrong)?;
+    if let Some(cpu) = wanted.iter().find(|c| !available.contains(c)) {
+        return Err(bad(format!(
+            "--cpuset: CPU {cpu} does not exist here; this machine has CPUs {}",
+            online.trim()
+        )));
+    }
+    Ok(text.trim().to_string())
+}
+
+/// `0-2,5` -> [0, 1, 2, 5]
+pub fn expand_list(text: &str) -> Option<Vec<u32>> {
+    let mut cpus = vec![];
+    for part in text.trim().split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+/// v1's `cpu.shares` for a v2 `cpu.weight` (the mapping runc and systemd use).
+pub fn weight_to_shares(weight: u64) -> u64 {
+    2 + ((weight - 1) * 262_142) / 9_999
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_docker_reads_them() {
+        let size = |s| parse_size("--memory", s);
+        assert_eq!(size("512k").unwrap(), 512 << 10);
+        assert_eq!(size("64m").unwrap(), 64 << 20);
+        assert_eq!(size("64M").unwrap(), 64 << 20);
+        assert_eq!(size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size("64mb").unwrap(), 64 << 20);
+        assert_eq!(size("1g").unwrap(), 1 << 30);
+        assert_eq!(size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(size("4096").unwrap(), 4096);
+        for wrong in ["12XB", "", "m", "-1m", "1..2m", "0", "64mbb"] {
+            assert!(size(wrong).is_err(), "{wrong:?}");
+        }
+        assert_eq!(
+            size("12XB").unwrap_err().message(),
+            "--memory: \"12XB\" is not a size; use e.g. 64M or 1G (or a number of bytes)"
+        );
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(expand_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(expand_list("3-1"), None);
+        assert!(parse_cpuset("0", "0-1").is_ok());
+        assert!(
+            parse_cpuset("2", "0-1")
+                .unwrap_err()
+                .message()
+                .contains("CPU 2 does not exist")
+        );
+        assert!(parse_cpuset("x", "0-1").is_err());
+    }
+
+    #[test]
+    fn cpus_and_weights() {
+        assert_eq!(parse_cpus("0.5", 2).unwrap(), 0.5);
+        assert!(parse_cpus("0", 2).is_err());
+        assert!(parse_cpus("-1", 2).is_err());
+        assert!(parse_cpus("3", 2).is_err());
+        assert_eq!(weight_to_shares(100), 2 + 99 * 262_142 / 9_999);
+        assert_eq!(weight_to_shares(1), 2);
+        assert_eq!(weight_to_shares(10_000), 262_144);
+    }
+}

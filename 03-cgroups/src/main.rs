@@ -1,0 +1,282 @@
+//! `ch03-cgroups`: the command line of chapter 03.
+
+use std::path::PathBuf;
+
+use ch02_namespaces::cli::IsolationArgs;
+use ch02_namespaces::plan::plan;
+use ch03_cgroups::group::Group;
+use ch03_cgroups::hierarchy::Layout;
+use ch03_cgroups::limits::{Limits, parse_count, parse_cpus, parse_cpuset, parse_size};
+use ch03_cgroups::run::{RunOptions, run};
+use ch03_cgroups::stats::{Stats, render};
+use ch03_cgroups::{doctor, info, stress};
+use clap::{Args, Parser, Subcommand};
+use labkit::Result;
+use labkit::doctor::{Host, Report};
+use labkit::failure::exit_with;
+use labkit::narrate;
+
+/// Chapter 03: control groups, v1, v2 and hybrid.
+/// A cgroup limits, accounts for, freezes and kills a group of processes, through files.
+/// `run` starts a command in a new group with limits; `info` shows this host's cgroups.
+#[derive(Parser, Debug)]
+#[command(name = "ch03-cgroups", version, verbatim_doc_comment)]
+struct Cli {
+    /// Do not narrate the system calls on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Where the groups are: beneath our own cgroup, or this one.
+#[derive(Args, Debug, Clone)]
+struct Where {
+    /// The parent cgroup, as a path inside each hierarchy (default: our own cgroup).
+    #[arg(long, value_name = "PATH")]
+    parent: Option<String>,
+}
+
+// Parsed once into one value: the size of the biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the cgroup version(s), where each controller is, and our own cgroup.
+    Info {
+        /// Examine this tree (its proc/ and sys/) instead of the real host.
+        #[arg(long, hide = true, default_value = "/")]
+        host_root: PathBuf,
+    },
+    /// Run CMD in a new cgroup with limits, report what it used, then remove the group.
+    Run {
+        /// Memory limit, e.g. 64m or 1g. At the limit the kernel reclaims, then OOM-kills.
+        #[arg(short = 'm', long, value_name = "SIZE")]
+        memory: Option<String>,
+        /// Memory plus swap limit (docker's meaning), e.g. 128m.
+        #[arg(long, value_name = "SIZE")]
+        memory_swap: Option<String>,
+        /// CPU time, in CPUs: 0.5 is 50 ms of every 100 ms.
+        #[arg(long, value_name = "N")]
+        cpus: Option<String>,
+        /// The CPUs it may run on, e.g. 0 or 0-1.
+        #[arg(long, value_name = "LIST")]
+        cpuset: Option<String>,
+        /// The most processes and threads at once.
+        #[arg(long, value_name = "N")]
+        pids: Option<String>,
+        /// CPU share under contention, 1 to 10000 (100 is the default).
+        #[arg(long, value_name = "N")]
+        cpu_weight: Option<String>,
+        /// The group's name (default: our PID); its directories are lab-NAME.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Keep the group afterwards (see stats, rm).
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        place: Where,
+        #[command(flatten)]
+        isolation: IsolationArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Check this machine for what chapter 03 needs, and say how to fix what is missing.
+    Doctor {
+        #[arg(long, hide = true, default_value = "/")]
+        host_root: PathBuf,
+    },
+    /// What a group uses now: memory, CPU time, pids, frozen or not.
+    Stats {
+        name: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// Freeze every process of a group (docker pause).
+    Freeze {
+        name: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// Thaw a frozen group (docker unpause).
+    Thaw {
+        name: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// SIGKILL every process of a group.
+    Kill {
+        name: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// Kill what is left in a group and remove it.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        place: Where,
+    },
+    /// List the groups made by `run --keep`.
+    Ls {
+        #[command(flatten)]
+        place: Where,
+    },
+    /// Generate load, to see limits at work.
+    #[command(subcommand)]
+    Stress(Stress),
+}
+
+#[derive(Subcommand, Debug)]
+enum Stress {
+    /// Allocate and touch SIZE of memory (e.g. 128m).
+    Memory { size: String },
+    /// Keep a CPU busy for SECONDS.
+    Cpu { seconds: f64 },
+    /// Try to start N processes at once.
+    Fork { count: u64 },
+}
+
+fn online_cpus() -> String {
+    std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into())
+}
+
+fn limits(
+    memory: Option<String>,
+    memory_swap: Option<String>,
+    cpus: Option<String>,
+    cpuset: Option<String>,
+    pids: Option<String>,
+    cpu_weight: Option<String>,
+) -> Result<Limits> {
+    let online = online_cpus();
+    let count = ch03_cgroups::limits::expand_list(&online).map_or(1, |c| c.len());
+    let limits = Limits {
+        memory: memory.map(|m| parse_size("--memory", &m)).transpose()?,
+        memory_swap: memory_swap
+            .map(|m| parse_size("--memory-swap", &m))
+            .transpose()?,
+        cpus: cpus.map(|c| parse_cpus(&c, count)).transpose()?,
+        cpuset: cpuset.map(|c| parse_cpuset(&c, &online)).transpose()?,
+        pids: pids
+            .map(|p| parse_count("--pids", &p, 1, 4_194_304))
+            .transpose()?,
+        cpu_weight: cpu_weight
+            .map(|w| parse_count("--cpu-weight", &w, 1, 10_000))
+            .transpose()?,
+    };
+    if let Some(swap) = limits.memory_swap {
+        match limits.memory {
+            None => {
+                return Err(labkit::Failure::new(
+                    "--memory-swap needs --memory: it is memory plus swap",
+                )
+                .exit_code(125));
+            }
+            Some(m) if swap < m => {
+                return Err(labkit::Failure::new(
+                    "--memory-swap must be at least --memory (it counts memory plus swap)",
+                )
+                .exit_code(125));
+            }
+            _ => {}
+        }
+    }
+    Ok(limits)
+}
+
+fn with_group(
+    name: &str,
+    place: &Where,
+    what: impl FnOnce(&mut Group) -> Result<i32>,
+) -> Result<i32> {
+    let layout = Layout::discover(&Host::real());
+    let mut group = Group::open(&layout, name, place.parent.as_deref())?;
+    what(&mut group)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    narrate::set_quiet(cli.quiet);
+    let outcome = match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(0)
+        }
+        Some(Command::Info { host_root }) => {
+            print!("{}", info::info(&Host::at(host_root)));
+            Ok(0)
+        }
+        Some(Command::Run {
+            memory,
+            memory_swap,
+            cpus,
+            cpuset,
+            pids,
+            cpu_weight,
+            name,
+            keep,
+            place,
+            isolation,
+            command,
+        }) => limits(memory, memory_swap, cpus, cpuset, pids, cpu_weight).and_then(|limits| {
+            let options = RunOptions {
+                limits,
+                name,
+                parent: place.parent,
+                keep,
+            };
+            plan(isolation.request(command), &Host::real()).and_then(|plan| run(&options, &plan))
+        }),
+        Some(Command::Doctor { host_root }) => Ok(Report::new(
+            "ch03-cgroups doctor: what chapter 03 needs from this machine",
+            doctor::checks(&Host::at(host_root)),
+        )
+        .print()),
+        Some(Command::Stats { name, place }) => with_group(&name, &place, |g| {
+            let stats = Stats::read(g);
+            println!(
+                "cgroup lab-{name}: {} process(es){}",
+                stats.procs,
+                if stats.frozen == Some(true) {
+                    ", frozen"
+                } else {
+                    ""
+                }
+            );
+            if let Some(now) = stats.memory_now {
+                println!("  {:<15}{}", "memory now:", ch03_cgroups::stats::mib(now));
+            }
+            print!("{}", render(&stats));
+            Ok(0)
+        }),
+        Some(Command::Freeze { name, place }) => {
+            with_group(&name, &place, |g| g.freeze(true).map(|()| 0))
+        }
+        Some(Command::Thaw { name, place }) => {
+            with_group(&name, &place, |g| g.freeze(false).map(|()| 0))
+        }
+        Some(Command::Kill { name, place }) => with_group(&name, &place, |g| g.kill().map(|()| 0)),
+        Some(Command::Rm { name, place }) => with_group(&name, &place, |g| {
+            g.remove();
+            // Leaves that an earlier `run --keep` had to move into (cgroup v2 delegation).
+            let layout = Layout::discover(&Host::real());
+            for leaf in layout.own_v2().map(|p| ch03_cgroups::delegate::stale_leaves(&p)).unwrap_or_default() {
+                let _ = std::fs::remove_dir(leaf);
+            }
+            Ok(0)
+        }),
+        Some(Command::Ls { place }) => {
+            for name in Group::list(&Layout::discover(&Host::real()), place.parent.as_deref()) {
+                println!("{name}");
+            }
+            Ok(0)
+        }
+        Some(Command::Stress(Stress::Memory { size })) => {
+            parse_size("memory", &size).and_then(stress::memory)
+        }
+        Some(Command::Stress(Stress::Cpu { seconds })) => stress::cpu(seconds),
+        Some(Command::Stress(Stress::Fork { count })) => stress::fork_many(count),
+    };
+    exit_with("ch03-cgroups", outcome)
+}
