@@ -50,22 +50,22 @@ enum Command {
     /// Run CMD in a new cgroup with limits, report what it used, then remove the group.
     Run {
         /// Memory limit, e.g. 64m or 1g. At the limit the kernel reclaims, then OOM-kills.
-        #[arg(short = 'm', long, value_name = "SIZE")]
+        #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
         memory: Option<String>,
         /// Memory plus swap limit (docker's meaning), e.g. 128m.
-        #[arg(long, value_name = "SIZE")]
+        #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
         memory_swap: Option<String>,
         /// CPU time, in CPUs: 0.5 is 50 ms of every 100 ms.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         cpus: Option<String>,
         /// The CPUs it may run on, e.g. 0 or 0-1.
-        #[arg(long, value_name = "LIST")]
+        #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
         cpuset: Option<String>,
         /// The most processes and threads at once.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         pids: Option<String>,
         /// CPU share under contention, 1 to 10000 (100 is the default).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
         cpu_weight: Option<String>,
         /// The group's name (default: our PID); its directories are lab-NAME.
         #[arg(long, value_name = "NAME")]
@@ -261,7 +261,11 @@ fn main() {
             g.remove();
             // Leaves that an earlier `run --keep` had to move into (cgroup v2 delegation).
             let layout = Layout::discover(&Host::real());
-            for leaf in layout.own_v2().map(|p| ch03_cgroups::delegate::stale_leaves(&p)).unwrap_or_default() {
+            for leaf in layout
+                .own_v2()
+                .map(|p| ch03_cgroups::delegate::stale_leaves(&p))
+                .unwrap_or_default()
+            {
                 let _ = std::fs::remove_dir(leaf);
             }
             Ok(0)

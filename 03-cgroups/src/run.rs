@@ -71,7 +71,9 @@ pub fn report(name: &str, code: i32, seconds: f64, stats: &Stats) -> String {
     let oom = code == 128 + 9 && stats.oom_kills.is_some_and(|k| k > 0);
     let mut out = format!("cgroup {PREFIX}{name}: the command {how} after {seconds:.2} s\n");
     if oom {
-        out.push_str("  OOM-killed:  yes: the kernel's OOM killer ended it at the memory limit\n");
+        out.push_str(
+            "  OOM-killed:    yes: the kernel's OOM killer ended it at the memory limit\n",
+        );
     }
     out.push_str(&render(stats));
     out

@@ -1,0 +1,139 @@
+//! Kept groups: stats, freeze, thaw, kill, rm, ls; and no group left behind after
+//! a run, an error or Ctrl-C.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// The number a counting shell last wrote.
+fn count(file: &std::path::Path) -> u64 {
+    wait_until("a count", || {
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    })
+}
+
+/// A `run --keep` in the background; on drop (even after a failed assertion) its
+/// group is killed and removed, and the tool reaped.
+struct Kept {
+    name: String,
+    run: std::process::Child,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let _ = Learner::new(BIN).args(["-q", "kill", &self.name]).output();
+        let _ = self.run.wait();
+        let _ = Learner::new(BIN).args(["-q", "rm", &self.name]).output();
+    }
+}
+
+#[test]
+fn freeze_stops_a_counter_and_thaw_resumes_it() {
+    needs_root!();
+    let tmp = open_tempdir();
+    let file = tmp.path().join("count");
+    let name = unique("counter");
+    // Write, then rename: the file always holds a whole number, even when frozen mid-way.
+    let f = file.display();
+    let script = format!("i=0; while :; do i=$((i+1)); echo $i > {f}.new; mv {f}.new {f}; done");
+    let run = Command::new(BIN)
+        .args([
+            "-q", "run", "--keep", "--name", &name, "--", "/bin/sh", "-c", &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut kept = Kept {
+        name: name.clone(),
+        run,
+    };
+    wait_until("counting", || file.exists().then_some(()));
+    let tool = |args: &[&str]| {
+        Learner::new(BIN)
+            .args(["-q"])
+            .args(args)
+            .args([&name])
+            .output()
+    };
+
+    let listed = Learner::new(BIN).args(["ls"]).output();
+    assert!(
+        listed.stdout.lines().any(|l| l == name),
+        "{}",
+        listed.stdout
+    );
+
+    assert_eq!(tool(&["freeze"]).code, 0);
+    let frozen_at = count(&file);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(count(&file), frozen_at, "frozen: no CPU time, no progress");
+    let stats = tool(&["stats"]);
+    assert!(stats.stdout.contains(", frozen"), "{}", stats.stdout);
+
+    assert_eq!(tool(&["thaw"]).code, 0);
+    wait_until("counting again", || {
+        (count(&file) > frozen_at).then_some(())
+    });
+
+    assert_eq!(tool(&["kill"]).code, 0);
+    assert_eq!(
+        kept.run.wait().expect("wait").code(),
+        Some(137),
+        "killed: 128 + SIGKILL"
+    );
+    assert!(!leftovers(&name).is_empty(), "--keep kept the group");
+    assert_eq!(tool(&["rm"]).code, 0);
+    assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+}
+
+#[test]
+fn no_group_is_left_after_a_command_that_cannot_start() {
+    needs_root!();
+    let name = unique("missing");
+    let out = Learner::new(BIN)
+        .args([
+            "-q",
+            "run",
+            "--memory",
+            "16m",
+            "--name",
+            &name,
+            "--",
+            "/no/such/program",
+        ])
+        .output();
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+}
+
+#[test]
+fn no_group_is_left_after_ctrl_c() {
+    needs_root!();
+    use std::os::unix::process::CommandExt;
+    let name = unique("ctrlc");
+    let mut run = Command::new(BIN)
+        .args([
+            "-q", "run", "--pids", "20", "--name", &name, "--", "sleep", "30",
+        ])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pgid = nix::unistd::Pid::from_raw(run.id() as i32);
+    // Once the sleep is in its group, press Ctrl-C (SIGINT to the process group).
+    wait_until("the sleep to be in its group", || {
+        leftovers(&name)
+            .iter()
+            .any(|d| {
+                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+            })
+            .then_some(())
+    });
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    assert_eq!(run.wait().expect("wait").code(), Some(130));
+    assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+}

@@ -1,0 +1,165 @@
+//! Each limit, with the tool as its own load: what the kernel does at the limit.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn no_subcommand_explains_the_chapter() {
+    let (code, text) = Learner::new(BIN).transcript();
+    assert_eq!(code, 0);
+    snap("help", &text);
+}
+
+#[test]
+fn memory_the_oom_killer_ends_it_at_the_limit() {
+    needs_root!();
+    let name = unique("oom");
+    let (code, text) = ch03()
+        .args([
+            "run", "--memory", "32m", "--name", &name, "--", BIN, "stress", "memory", "128m",
+        ])
+        .redact_path(&name, "oom")
+        .transcript();
+    assert_eq!(code, 137, "{text}");
+    assert!(text.contains("OOM-killed:    yes"), "{text}");
+    assert!(!text.contains("all 128 MiB touched"), "{text}");
+    assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+    snap_on_hybrid("run-memory-oom", &redact_numbers(&text));
+}
+
+#[test]
+fn pids_forks_are_refused_and_the_run_completes() {
+    needs_root!();
+    let name = unique("pids");
+    let out = ch03()
+        .args([
+            "-q", "run", "--pids", "10", "--name", &name, "--", BIN, "stress", "fork", "50",
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("stress: started"))
+        .expect("a summary");
+    let started: u64 = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(started <= 9 && started > 0, "{line}");
+    assert!(out.stderr.contains("forks refused:"), "{}", out.stderr);
+    assert!(leftovers(&name).is_empty());
+}
+
+#[test]
+fn cpus_a_fifth_of_a_cpu_gets_a_fifth_of_the_time() {
+    needs_root!();
+    let out = ch03()
+        .args([
+            "-q", "run", "--cpus", "0.2", "--", BIN, "stress", "cpu", "2",
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // "stress: 0.41 s of CPU in 2.00 s"
+    let words: Vec<f64> = out
+        .stdout
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (cpu, wall) = (words[0], words[1]);
+    assert!(
+        cpu < 0.6 * wall,
+        "{cpu} s of CPU in {wall} s: a generous bound for 20%"
+    );
+    assert!(out.stderr.contains("throttled:"), "{}", out.stderr);
+}
+
+#[test]
+fn cpuset_pins_to_cpu_0() {
+    needs_root!();
+    let out = ch03()
+        .args([
+            "-q",
+            "run",
+            "--cpuset",
+            "0",
+            "--",
+            "grep",
+            "Cpus_allowed_list",
+            "/proc/self/status",
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.split_whitespace().last(), Some("0"));
+}
+
+#[test]
+fn the_process_is_in_its_group_in_every_hierarchy() {
+    needs_root!();
+    let name = unique("member");
+    let out = ch03()
+        .args([
+            "-q",
+            "run",
+            "--name",
+            &name,
+            "--",
+            "cat",
+            "/proc/self/cgroup",
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let layout = layout();
+    if layout.v2.is_some() {
+        let v2 = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("0::"))
+            .expect("a v2 line");
+        assert!(v2.ends_with(&format!("/lab-{name}")), "v2 membership: {v2}");
+    }
+    for controller in ["memory", "pids"] {
+        if layout.version_of(controller, &labkit::doctor::Host::real()) == Some(1) {
+            let line = out
+                .stdout
+                .lines()
+                .find(|l| l.split(':').nth(1) == Some(controller))
+                .expect("a v1 line");
+            assert!(
+                line.ends_with(&format!("/lab-{name}")),
+                "{controller}: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn with_chapter_02s_isolation_in_a_rootfs() {
+    needs_root!();
+    labkit::narrate::set_quiet(true);
+    let tmp = open_tempdir();
+    let rootfs = tmp.path().join("rootfs");
+    let options = ch01_chroot::rootfs::Options {
+        add: vec![BIN.into()],
+        ..Default::default()
+    };
+    ch01_chroot::rootfs::build(&rootfs, &options).expect("rootfs");
+    let out = ch03()
+        .args([
+            "-q",
+            "run",
+            "--memory",
+            "16m",
+            "--pid",
+            "--hostname",
+            "box",
+            "--rootfs",
+        ])
+        .args([&rootfs])
+        .args(["--", "/bin/ch03-cgroups", "stress", "memory", "64m"])
+        .output();
+    assert_eq!(out.code, 137, "{}", out.stderr);
+    assert!(out.stderr.contains("OOM-killed:    yes"), "{}", out.stderr);
+}
