@@ -11,6 +11,15 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
+/// Reaps a background `run` when the check ends (after `Cleanup` killed its group).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.wait();
+    }
+}
+
 /// Removes a kept group when the check ends, passed or not.
 struct Cleanup(String);
 
@@ -99,13 +108,16 @@ fn kill_with_a_signal() {
 fn ls_shows_state() {
     needs_root!();
     let name = unique("shown");
+    // Declared first, dropped last: the group is killed before we wait for the run.
+    let _run = Reaped(
+        Command::new(BIN)
+            .args(["-q", "run", "--keep", "--name", &name, "--", "sleep", "30"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let _cleanup = Cleanup(name.clone());
-    let _run = Command::new(BIN)
-        .args(["-q", "run", "--keep", "--name", &name, "--", "sleep", "30"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
     let line = |name: &str| {
         let out = Learner::new(BIN).args(["ls"]).output();
         out.stdout
