@@ -137,3 +137,60 @@ fn no_group_is_left_after_ctrl_c() {
     assert_eq!(run.wait().expect("wait").code(), Some(130));
     assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
 }
+
+#[test]
+fn the_host_sees_the_group_in_proc_and_in_its_files() {
+    needs_root!();
+    let name = unique("seen");
+    let run = Command::new(BIN)
+        .args([
+            "-q", "run", "--keep", "--pids", "10", "--name", &name, "--", "sleep", "30",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let _kept = Kept {
+        name: name.clone(),
+        run,
+    };
+    let pids_dir = wait_until("the group", || {
+        leftovers(&name).into_iter().find(|d| {
+            d.join("pids.max").exists()
+                && !std::fs::read_to_string(d.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty()
+        })
+    });
+    let pid = std::fs::read_to_string(pids_dir.join("cgroup.procs"))
+        .expect("procs")
+        .trim()
+        .to_string();
+    let mut shown = String::new();
+    let files: [Vec<String>; 3] = [
+        vec![format!("/proc/{pid}/cgroup")],
+        vec![
+            pids_dir.join("pids.max").display().to_string(),
+            pids_dir.join("pids.current").display().to_string(),
+        ],
+        vec![pids_dir.join("cgroup.procs").display().to_string()],
+    ];
+    for args in files {
+        let mut cat = Learner::new("cat")
+            .args(&args)
+            .redact_path(&pid, "[PID]")
+            .redact_path(&name, "seen");
+        for path in layout().own.values().filter(|p| p.as_str() != "/") {
+            cat = cat.redact_path(path, "/[OUR-CGROUP]");
+        }
+        let (code, text) = cat.transcript();
+        assert_eq!(code, 0, "{text}");
+        shown.push_str(&text);
+    }
+    assert!(
+        shown.contains("\n10\n1\n"),
+        "pids.max and pids.current: {shown}"
+    );
+    snap_on_hybrid("from-the-host", &shown);
+}
