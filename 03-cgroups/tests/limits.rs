@@ -163,3 +163,52 @@ fn with_chapter_02s_isolation_in_a_rootfs() {
     assert_eq!(out.code, 137, "{}", out.stderr);
     assert!(out.stderr.contains("OOM-killed:    yes"), "{}", out.stderr);
 }
+
+#[test]
+fn swap_and_weight_are_written_where_this_host_keeps_them() {
+    needs_root!();
+    let name = unique("files");
+    let out = ch03()
+        .args([
+            "-q",
+            "run",
+            "--keep",
+            "--name",
+            &name,
+            "--memory",
+            "32m",
+            "--memory-swap",
+            "64m",
+            "--cpu-weight",
+            "200",
+        ])
+        .args(["--", "true"])
+        .output();
+    let dirs = leftovers(&name);
+    let read = |files: &[&str]| {
+        dirs.iter()
+            .flat_map(|d| files.iter().map(move |f| d.join(f)))
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .map(|v| v.trim().to_string())
+    };
+    let swap = read(&["memory.memsw.limit_in_bytes", "memory.swap.max"]);
+    let weight = read(&["cpu.shares", "cpu.weight"]);
+    let _ = Learner::new(BIN).args(["-q", "rm", &name]).output();
+    if out.stderr.contains("keeps no swap accounts") {
+        eprintln!("this kernel has no v1 swap accounting: --memory-swap refused, as it should be");
+        return;
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // v1 counts memory+swap (64m); v2 counts swap alone (64m - 32m).
+    assert!(
+        swap == Some((64u64 << 20).to_string()) || swap == Some((32u64 << 20).to_string()),
+        "{swap:?}"
+    );
+    // v1 shares for weight 200, or v2's weight itself.
+    assert!(
+        weight == Some(ch03_cgroups::limits::weight_to_shares(200).to_string())
+            || weight == Some("200".into()),
+        "{weight:?}"
+    );
+    assert!(leftovers(&name).is_empty());
+}
