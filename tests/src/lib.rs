@@ -90,3 +90,19 @@ pub fn ls(dir: &std::path::Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Poll, bounded to 10 s, until `check` gives a value: for tests that watch a
+/// process from outside (a container starting, a counter moving), never for timing.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -2,9 +2,8 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-pub use lab_tests::{Learner, ls, needs_root, open_tempdir};
+pub use lab_tests::{Learner, ls, needs_root, open_tempdir, wait_until};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ch02-namespaces");
 /// An unprivileged user for the rootless tests (no passwd entry is needed).
@@ -40,18 +39,6 @@ pub fn rootfs_with(add: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 pub fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
     rootfs_with(&[])
-}
-
-/// Poll (bounded) until `check` gives a value.
-pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 pub fn children(pid: u32) -> Vec<u32> {

@@ -2,10 +2,9 @@
 #![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use ch03_cgroups::hierarchy::{Layout, Mode};
-pub use lab_tests::{Learner, Outcome, needs_root, open_tempdir};
+pub use lab_tests::{Learner, Outcome, needs_root, open_tempdir, wait_until};
 use labkit::doctor::Host;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ch03-cgroups");
@@ -69,17 +68,6 @@ pub fn leftovers(name: &str) -> Vec<PathBuf> {
         .map(|b| b.join(&leaf))
         .filter(|p| p.exists())
         .collect()
-}
-
-pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A name no other test (or run) uses.
