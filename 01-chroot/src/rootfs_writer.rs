@@ -38,11 +38,18 @@ impl RootfsWriter {
 
     /// The host path of `inside` (an absolute path as seen from inside the rootfs),
     /// with every directory before it created and checked.
-    fn prepare(&self, inside: &Path) -> Result<PathBuf> {
+    pub fn prepare(&self, inside: &Path) -> Result<PathBuf> {
         let mut host = self.root.clone();
         let parts: Vec<Component> = inside.components().collect();
-        let Some((last, dirs)) = parts.split_last() else {
-            return Err(Failure::new(format!("{}: an empty path", inside.display())));
+        let Some((last, dirs)) = parts
+            .split_last()
+            .filter(|(last, _)| matches!(last, Component::Normal(_)))
+        else {
+            // Never the root itself: `host` would then be the host path above it all.
+            return Err(Failure::new(format!(
+                "{:?}: not a path below the root",
+                inside
+            )));
         };
         for part in dirs {
             match part {
@@ -82,7 +89,7 @@ impl RootfsWriter {
     // ANCHOR_END: ensure_real_dir
 
     /// Remove whatever non-directory sits at `host`, so that we replace it.
-    fn clear(host: &Path) -> Result<()> {
+    pub fn clear(host: &Path) -> Result<()> {
         match std::fs::symlink_metadata(host) {
             Ok(m) if m.is_dir() => Err(Failure::new(format!(
                 "{} is a directory where a file is needed",
@@ -167,6 +174,14 @@ mod tests {
             Path::new("../../bin/busybox")
         );
         assert_eq!(rel("/linuxrc", "/bin/busybox"), Path::new("bin/busybox"));
+    }
+
+    #[test]
+    fn never_the_root_itself() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut w = RootfsWriter::new(root.path());
+        assert!(w.dir("/", 0o700).is_err());
+        assert!(w.write("", "x").is_err());
     }
 
     #[test]

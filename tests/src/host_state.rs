@@ -115,11 +115,11 @@ fn cgroups(lines: &mut BTreeSet<String>) {
     walk(Path::new("/sys/fs/cgroup"), lines);
 }
 
-/// The tests' own temp dirs (`/tmp/lab-XXXXXX`), which every test removes.
+/// The tests' and the tools' temp dirs (`/tmp/lab-*`, `/tmp/ch04-*`), which must all go.
 fn test_dirs(lines: &mut BTreeSet<String>) {
     for entry in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("lab-") {
+        if name.starts_with("lab-") || name.starts_with("ch04-") {
             lines.insert(format!("temp dir /tmp/{name}"));
         }
     }

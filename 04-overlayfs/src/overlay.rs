@@ -1,0 +1,180 @@
+//! The overlay mount: several directories shown as one.
+//!
+//! `lowerdir` (read-only, several joined by `:`, the leftmost on top), `upperdir`
+//! (where every change goes), `workdir` (overlay's scratch space, on the same
+//! filesystem as the upper), and the mount point, which shows the merged view.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use labkit::failure::describe_io;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// overlayfs stacks at most this many lower layers (OVL_MAX_STACK in the kernel).
+pub const MAX_LOWERS: usize = 500;
+/// The options of one mount(2) call must fit in one page.
+const MAX_OPTIONS: usize = 4095;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    /// Top first, as the kernel wants them.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+}
+
+fn canonical(what: &str, path: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(path)
+        .map_err(|e| Failure::new(format!("{what} {}: {}", path.display(), describe_io(&e))))
+}
+
+/// Is `path` itself a mount point (a line of /proc/self/mountinfo)?
+pub fn is_mount_point(path: &Path) -> bool {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let wanted = path.to_string_lossy().replace(' ', "\\040");
+    text.lines()
+        .any(|l| l.split(' ').nth(4) == Some(wanted.as_str()))
+}
+
+impl Overlay {
+    /// Check everything the kernel would refuse, and say why, before mounting.
+    /// `upper` and `work` are created when missing.
+    pub fn new(lowers: &[PathBuf], upper: &Path, work: &Path, merged: &Path) -> Result<Overlay> {
+        if lowers.is_empty() {
+            return Err(Failure::new(
+                "--lower: at least one lower directory is needed",
+            ));
+        }
+        if lowers.len() > MAX_LOWERS {
+            return Err(Failure::new(format!(
+                "--lower: {} lower directories, but overlayfs stacks at most {MAX_LOWERS}: merge some layers first",
+                lowers.len()
+            )));
+        }
+        let lowers = lowers
+            .iter()
+            .map(|l| {
+                let dir = canonical("--lower", l)?;
+                if !dir.is_dir() {
+                    return Err(Failure::new(format!(
+                        "--lower {}: not a directory",
+                        l.display()
+                    )));
+                }
+                Ok(dir)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for dir in [upper, work] {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::new(format!(
+                    "cannot create {}: {}",
+                    dir.display(),
+                    describe_io(&e)
+                ))
+            })?;
+        }
+        let (upper, work) = (canonical("--upper", upper)?, canonical("--work", work)?);
+        let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).unwrap_or(0);
+        if dev(&upper) != dev(&work) {
+            return Err(Failure::new(format!(
+                "--work {} is on another filesystem than --upper {}: overlayfs renames files from one to \
+                 the other, so they must share a filesystem (put both under one directory)",
+                work.display(),
+                upper.display()
+            )));
+        }
+        let merged = canonical("the mount point", merged)?;
+        if is_mount_point(&merged) {
+            return Err(Failure::new(format!(
+                "{} is already a mount point: unmount it first (ch04-overlayfs umount {0})",
+                merged.display()
+            )));
+        }
+        let overlay = Overlay {
+            lowers,
+            upper,
+            work,
+            merged,
+        };
+        if overlay.options().len() > MAX_OPTIONS {
+            return Err(Failure::new(format!(
+                "the mount options are {} bytes, more than the {MAX_OPTIONS} one mount(2) call takes: \
+                 use shorter paths (or fewer lowers)",
+                overlay.options().len()
+            )));
+        }
+        Ok(overlay)
+    }
+
+    /// `lowerdir=L1:L2,upperdir=U,workdir=W`
+    pub fn options(&self) -> String {
+        let lowers: Vec<String> = self
+            .lowers
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lowers.join(":"),
+            self.upper.display(),
+            self.work.display()
+        )
+    }
+
+    // ANCHOR: mount
+    pub fn mount(&self) -> Result<()> {
+        let options = self.options();
+        narrate::step(
+            format!(
+                "mount(\"overlay\", {:?}, \"overlay\", 0, {options:?})",
+                self.merged
+            ),
+            format!(
+                "mount -t overlay overlay -o {options} {}",
+                self.merged.display()
+            ),
+        );
+        mount(
+            Some("overlay"),
+            &self.merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| {
+            Failure::new(format!(
+                "mounting the overlay on {}: {} (see: ch04-overlayfs doctor)",
+                self.merged.display(),
+                e.desc()
+            ))
+        })
+    }
+    // ANCHOR_END: mount
+}
+
+/// Unmount an overlay (and only an overlay) mounted on `merged`.
+pub fn umount(merged: &Path) -> Result<()> {
+    let merged = canonical("umount", merged)?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let wanted = merged.to_string_lossy().replace(' ', "\\040");
+    let is_overlay = text.lines().any(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        f.get(4) == Some(&wanted.as_str())
+            && f.iter().skip_while(|x| **x != "-").nth(1) == Some(&"overlay")
+    });
+    if !is_overlay {
+        return Err(Failure::new(format!(
+            "{}: no overlay is mounted there",
+            merged.display()
+        )));
+    }
+    narrate::step(
+        format!("umount2({merged:?}, 0)"),
+        format!("umount {}", merged.display()),
+    );
+    umount2(&merged, MntFlags::empty())
+        .map_err(|e| Failure::new(format!("umount {}: {}", merged.display(), e.desc())))
+}
