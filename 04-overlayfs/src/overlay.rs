@@ -89,7 +89,8 @@ impl Overlay {
         let merged = canonical("the mount point", merged)?;
         if is_mount_point(&merged) {
             return Err(Failure::new(format!(
-                "{} is already a mount point: unmount it first (ch04-overlayfs umount {0})",
+                "{} is already a mount point: mount the overlay on an empty directory (or, if it \
+                 is an overlay of yours, unmount it first: ch04-overlayfs umount {0})",
                 merged.display()
             )));
         }
