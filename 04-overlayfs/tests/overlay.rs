@@ -25,7 +25,8 @@ fn layered(ops: &str, then: &str) -> (tempfile::TempDir, lab_tests::Outcome) {
     write(&d.join("top/etc/hosts"), "127.0.0.1 localhost\n");
     std::fs::create_dir_all(d.join("merged")).expect("mkdir");
     let script = format!(
-        "cd {d}; $OV -q mount --lower top:bottom --upper upper --work work merged; cd merged; {ops}; cd {d}; {then}",
+        "cd {d}; $OV -q mount --lower top:bottom --upper upper --work work merged; cd merged; {ops}; cd {d}; {then}; \
+         $OV -q umount merged; ! grep -q ' overlay ' /proc/self/mountinfo",
         d = d.display()
     );
     let out = in_mount_namespace(&script);
