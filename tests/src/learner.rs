@@ -209,6 +209,14 @@ impl Redactor {
         self
     }
 
+    /// What differs between machines in a `doctor` report: the kernel release and
+    /// the user namespace limit.
+    pub fn doctor() -> Self {
+        Redactor::default()
+            .rule(r"Linux \S+", "Linux [RELEASE]")
+            .rule(r"max_user_namespaces = \d+", "max_user_namespaces = [N]")
+    }
+
     pub fn rule(mut self, pattern: &str, replacement: &str) -> Self {
         self.rules.push((
             Regex::new(pattern).expect("a valid regex"),
