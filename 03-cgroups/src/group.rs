@@ -185,13 +185,14 @@ impl Group {
                 format!("mkdir({:?})", dir.path),
                 format!("mkdir {}", dir.path.display()),
             );
-            std::fs::create_dir(&dir.path).map_err(|e| {
-                fail(format!(
+            if let Err(e) = std::fs::create_dir(&dir.path) {
+                group.remove();
+                return Err(fail(format!(
                     "cannot create {}: {} (see: ch03-cgroups doctor)",
                     dir.path.display(),
                     labkit::failure::describe_io(&e)
-                ))
-            })?;
+                )));
+            }
             group.dirs.push(dir);
         }
         if let Err(failure) = group.apply(limits) {
