@@ -8,22 +8,7 @@ use common::*;
 fn exec_sees_the_containers_hostname_and_processes() {
     needs_root!();
     let (tmp, rootfs) = busybox_rootfs();
-    let rootfs = rootfs.to_string_lossy().into_owned();
-    let container = Background::start(
-        &[
-            "run",
-            "--hostname",
-            "box",
-            "--pid",
-            "--rootfs",
-            &rootfs,
-            "--",
-            "sleep",
-            "30",
-        ],
-        None,
-        "sleep",
-    );
+    let container = sleeping_box(&rootfs);
     let (code, text) = ch02(tmp.path())
         .args(["exec", &container.pid.to_string()])
         .cmd(&["/bin/sh", "-c", "hostname; ps -o pid,comm; exit 0"])

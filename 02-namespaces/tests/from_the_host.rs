@@ -8,22 +8,7 @@ use common::*;
 fn the_host_sees_the_containers_namespaces() {
     needs_root!();
     let (tmp, rootfs) = busybox_rootfs();
-    let rootfs = rootfs.to_string_lossy().into_owned();
-    let container = Background::start(
-        &[
-            "run",
-            "--hostname",
-            "box",
-            "--pid",
-            "--rootfs",
-            &rootfs,
-            "--",
-            "sleep",
-            "30",
-        ],
-        None,
-        "sleep",
-    );
+    let container = sleeping_box(&rootfs);
     let pid = container.pid.to_string();
     let mut shown = String::new();
     let commands: [&[&str]; 4] = [

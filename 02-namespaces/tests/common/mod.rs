@@ -93,6 +93,23 @@ impl Drop for Background {
     }
 }
 
+/// A container named `box` with its own PIDs, root in `rootfs`, sleeping 30 s.
+pub fn sleeping_box(rootfs: &Path) -> Background {
+    let rootfs = rootfs.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--hostname",
+        "box",
+        "--pid",
+        "--rootfs",
+        &rootfs,
+        "--",
+        "sleep",
+        "30",
+    ];
+    Background::start(&args, None, "sleep")
+}
+
 /// Inode numbers `[4026531838]` as `[A]`, `[B]`, ... in order of first appearance:
 /// the same namespace keeps the same letter, so a transcript still shows what is shared.
 pub fn letter_inodes(text: &str) -> String {
