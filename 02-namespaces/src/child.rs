@@ -52,10 +52,14 @@ fn setup(plan: &Plan) -> Result<i32> {
     }
     match &plan.rootfs {
         Some(rootfs) => {
-            container_fs::enter_rootfs(rootfs, plan.has(Namespace::User), plan.has(Namespace::Net))?
+            container_fs::enter_rootfs(plan, rootfs)?
         }
-        None if plan.has(Namespace::Pid) => container_fs::mount_fresh_proc()?,
-        None => {}
+        None => {
+            if plan.has(Namespace::Pid) {
+                container_fs::mount_fresh_proc()?
+            }
+            container_fs::bind_all(Path::new("/"), &plan.binds)?
+        }
     }
     set_container_environment();
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));

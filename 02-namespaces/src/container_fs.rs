@@ -16,6 +16,9 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{chdir, pivot_root};
 
+use crate::namespace::Namespace;
+use crate::plan::{Bind, Plan};
+
 /// Is `/` the root of a mount? Not inside a chroot into a plain directory, and
 /// then neither `mount --make-rprivate /` nor `pivot_root` can work.
 pub fn root_is_a_mount() -> bool {
@@ -159,9 +162,10 @@ pub const DEVICES: [(&str, u64, u64); 6] = [
 
 // ANCHOR: prepare_rootfs
 /// Mount what a container needs inside `rootfs`, then make it our `/`.
-/// `in_user_ns`: device nodes cannot be created there, so the host's are bound in.
-/// `own_net`: sysfs may only be mounted by the owner of the network namespace.
-pub fn enter_rootfs(rootfs: &Path, in_user_ns: bool, own_net: bool) -> Result<()> {
+/// In a user namespace device nodes cannot be created, so the host's are bound in;
+/// sysfs may only be mounted by the owner of the network namespace.
+pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
+    let (in_user_ns, own_net) = (plan.has(Namespace::User), plan.has(Namespace::Net));
     // pivot_root needs the new root to be a mount point: bind it onto itself.
     let r = rootfs.display();
     mount_step(
@@ -199,9 +203,51 @@ pub fn enter_rootfs(rootfs: &Path, in_user_ns: bool, own_net: bool) -> Result<()
         )?;
         remount_readonly(&sys)?;
     }
+    bind_all(rootfs, &plan.binds)?;
     pivot_into(rootfs)
 }
 // ANCHOR_END: prepare_rootfs
+
+// ANCHOR: bind_all
+/// Bind each source onto its target under `root`. A missing target is created (an
+/// empty file for a file, a directory for a directory), as Docker does.
+pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
+    for bind in binds {
+        let inside = bind.target.to_string_lossy();
+        let target = match bind.source.is_dir() {
+            true => mount_point(root, &inside)?,
+            false => file_mount_point(root, &inside)?,
+        };
+        mount_step(
+            &bind.source.to_string_lossy(),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+            format!("mount --bind {} {}", bind.source.display(), target.display()),
+        )?;
+    }
+    Ok(())
+}
+// ANCHOR_END: bind_all
+
+/// Like `mount_point`, for a file: an empty one is created when missing.
+fn file_mount_point(root: &Path, inside: &str) -> Result<PathBuf> {
+    let path = root.join(inside.trim_start_matches('/'));
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
+            "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
+        ))),
+        Ok(_) => Ok(path),
+        Err(_) => std::fs::write(&path, "").map(|()| path.clone()).map_err(|e| {
+            Failure::new(format!(
+                "cannot create {}: {}",
+                path.display(),
+                labkit::failure::describe_io(&e)
+            ))
+        }),
+    }
+}
 
 fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
     let dev = mount_point(rootfs, "/dev")?;

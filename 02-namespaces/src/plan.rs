@@ -48,6 +48,16 @@ pub struct Plan {
     pub command: Vec<String>,
     /// Why flags were added: narrated before we start.
     pub notes: Vec<String>,
+    /// Files or directories of the host bound onto paths in the container (chapter
+    /// 05 gives each container its own /etc/hosts this way). Needs a mount namespace.
+    pub binds: Vec<Bind>,
+}
+
+/// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub target: PathBuf,
 }
 
 impl Plan {
@@ -164,6 +174,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         via: request.via,
         command: request.command,
         notes,
+        binds: Vec::new(),
     })
 }
 // ANCHOR_END: plan

@@ -57,29 +57,58 @@ pub fn run(plan: &Plan) -> Result<i32> {
 /// call `before_go` (chapter 03 puts the child into its cgroup there, so that the
 /// command never runs a moment without its limits). Then wait for it.
 pub fn run_with(plan: &Plan, mut before_go: impl FnMut(Pid) -> Result<()>) -> Result<i32> {
+    let _ignoring = IgnoreInterrupts::start()?;
+    let child = start(plan)?;
+    if let Err(failure) = before_go(child.pid) {
+        child.abandon();
+        return Err(failure.exit_code(EXIT_TOOL_FAILED));
+    }
+    wait_for(child.go())
+}
+// ANCHOR_END: run_with
+
+/// A child made in its namespaces, waiting for our word before it does anything.
+#[derive(Debug)]
+pub struct Started {
+    pub pid: Pid,
+    go: OwnedFd,
+}
+
+impl Started {
+    /// Let the child go on to become the command.
+    pub fn go(self) -> Pid {
+        let _ = std::fs::File::from(self.go).write_all(b"1");
+        self.pid
+    }
+
+    /// Give up: the child reads EOF and exits; reap it.
+    pub fn abandon(self) {
+        drop(self.go);
+        let _ = wait_for(self.pid);
+    }
+}
+
+/// Create the child (and write its maps), stopped before it does anything: callers
+/// who need several children at once (chapter 05's `p2p`) use this directly.
+pub fn start(plan: &Plan) -> Result<Started> {
     for note in &plan.notes {
         narrate::note(note);
     }
-    let _ignoring = IgnoreInterrupts::start()?;
     // The child blocks on this pipe until the parent says go.
-    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    let (go_read, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
-    let child = match plan.via {
+    let pid = match plan.via {
         Via::Clone => spawn_with_clone(plan, go_read)?,
         Via::Unshare => spawn_with_unshare(plan, go_read)?,
     };
-    let prepared = match (&plan.mapping, plan.via) {
-        (Some(mapping), Via::Clone) => write_maps(&child.to_string(), mapping),
-        _ => Ok(()),
+    let child = Started { pid, go };
+    if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via) {
+        if let Err(failure) = write_maps(&pid.to_string(), mapping) {
+            child.abandon();
+            return Err(failure.exit_code(EXIT_TOOL_FAILED));
+        }
     }
-    .and_then(|()| before_go(child));
-    if let Err(failure) = prepared {
-        drop(go_write); // the child reads EOF and exits
-        let _ = wait_for(child);
-        return Err(failure.exit_code(EXIT_TOOL_FAILED));
-    }
-    let _ = std::fs::File::from(go_write).write_all(b"1");
-    wait_for(child)
+    Ok(child)
 }
 // ANCHOR_END: run_with
 

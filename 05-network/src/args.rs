@@ -1,0 +1,172 @@
+//! What the command line says, checked before anything is created: subnets,
+//! addresses, interface names and published ports.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use ipnet::Ipv4Net;
+use labkit::{Failure, Result};
+
+/// The bridge chapter 05 makes when none is named.
+pub const DEFAULT_BRIDGE: &str = "lab0";
+/// Its subnet. Not Docker's 172.17.0.0/16 nor Podman's 10.88.0.0/16, so that the
+/// lab does not collide with either on a learner's machine.
+pub const DEFAULT_SUBNET: &str = "10.77.0.0/24";
+
+/// `--subnet 10.77.0.0/24`: an IPv4 network with room for a gateway and containers.
+pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
+    let net = Ipv4Net::from_str(text).map_err(|_| {
+        Failure::new(format!(
+            "--subnet: {text:?} is not an IPv4 network; use e.g. {DEFAULT_SUBNET}"
+        ))
+    })?;
+    if net.prefix_len() > 30 {
+        return Err(Failure::new(format!(
+            "--subnet: {text} holds no room for a gateway and a container; use /30 or wider, e.g. {DEFAULT_SUBNET}"
+        )));
+    }
+    if net.network() != net.addr() {
+        return Err(Failure::new(format!(
+            "--subnet: {text} has host bits set; the network is {}",
+            net.trunc()
+        )));
+    }
+    Ok(net)
+}
+
+/// `--ip 10.77.0.9`: must be a container address of the subnet.
+pub fn parse_ip(text: &str, subnet: Ipv4Net) -> Result<Ipv4Addr> {
+    let ip = Ipv4Addr::from_str(text).map_err(|_| {
+        Failure::new(format!("--ip: {text:?} is not an IPv4 address; use e.g. 10.77.0.9"))
+    })?;
+    if !subnet.contains(&ip) {
+        return Err(Failure::new(format!(
+            "--ip: {ip} is outside the bridge's subnet {subnet}"
+        )));
+    }
+    if ip == subnet.network() || ip == subnet.broadcast() || ip == gateway(subnet) {
+        return Err(Failure::new(format!(
+            "--ip: {ip} is the subnet's network, broadcast or gateway address; pick another in {subnet}"
+        )));
+    }
+    Ok(ip)
+}
+
+/// The bridge's own address: the subnet's first, as Docker gives docker0.
+pub fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(subnet.network()) + 1)
+}
+
+/// Interface names live in a 16-byte buffer in the kernel (IFNAMSIZ): 15 characters.
+pub fn check_interface_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(Failure::new(format!(
+            "--bridge: {name:?} is {} characters; the kernel allows 1 to 15 (IFNAMSIZ)",
+            name.len()
+        )));
+    }
+    if name == "." || name == ".." || name.contains(['/', ':']) || name.contains(char::is_whitespace)
+    {
+        return Err(Failure::new(format!(
+            "--bridge: {name:?} is not a valid interface name (no '/', ':' or spaces)"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// `-p 8080:80/tcp`: traffic to the host's port 8080 goes to the container's 80.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Publish {
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for Publish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}/{}", self.host_port, self.container_port, self.protocol)
+    }
+}
+
+impl FromStr for Publish {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let usage = || format!("{text:?} is not HOSTPORT:CONTAINERPORT[/tcp|/udp]; e.g. 8080:80");
+        let (ports, protocol) = match text.split_once('/') {
+            None => (text, Protocol::Tcp),
+            Some((ports, "tcp")) => (ports, Protocol::Tcp),
+            Some((ports, "udp")) => (ports, Protocol::Udp),
+            Some((_, other)) => return Err(format!("{other:?} is not a protocol; use tcp or udp")),
+        };
+        let (host, container) = ports.split_once(':').ok_or_else(usage)?;
+        let port = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("{p:?} is not a port; ports are 1 to 65535")),
+            Ok(n) => Ok(n),
+        };
+        Ok(Publish {
+            host_port: port(host)?,
+            container_port: port(container)?,
+            protocol,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        assert_eq!(parse_subnet("10.77.0.0/24").map(|n| n.prefix_len()), Ok(24));
+        assert!(parse_subnet("10.77.0.0").is_err());
+        assert!(parse_subnet("10.77.0.0/33").is_err());
+        assert!(parse_subnet("10.77.0.0/31").is_err());
+        assert!(parse_subnet("10.77.0.5/24").is_err());
+        assert_eq!(gateway(parse_subnet("10.77.0.0/24").unwrap()), Ipv4Addr::new(10, 77, 0, 1));
+    }
+
+    #[test]
+    fn addresses() {
+        let net = parse_subnet("10.77.0.0/24").unwrap();
+        assert!(parse_ip("10.77.0.9", net).is_ok());
+        for bad in ["10.77.1.9", "10.77.0.1", "10.77.0.255", "10.77.0.0", "ten"] {
+            assert!(parse_ip(bad, net).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        let p: Publish = "8080:80".parse().unwrap();
+        assert_eq!((p.host_port, p.container_port, p.protocol), (8080, 80, Protocol::Tcp));
+        let p: Publish = "53:53/udp".parse().unwrap();
+        assert_eq!(p.protocol, Protocol::Udp);
+        for bad in ["8080", "0:80", "8080:80/sctp", "70000:80", "a:b", ":80"] {
+            assert!(bad.parse::<Publish>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(check_interface_name("lab0").is_ok());
+        assert!(check_interface_name("a-very-long-name").is_err());
+        assert!(check_interface_name("a/b").is_err());
+        assert!(check_interface_name("").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! IP address management: which container has which address of a bridge's subnet,
+//! and which host ports are published.
+//!
+//! The kernel keeps no such list, so we do, the way CNI's `host-local` plugin does:
+//! one small file per address in use (a *lease*), created under a lock, removed when
+//! the container ends. A lease names the process that holds it; a lease whose holder
+//! is gone (killed with SIGKILL, say) is stale and taken back.
+//!
+//! The state lives under `/run/ch05-network/net-INODE/`, INODE being the network
+//! namespace's: bridges, addresses and ports belong to one network namespace.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use crate::args::{Publish, gateway};
+
+pub const STATE_ROOT: &str = "/run/ch05-network";
+
+fn io_failure(path: &Path, e: std::io::Error) -> Failure {
+    Failure::new(format!(
+        "{}: {}",
+        path.display(),
+        labkit::failure::describe_io(&e)
+    ))
+}
+
+/// The state of the network namespace we are in.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub dir: PathBuf,
+}
+
+impl State {
+    pub fn here() -> Result<Self> {
+        let ns = Path::new("/proc/self/ns/net");
+        let inode = fs::metadata(ns).map_err(|e| io_failure(ns, e))?.ino();
+        Ok(State {
+            dir: Path::new(STATE_ROOT).join(format!("net-{inode}")),
+        })
+    }
+
+    pub fn bridge_dir(&self, bridge: &str) -> PathBuf {
+        self.dir.join(bridge)
+    }
+
+    /// The bridges we have state for.
+    pub fn bridges(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    // ANCHOR: lock
+    /// One lock for the whole namespace: allocations take a few microseconds, and
+    /// holding it serialises every `run` that starts at the same moment.
+    pub fn lock(&self) -> Result<Flock<File>> {
+        fs::create_dir_all(&self.dir).map_err(|e| io_failure(&self.dir, e))?;
+        let path = self.dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_failure(&path, e))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Failure::new(format!("flock({}): {}", path.display(), e.desc())))
+    }
+    // ANCHOR_END: lock
+
+    /// Forget a bridge; forget the namespace when it has no bridge left.
+    pub fn remove_bridge(&self, bridge: &str) {
+        let _ = fs::remove_dir_all(self.bridge_dir(bridge));
+        if self.bridges().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// An address (and the host ports) held by one container; released when dropped.
+#[derive(Debug)]
+pub struct Lease {
+    pub ip: Ipv4Addr,
+    pub veth: String,
+    pub holder: Pid,
+    pub ports: Vec<Publish>,
+    path: PathBuf,
+}
+
+/// The name of a container's end of the veth pair on the host: `veth` and the
+/// address in hex (10.77.0.2 = 0a4d0002), unique while the address is.
+pub fn veth_name(ip: Ipv4Addr) -> String {
+    format!("veth{:08x}", u32::from(ip))
+}
+
+impl Lease {
+    fn read(path: &Path) -> Option<Lease> {
+        let text = fs::read_to_string(path).ok()?;
+        let ip: Ipv4Addr = path.file_name()?.to_str()?.parse().ok()?;
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_default()
+                .to_string()
+        };
+        Some(Lease {
+            ip,
+            veth: veth_name(ip),
+            holder: Pid::from_raw(field("pid").parse().ok()?),
+            ports: field("ports")
+                .split(',')
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+            path: PathBuf::new(), // a lease read back is never released by dropping it
+        })
+    }
+
+    fn is_live(&self) -> bool {
+        !matches!(kill(self.holder, None), Err(Errno::ESRCH))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() && fs::remove_file(&self.path).is_ok() {
+            narrate::step(
+                format!("unlink({:?})", self.path),
+                format!("rm {}   # release {}", self.path.display(), self.ip),
+            );
+        }
+    }
+}
+
+/// The live leases of a bridge, by address; stale ones are removed on the way.
+pub fn leases(state: &State, bridge: &str) -> Vec<Lease> {
+    let mut live: Vec<Lease> = fs::read_dir(state.bridge_dir(bridge).join("leases"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let lease = Lease::read(&entry.path())?;
+            if lease.is_live() {
+                return Some(lease);
+            }
+            narrate::note(format!(
+                "{} was held by process {}, which is gone: taken back",
+                lease.ip, lease.holder
+            ));
+            let _ = fs::remove_file(entry.path());
+            None
+        })
+        .collect();
+    live.sort_by_key(|l| l.ip);
+    live
+}
+
+// ANCHOR: allocate
+/// Take an address of `subnet` for process `holder` (the requested one, or the next
+/// free one after the last given out, round robin, as CNI's host-local does: a
+/// released address is not handed out again at once, while other hosts may still
+/// have it in their ARP caches), and record the host ports it publishes.
+pub fn allocate(
+    state: &State,
+    bridge: &str,
+    subnet: Ipv4Net,
+    requested: Option<Ipv4Addr>,
+    ports: &[Publish],
+    holder: Pid,
+) -> Result<Lease> {
+    let _locked = state.lock()?;
+    let dir = state.bridge_dir(bridge).join("leases");
+    fs::create_dir_all(&dir).map_err(|e| io_failure(&dir, e))?;
+    check_ports_free(state, ports)?;
+    let taken: Vec<Ipv4Addr> = leases(state, bridge).iter().map(|l| l.ip).collect();
+    let ip = match requested {
+        Some(ip) if taken.contains(&ip) => {
+            return Err(Failure::new(format!(
+                "--ip: {ip} is already in use on {bridge}; see: ch05-network show"
+            )));
+        }
+        Some(ip) => ip,
+        None => next_free(state, bridge, subnet, &taken)?,
+    };
+    let path = dir.join(ip.to_string());
+    let ports_text: Vec<String> = ports.iter().map(Publish::to_string).collect();
+    narrate::step(
+        format!("open({path:?}, O_CREAT|O_EXCL)"),
+        format!("echo pid={holder} > {}   # lease {ip}", path.display()),
+    );
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| io_failure(&path, e))?;
+    write!(file, "pid={holder}\nports={}\n", ports_text.join(","))
+        .map_err(|e| io_failure(&path, e))?;
+    let last = state.bridge_dir(bridge).join("last");
+    fs::write(&last, ip.to_string()).map_err(|e| io_failure(&last, e))?;
+    Ok(Lease {
+        ip,
+        veth: veth_name(ip),
+        holder,
+        ports: ports.to_vec(),
+        path,
+    })
+}
+// ANCHOR_END: allocate
+
+fn next_free(state: &State, bridge: &str, subnet: Ipv4Net, taken: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+    let usable: Vec<Ipv4Addr> = subnet.hosts().filter(|ip| *ip != gateway(subnet)).collect();
+    let last: Option<Ipv4Addr> = fs::read_to_string(state.bridge_dir(bridge).join("last"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    let start = last
+        .and_then(|l| usable.iter().position(|ip| *ip == l))
+        .map_or(0, |i| i + 1);
+    (0..usable.len())
+        .map(|i| usable[(start + i) % usable.len()])
+        .find(|ip| !taken.contains(ip))
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "no free address left in {subnet} on {bridge}: {} containers hold them all",
+                taken.len()
+            ))
+        })
+}
+
+/// A host port can be published once per network namespace and protocol.
+fn check_ports_free(state: &State, ports: &[Publish]) -> Result<()> {
+    for (i, wanted) in ports.iter().enumerate() {
+        let clash = |p: &Publish| p.host_port == wanted.host_port && p.protocol == wanted.protocol;
+        if ports[..i].iter().any(clash) {
+            return Err(Failure::new(format!(
+                "-p {wanted}: host port {}/{} is given twice",
+                wanted.host_port, wanted.protocol
+            )));
+        }
+        for bridge in state.bridges() {
+            if let Some(holder) = leases(state, &bridge)
+                .into_iter()
+                .find(|l| l.ports.iter().any(clash))
+            {
+                return Err(Failure::new(format!(
+                    "-p {wanted}: host port {}/{} is already published by the container {} \
+                     (process {}) on {bridge}",
+                    wanted.host_port, wanted.protocol, holder.ip, holder.holder
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+pub mod args;
+pub mod bridge;
+pub mod doctor;
+pub mod etc_files;
+pub mod ipam;
+pub mod netfilter;
+pub mod netlink;
+pub mod p2p;
+pub mod run;
+pub mod show;

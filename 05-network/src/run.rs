@@ -1,0 +1,272 @@
+//! `ch05-network run --network MODE`: chapter 02's container, wired to a network
+//! in one of Docker's four ways.
+//!
+//! - `bridge`: its own network namespace, plugged into the host's bridge by a veth
+//!   pair, with an address from the subnet, a default route, NAT, published ports;
+//! - `none`: its own network namespace with only `lo`;
+//! - `host`: no network namespace at all: the host's interfaces and ports;
+//! - `container:PID`: the network namespace of process PID (another container):
+//!   the same interfaces, addresses and ports, reachable over `lo`.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::str::FromStr;
+
+use ch02_namespaces::namespace::Namespace;
+use ch02_namespaces::plan::Plan;
+use ch02_namespaces::spawn;
+use ipnet::Ipv4Net;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::Pid;
+
+use crate::args::{Publish, gateway, parse_ip};
+use crate::bridge::{self, Bridge};
+use crate::etc_files::{Contents, EtcFiles, hosts, read_etc, resolv_conf};
+use crate::ipam::{self, Lease, State};
+use crate::netfilter::{Iptables, Rule, publish_rules};
+use crate::netlink::Netlink;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bridge,
+    None,
+    Host,
+    Container(Pid),
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "bridge" => Ok(Mode::Bridge),
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            _ => match text.strip_prefix("container:").map(str::parse::<i32>) {
+                Some(Ok(pid)) if pid > 0 => Ok(Mode::Container(Pid::from_raw(pid))),
+                _ => Err(format!(
+                    "{text:?} is not a network mode; use bridge, none, host or container:PID"
+                )),
+            },
+        }
+    }
+}
+
+/// The network half of `run`'s command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub bridge: String,
+    pub subnet: Option<Ipv4Net>,
+    pub ip: Option<String>,
+    pub publish: Vec<Publish>,
+}
+
+impl Options {
+    /// The namespaces this mode needs on top of what was asked: its own network
+    /// namespace (bridge, none) and, for the /etc files, a mount and a UTS one.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        match self.mode {
+            Mode::Bridge | Mode::None => vec![Namespace::Net, Namespace::Mount, Namespace::Uts],
+            Mode::Host | Mode::Container(_) => vec![Namespace::Mount, Namespace::Uts],
+        }
+    }
+
+    /// Flags that make no sense together, refused before anything is created.
+    pub fn check(&self, plan: &Plan) -> Result<()> {
+        let bridge_only = |flag: &str| match self.mode {
+            Mode::Bridge => Ok(()),
+            _ => Err(Failure::new(format!(
+                "{flag} only applies to --network bridge"
+            ))),
+        };
+        if !self.publish.is_empty() {
+            bridge_only("-p")?;
+        }
+        if self.ip.is_some() {
+            bridge_only("--ip")?;
+        }
+        if self.subnet.is_some() {
+            bridge_only("--subnet")?;
+        }
+        if let Mode::Container(pid) = self.mode {
+            if plan.hostname.is_some() {
+                return Err(Failure::new(
+                    "--hostname: a container joining another's network (container:PID) \
+                     shares its name too",
+                ));
+            }
+            if !Path::new(&format!("/proc/{pid}/ns/net")).exists() {
+                return Err(Failure::new(format!(
+                    "--network container:{pid}: no process {pid} here"
+                )));
+            }
+        }
+        if matches!(self.mode, Mode::Host | Mode::Container(_)) && plan.has(Namespace::Net) {
+            return Err(Failure::new(
+                "--net makes a new network namespace, --network host|container:PID joins one: pick one",
+            ));
+        }
+        if self.mode == Mode::Bridge && plan.has(Namespace::User) {
+            return Err(Failure::new(
+                "--network bridge plugs a veth into the host's bridge, which needs root on the \
+                 host; rootless containers use a user-space network (slirp4netns, pasta) or \
+                 --network none",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Rules added for this container's published ports; removed when dropped.
+#[derive(Debug)]
+struct Published {
+    iptables: Iptables,
+    rules: Vec<Rule>,
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        for rule in self.rules.iter().rev() {
+            let _ = self.iptables.delete(rule);
+        }
+    }
+}
+
+// ANCHOR: run
+pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
+    options.check(&plan)?;
+    match options.mode {
+        Mode::Bridge => run_on_bridge(options, plan),
+        Mode::None => {
+            let files = EtcFiles::write(&contents(&plan, None, &host_resolv()))?;
+            plan.binds.extend(files.binds());
+            spawn::run_with(&plan, |pid| Netlink::inside(pid)?.set_up("lo"))
+        }
+        Mode::Host => {
+            let files = EtcFiles::write(&Contents {
+                hostname: own_hostname(&plan),
+                hosts: read_etc(Path::new("/"), "hosts"),
+                resolv_conf: read_etc(Path::new("/"), "resolv.conf"),
+            })?;
+            plan.binds.extend(files.binds());
+            spawn::run(&plan)
+        }
+        Mode::Container(pid) => {
+            // The other container's files: same network, same names.
+            let root = format!("/proc/{pid}/root");
+            let root = Path::new(&root);
+            let hostname = read_etc(root, "hostname").trim().to_string();
+            let files = EtcFiles::write(&Contents {
+                hostname: hostname.clone(),
+                hosts: read_etc(root, "hosts"),
+                resolv_conf: read_etc(root, "resolv.conf"),
+            })?;
+            plan.binds.extend(files.binds());
+            plan.hostname = Some(hostname);
+            join_network_of(pid)?;
+            spawn::run(&plan)
+        }
+    }
+}
+// ANCHOR_END: run
+
+// ANCHOR: bridge
+fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
+    let netlink = Netlink::here()?;
+    let state = State::here()?;
+    let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
+    let requested = match &options.ip {
+        Some(text) => Some(parse_ip(text, bridge.subnet)?),
+        None => None,
+    };
+    // The lease is ours (this process waits for the container): it is released when
+    // we return, whatever happened.
+    let lease = ipam::allocate(
+        &state,
+        &bridge.name,
+        bridge.subnet,
+        requested,
+        &options.publish,
+        nix::unistd::getpid(),
+    )?;
+    let _published = publish(&bridge, &lease)?;
+    let hostname = format!("ip-{}", lease.ip.to_string().replace('.', "-"));
+    plan.hostname.get_or_insert(hostname);
+    let files = EtcFiles::write(&contents(&plan, Some(lease.ip), &host_resolv()))?;
+    plan.binds.extend(files.binds());
+    let code = spawn::run_with(&plan, |pid| connect(&netlink, &bridge, &lease, pid));
+    narrate::note(format!(
+        "the container's network namespace is gone, and {} with it",
+        lease.veth
+    ));
+    code
+}
+// ANCHOR_END: bridge
+
+// ANCHOR: connect
+/// Plug the container (still waiting to exec) into the bridge and configure its
+/// side: address, link up, default route through the bridge.
+fn connect(netlink: &Netlink, bridge: &Bridge, lease: &Lease, pid: Pid) -> Result<()> {
+    netlink.add_veth(&lease.veth, Some(&bridge.link), "eth0", pid)?;
+    let inside = Netlink::inside(pid)?;
+    let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
+        .map_err(|e| Failure::new(e.to_string()))?;
+    inside.add_address("eth0", address)?;
+    inside.set_up("lo")?;
+    inside.set_up("eth0")?;
+    inside.add_default_route(gateway(bridge.subnet))
+}
+// ANCHOR_END: connect
+
+/// The DNAT and FORWARD rules of each `-p`, added before the container starts.
+fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
+    let mut published = Published {
+        iptables: bridge.iptables.clone(),
+        rules: Vec::new(),
+    };
+    for port in &lease.ports {
+        for rule in publish_rules(&bridge.name, lease.ip, port) {
+            published.iptables.add(&rule)?; // on error, drop removes what was added
+            published.rules.push(rule);
+        }
+    }
+    Ok(published)
+}
+
+/// Step into process `pid`'s network namespace; the child we make next is born in it.
+fn join_network_of(pid: Pid) -> Result<()> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path).map_err(|e| {
+        Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e)))
+    })?;
+    narrate::step(
+        format!("setns(open(\"{path}\"), CLONE_NEWNET)"),
+        format!("nsenter --net={path}"),
+    );
+    setns(&ns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| Failure::new(format!("setns({path}): {}", e.desc())))
+}
+
+fn own_hostname(plan: &Plan) -> String {
+    plan.hostname.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
+}
+
+fn contents(plan: &Plan, address: Option<Ipv4Addr>, resolv: &str) -> Contents {
+    let hostname = own_hostname(plan);
+    Contents {
+        hosts: hosts(&hostname, address),
+        hostname,
+        resolv_conf: resolv_conf(resolv),
+    }
+}
+
+fn host_resolv() -> String {
+    read_etc(Path::new("/"), "resolv.conf")
+}
