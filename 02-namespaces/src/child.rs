@@ -51,9 +51,7 @@ fn setup(plan: &Plan) -> Result<i32> {
         container_fs::make_private()?;
     }
     match &plan.rootfs {
-        Some(rootfs) => {
-            container_fs::enter_rootfs(plan, rootfs)?
-        }
+        Some(rootfs) => container_fs::enter_rootfs(plan, rootfs)?,
         None => {
             if plan.has(Namespace::Pid) {
                 container_fs::mount_fresh_proc()?

@@ -224,7 +224,11 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
             None,
             MsFlags::MS_BIND,
             None,
-            format!("mount --bind {} {}", bind.source.display(), target.display()),
+            format!(
+                "mount --bind {} {}",
+                bind.source.display(),
+                target.display()
+            ),
         )?;
     }
     Ok(())
@@ -239,13 +243,15 @@ fn file_mount_point(root: &Path, inside: &str) -> Result<PathBuf> {
             "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
         ))),
         Ok(_) => Ok(path),
-        Err(_) => std::fs::write(&path, "").map(|()| path.clone()).map_err(|e| {
-            Failure::new(format!(
-                "cannot create {}: {}",
-                path.display(),
-                labkit::failure::describe_io(&e)
-            ))
-        }),
+        Err(_) => std::fs::write(&path, "")
+            .map(|()| path.clone())
+            .map_err(|e| {
+                Failure::new(format!(
+                    "cannot create {}: {}",
+                    path.display(),
+                    labkit::failure::describe_io(&e)
+                ))
+            }),
     }
 }
 

@@ -38,7 +38,9 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
 /// `--ip 10.77.0.9`: must be a container address of the subnet.
 pub fn parse_ip(text: &str, subnet: Ipv4Net) -> Result<Ipv4Addr> {
     let ip = Ipv4Addr::from_str(text).map_err(|_| {
-        Failure::new(format!("--ip: {text:?} is not an IPv4 address; use e.g. 10.77.0.9"))
+        Failure::new(format!(
+            "--ip: {text:?} is not an IPv4 address; use e.g. 10.77.0.9"
+        ))
     })?;
     if !subnet.contains(&ip) {
         return Err(Failure::new(format!(
@@ -66,7 +68,10 @@ pub fn check_interface_name(name: &str) -> Result<()> {
             name.len()
         )));
     }
-    if name == "." || name == ".." || name.contains(['/', ':']) || name.contains(char::is_whitespace)
+    if name == "."
+        || name == ".."
+        || name.contains(['/', ':'])
+        || name.contains(char::is_whitespace)
     {
         return Err(Failure::new(format!(
             "--bridge: {name:?} is not a valid interface name (no '/', ':' or spaces)"
@@ -100,7 +105,11 @@ pub struct Publish {
 
 impl fmt::Display for Publish {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}", self.host_port, self.container_port, self.protocol)
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
     }
 }
 
@@ -139,7 +148,10 @@ mod tests {
         assert!(parse_subnet("10.77.0.0/33").is_err());
         assert!(parse_subnet("10.77.0.0/31").is_err());
         assert!(parse_subnet("10.77.0.5/24").is_err());
-        assert_eq!(gateway(parse_subnet("10.77.0.0/24").unwrap()), Ipv4Addr::new(10, 77, 0, 1));
+        assert_eq!(
+            gateway(parse_subnet("10.77.0.0/24").unwrap()),
+            Ipv4Addr::new(10, 77, 0, 1)
+        );
     }
 
     #[test]
@@ -154,7 +166,10 @@ mod tests {
     #[test]
     fn ports() {
         let p: Publish = "8080:80".parse().unwrap();
-        assert_eq!((p.host_port, p.container_port, p.protocol), (8080, 80, Protocol::Tcp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.protocol),
+            (8080, 80, Protocol::Tcp)
+        );
         let p: Publish = "53:53/udp".parse().unwrap();
         assert_eq!(p.protocol, Protocol::Udp);
         for bad in ["8080", "0:80", "8080:80/sctp", "70000:80", "a:b", ":80"] {

@@ -46,7 +46,12 @@ pub fn forwarding_enabled() -> bool {
 
 // ANCHOR: ensure
 /// The bridge `name`, created with `subnet` (or the default) if it does not exist.
-pub fn ensure(netlink: &Netlink, state: &State, name: &str, subnet: Option<Ipv4Net>) -> Result<Bridge> {
+pub fn ensure(
+    netlink: &Netlink,
+    state: &State,
+    name: &str,
+    subnet: Option<Ipv4Net>,
+) -> Result<Bridge> {
     let _locked = state.lock()?; // two runs must not both create it
     let bridge = match netlink.link(name)? {
         Some(link) => {
@@ -121,10 +126,15 @@ fn create(netlink: &Netlink, state: &State, name: &str, subnet: Option<Ipv4Net>)
 }
 // ANCHOR_END: create
 
-fn set_up_netfilter(state: &State, name: &str, subnet: Ipv4Net, iptables: Iptables) -> Result<Iptables> {
+fn set_up_netfilter(
+    state: &State,
+    name: &str,
+    subnet: Ipv4Net,
+    iptables: Iptables,
+) -> Result<Iptables> {
     narrate::note(format!(
         "iptables backend: {} ({})",
-        iptables.program.display(),
+        iptables.name(),
         iptables.why
     ));
     iptables.ensure_ports_chain()?;
@@ -133,7 +143,12 @@ fn set_up_netfilter(state: &State, name: &str, subnet: Ipv4Net, iptables: Iptabl
     }
     let dir = state.bridge_dir(name);
     fs::create_dir_all(&dir)
-        .and_then(|()| fs::write(dir.join("iptables"), iptables.program.as_os_str().as_encoded_bytes()))
+        .and_then(|()| {
+            fs::write(
+                dir.join("iptables"),
+                iptables.program.as_os_str().as_encoded_bytes(),
+            )
+        })
         .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     Ok(iptables)
 }
@@ -209,9 +224,10 @@ pub fn down(netlink: &Netlink, state: &State, name: &str) -> Result<()> {
     state.remove_bridge(name);
     if state.bridges().is_empty() {
         iptables.remove_ports_chain()?;
-        narrate::note("net.ipv4.ip_forward stays on: other things may rely on it (Docker leaves it too)");
+        narrate::note(
+            "net.ipv4.ip_forward stays on: other things may rely on it (Docker leaves it too)",
+        );
     }
     Ok(())
 }
 // ANCHOR_END: down
-

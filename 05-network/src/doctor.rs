@@ -14,7 +14,7 @@ pub fn checks(host: &Host) -> Vec<Finding> {
         Ok(iptables) => {
             findings.push(Finding::ok(
                 "iptables backend",
-                format!("{} ({})", iptables.program.display(), iptables.why),
+                format!("{} ({})", iptables.name(), iptables.why),
             ));
             findings.extend(both_backends(host));
             findings.push(nat(&iptables));
@@ -31,8 +31,15 @@ pub fn checks(host: &Host) -> Vec<Finding> {
 
 fn forwarding(host: &Host) -> Finding {
     let check = "IPv4 forwarding";
-    match host.read("/proc/sys/net/ipv4/ip_forward").as_deref().map(str::trim) {
-        Some("1") => Finding::ok(check, "on: packets may pass from the bridge to other interfaces"),
+    match host
+        .read("/proc/sys/net/ipv4/ip_forward")
+        .as_deref()
+        .map(str::trim)
+    {
+        Some("1") => Finding::ok(
+            check,
+            "on: packets may pass from the bridge to other interfaces",
+        ),
         _ => Finding::warn(
             check,
             "off: containers cannot reach beyond the host (ch05-network run turns it on)",
@@ -52,8 +59,14 @@ fn bridge_netfilter(host: &Host) -> Finding {
             check,
             "br_netfilter on: traffic between two containers of one bridge crosses iptables' FORWARD chain too (our bridges accept it)",
         ),
-        Some(_) => Finding::ok(check, "br_netfilter loaded, bridge-nf-call-iptables=0: bridged traffic skips iptables"),
-        None => Finding::ok(check, "br_netfilter not loaded: bridged traffic skips iptables (Kubernetes loads it: modprobe br_netfilter)"),
+        Some(_) => Finding::ok(
+            check,
+            "br_netfilter loaded, bridge-nf-call-iptables=0: bridged traffic skips iptables",
+        ),
+        None => Finding::ok(
+            check,
+            "br_netfilter not loaded: bridged traffic skips iptables (Kubernetes loads it: modprobe br_netfilter)",
+        ),
     }
 }
 
@@ -62,12 +75,19 @@ fn both_backends(host: &Host) -> Option<Finding> {
     let count = |name: &str| {
         let program = host.find_program(name)?;
         let out = std::process::Command::new(program).output().ok()?;
-        Some(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("-A")).count())
+        Some(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with("-A"))
+                .count(),
+        )
     };
     match (count("iptables-legacy-save"), count("iptables-nft-save")) {
         (Some(legacy), Some(nft)) if legacy > 0 && nft > 0 => Some(Finding::warn(
             "rules in both backends",
-            format!("{legacy} rules in legacy tables and {nft} in nf_tables: packets pass through both sets"),
+            format!(
+                "{legacy} rules in legacy tables and {nft} in nf_tables: packets pass through both sets"
+            ),
             "look at both: iptables-legacy-save; iptables-nft-save. Tools that disagree on the backend (an old Docker, a new firewall) cause this",
         )),
         _ => None,

@@ -5,17 +5,22 @@
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ch02_namespaces::plan::Bind;
 use labkit::narrate;
 use labkit::{Failure, Result};
-use tempfile::TempDir;
 
-/// The three files, in a temp dir that goes when the container does.
+/// The three files, in a directory of their own, removed when the container ends.
 #[derive(Debug)]
 pub struct EtcFiles {
-    dir: TempDir,
+    dir: PathBuf,
+}
+
+impl Drop for EtcFiles {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// What goes into them.
@@ -29,9 +34,8 @@ pub struct Contents {
 // ANCHOR: hosts
 /// `/etc/hosts`: the loopback names, and the container's own name and address.
 pub fn hosts(hostname: &str, address: Option<Ipv4Addr>) -> String {
-    let mut text = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-    );
+    let mut text =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     if let Some(address) = address {
         text.push_str(&format!("{address}\t{hostname}\n"));
     }
@@ -66,31 +70,38 @@ pub fn resolv_conf(host: &str) -> String {
 // ANCHOR_END: resolv
 
 impl EtcFiles {
-    pub fn write(contents: &Contents) -> Result<EtcFiles> {
+    /// Write them into `dir` (bridge mode keeps them next to the lease, so that a
+    /// lease taken back takes its files too), or into a new temp dir.
+    pub fn write(contents: &Contents, dir: Option<PathBuf>) -> Result<EtcFiles> {
         let failed = |e: std::io::Error| Failure::new(format!("writing /etc files: {e}"));
-        let dir = tempfile::Builder::new()
-            .prefix("ch05-")
-            .tempdir()
-            .map_err(failed)?;
+        let dir = match dir {
+            Some(dir) => fs::create_dir_all(&dir).map(|()| dir).map_err(failed)?,
+            None => tempfile::Builder::new()
+                .prefix("ch05-")
+                .tempdir()
+                .map_err(failed)?
+                .keep(),
+        };
+        let files = EtcFiles { dir };
         for (name, text) in [
             ("hostname", format!("{}\n", contents.hostname)),
             ("hosts", contents.hosts.clone()),
             ("resolv.conf", contents.resolv_conf.clone()),
         ] {
-            fs::write(dir.path().join(name), text).map_err(failed)?;
+            fs::write(files.dir.join(name), text).map_err(failed)?;
         }
         narrate::note(format!(
             "/etc/hostname, /etc/hosts, /etc/resolv.conf written to {}, to be bound into the container",
-            dir.path().display()
+            files.dir.display()
         ));
-        Ok(EtcFiles { dir })
+        Ok(files)
     }
 
     pub fn binds(&self) -> Vec<Bind> {
         ["hostname", "hosts", "resolv.conf"]
             .iter()
             .map(|name| Bind {
-                source: self.dir.path().join(name),
+                source: self.dir.join(name),
                 target: Path::new("/etc").join(name),
             })
             .collect()

@@ -10,7 +10,6 @@
 //! namespace's: bridges, addresses and ports belong to one network namespace.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -18,9 +17,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use labkit::narrate;
 use labkit::{Failure, Result};
-use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
 use crate::args::{Publish, gateway};
@@ -98,7 +95,10 @@ impl State {
 pub struct Lease {
     pub ip: Ipv4Addr,
     pub veth: String,
+    /// The `run` that took it.
     pub holder: Pid,
+    /// The container's first process, once it exists.
+    pub container: Option<Pid>,
     pub ports: Vec<Publish>,
     path: PathBuf,
 }
@@ -123,6 +123,7 @@ impl Lease {
             ip,
             veth: veth_name(ip),
             holder: Pid::from_raw(field("pid").parse().ok()?),
+            container: field("container").parse().ok().map(Pid::from_raw),
             ports: field("ports")
                 .split(',')
                 .filter_map(|p| p.parse().ok())
@@ -131,8 +132,30 @@ impl Lease {
         })
     }
 
+    /// Held while its `run` or its container lives: a `run` killed with SIGKILL
+    /// leaves a container that still uses the address.
     fn is_live(&self) -> bool {
-        !matches!(kill(self.holder, None), Err(Errno::ESRCH))
+        alive(self.holder) || self.container.is_some_and(alive)
+    }
+
+    fn write(&self) -> Result<()> {
+        let ports: Vec<String> = self.ports.iter().map(Publish::to_string).collect();
+        let container = self.container.map(|p| p.to_string()).unwrap_or_default();
+        fs::write(
+            &self.path,
+            format!(
+                "pid={}\ncontainer={container}\nports={}\n",
+                self.holder,
+                ports.join(",")
+            ),
+        )
+        .map_err(|e| io_failure(&self.path, e))
+    }
+
+    /// Note the container's process in the lease.
+    pub fn record_container(&mut self, pid: Pid) -> Result<()> {
+        self.container = Some(pid);
+        self.write()
     }
 }
 
@@ -147,27 +170,52 @@ impl Drop for Lease {
     }
 }
 
+/// Where a container's /etc files live while it holds `ip`.
+pub fn files_dir(state: &State, bridge: &str, ip: Ipv4Addr) -> PathBuf {
+    state.bridge_dir(bridge).join("etc").join(ip.to_string())
+}
+
+/// Is `pid` a running process? A zombie (dead, not yet reaped by its parent) is not.
+fn alive(pid: Pid) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // pid (comm) STATE ...: comm may hold spaces and parentheses, so look after the last ')'.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
 /// The live leases of a bridge, by address; stale ones are removed on the way.
 pub fn leases(state: &State, bridge: &str) -> Vec<Lease> {
-    let mut live: Vec<Lease> = fs::read_dir(state.bridge_dir(bridge).join("leases"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let lease = Lease::read(&entry.path())?;
-            if lease.is_live() {
-                return Some(lease);
-            }
-            narrate::note(format!(
-                "{} was held by process {}, which is gone: taken back",
-                lease.ip, lease.holder
-            ));
-            let _ = fs::remove_file(entry.path());
-            None
-        })
-        .collect();
+    take_back_stale(state, bridge).0
+}
+
+/// The live leases, and the stale ones, which are removed: their holders are gone.
+fn take_back_stale(state: &State, bridge: &str) -> (Vec<Lease>, Vec<Lease>) {
+    let (mut live, stale): (Vec<Lease>, Vec<Lease>) =
+        fs::read_dir(state.bridge_dir(bridge).join("leases"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| Lease::read(&entry.path()))
+            .partition(Lease::is_live);
+    for lease in &stale {
+        narrate::note(format!(
+            "{} was held by process {}, which is gone: taken back",
+            lease.ip, lease.holder
+        ));
+        let _ = fs::remove_file(
+            state
+                .bridge_dir(bridge)
+                .join("leases")
+                .join(lease.ip.to_string()),
+        );
+        let _ = fs::remove_dir_all(files_dir(state, bridge, lease.ip));
+    }
     live.sort_by_key(|l| l.ip);
-    live
+    (live, stale)
 }
 
 // ANCHOR: allocate
@@ -175,6 +223,7 @@ pub fn leases(state: &State, bridge: &str) -> Vec<Lease> {
 /// free one after the last given out, round robin, as CNI's host-local does: a
 /// released address is not handed out again at once, while other hosts may still
 /// have it in their ARP caches), and record the host ports it publishes.
+/// Also returns the stale leases it took back, whose rules the caller removes.
 pub fn allocate(
     state: &State,
     bridge: &str,
@@ -182,12 +231,13 @@ pub fn allocate(
     requested: Option<Ipv4Addr>,
     ports: &[Publish],
     holder: Pid,
-) -> Result<Lease> {
+) -> Result<(Lease, Vec<Lease>)> {
     let _locked = state.lock()?;
     let dir = state.bridge_dir(bridge).join("leases");
     fs::create_dir_all(&dir).map_err(|e| io_failure(&dir, e))?;
+    let (live, stale) = take_back_stale(state, bridge);
     check_ports_free(state, ports)?;
-    let taken: Vec<Ipv4Addr> = leases(state, bridge).iter().map(|l| l.ip).collect();
+    let taken: Vec<Ipv4Addr> = live.iter().map(|l| l.ip).collect();
     let ip = match requested {
         Some(ip) if taken.contains(&ip) => {
             return Err(Failure::new(format!(
@@ -198,27 +248,27 @@ pub fn allocate(
         None => next_free(state, bridge, subnet, &taken)?,
     };
     let path = dir.join(ip.to_string());
-    let ports_text: Vec<String> = ports.iter().map(Publish::to_string).collect();
     narrate::step(
         format!("open({path:?}, O_CREAT|O_EXCL)"),
         format!("echo pid={holder} > {}   # lease {ip}", path.display()),
     );
-    let mut file = OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
         .map_err(|e| io_failure(&path, e))?;
-    write!(file, "pid={holder}\nports={}\n", ports_text.join(","))
-        .map_err(|e| io_failure(&path, e))?;
-    let last = state.bridge_dir(bridge).join("last");
-    fs::write(&last, ip.to_string()).map_err(|e| io_failure(&last, e))?;
-    Ok(Lease {
+    let lease = Lease {
         ip,
         veth: veth_name(ip),
         holder,
+        container: None,
         ports: ports.to_vec(),
         path,
-    })
+    };
+    lease.write()?;
+    let last = state.bridge_dir(bridge).join("last");
+    fs::write(&last, ip.to_string()).map_err(|e| io_failure(&last, e))?;
+    Ok((lease, stale))
 }
 // ANCHOR_END: allocate
 

@@ -101,11 +101,12 @@ fn main() {
             publish,
             isolation,
             command,
-        }) => run_command(network, bridge, subnet, ip, publish, isolation, command)
-            .map_err(|f| match f.code() {
+        }) => run_command(network, bridge, subnet, ip, publish, isolation, command).map_err(|f| {
+            match f.code() {
                 1 => f.exit_code(EXIT_TOOL_FAILED),
                 _ => f,
-            }),
+            }
+        }),
         Some(Command::Down { bridge }) => down(&bridge.bridge),
         Some(Command::Show { bridge }) => require_root("reading iptables needs CAP_NET_ADMIN")
             .and_then(|()| show::show(bridge.as_deref()))

@@ -85,8 +85,9 @@ pub fn detect(host: &Host) -> Result<Iptables> {
     };
     let rules = |program: &std::path::Path| {
         let save = format!("{}-save", program.display());
-        output(std::path::Path::new(&save), &[])
-            .map_or(0, |text| text.lines().filter(|l| l.starts_with("-A")).count())
+        output(std::path::Path::new(&save), &[]).map_or(0, |text| {
+            text.lines().filter(|l| l.starts_with("-A")).count()
+        })
     };
     let (in_legacy, in_nft) = (rules(&legacy), rules(&nft));
     let backend = match in_legacy.cmp(&in_nft) {
@@ -183,9 +184,8 @@ pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
 
 /// The jumps into our ports chain, from both ways a packet reaches this host.
 pub fn port_chain_jumps() -> Vec<Rule> {
-    let spec = format!(
-        "-m addrtype --dst-type LOCAL -m comment --comment ch05-network -j {PORTS_CHAIN}"
-    );
+    let spec =
+        format!("-m addrtype --dst-type LOCAL -m comment --comment ch05-network -j {PORTS_CHAIN}");
     vec![
         // Packets arriving from other hosts (and from containers).
         Rule::new("nat", "PREROUTING", spec.clone()),
@@ -222,8 +222,13 @@ pub fn publish_rules(bridge: &str, container: std::net::Ipv4Addr, publish: &Publ
 // ANCHOR_END: publish_rules
 
 impl Iptables {
+    /// `iptables-nft`, `iptables-legacy` or `iptables`.
+    pub fn name(&self) -> String {
+        program_name(&self.program)
+    }
+
     fn run(&self, args: &[String], quiet: bool) -> Result<String> {
-        let name = program_name(&self.program);
+        let name = self.name();
         if !quiet {
             let kernel = match self.backend {
                 Backend::Nft => "nf_tables",
@@ -257,7 +262,12 @@ impl Iptables {
     }
 
     fn command(rule: &Rule, action: &str) -> Vec<String> {
-        let mut args = vec!["-t".into(), rule.table.into(), action.into(), rule.chain.clone()];
+        let mut args = vec![
+            "-t".into(),
+            rule.table.into(),
+            action.into(),
+            rule.chain.clone(),
+        ];
         args.extend(rule.spec.iter().cloned());
         args
     }

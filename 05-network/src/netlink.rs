@@ -64,9 +64,8 @@ impl Netlink {
             .map_err(|e| Failure::new(format!("cannot start an async runtime: {e}")))?;
         let (connection, handle, _) = {
             let _inside = runtime.enter();
-            new_connection().map_err(|e| {
-                Failure::new(format!("socket(AF_NETLINK, NETLINK_ROUTE): {e}"))
-            })?
+            new_connection()
+                .map_err(|e| Failure::new(format!("socket(AF_NETLINK, NETLINK_ROUTE): {e}")))?
         };
         runtime.spawn(connection);
         Ok(Netlink {
@@ -91,7 +90,10 @@ impl Netlink {
             ..n
         });
         setns(&ours, CloneFlags::CLONE_NEWNET).map_err(|e| {
-            Failure::new(format!("setns back to our own network namespace: {}", e.desc()))
+            Failure::new(format!(
+                "setns back to our own network namespace: {}",
+                e.desc()
+            ))
         })?;
         netlink
     }
@@ -167,7 +169,9 @@ impl Netlink {
             format!("RTM_NEWLINK {name} type veth peer {peer}"),
             format!(
                 "link add {name}{} up type veth peer name {peer} netns {pid}",
-                bridge.map(|b| format!(" master {}", b.name)).unwrap_or_default()
+                bridge
+                    .map(|b| format!(" master {}", b.name))
+                    .unwrap_or_default()
             ),
         );
         self.block(
@@ -200,7 +204,10 @@ impl Netlink {
     /// `ip link set NAME up`.
     pub fn set_up(&self, name: &str) -> Result<()> {
         let index = self.index_of(name)?;
-        self.narrate(format!("RTM_NEWLINK {name} up"), format!("link set {name} up"));
+        self.narrate(
+            format!("RTM_NEWLINK {name} up"),
+            format!("link set {name} up"),
+        );
         self.block(
             &format!("RTM_NEWLINK {name} up"),
             self.handle

@@ -141,16 +141,19 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
     match options.mode {
         Mode::Bridge => run_on_bridge(options, plan),
         Mode::None => {
-            let files = EtcFiles::write(&contents(&plan, None, &host_resolv()))?;
+            let files = EtcFiles::write(&contents(&plan, None, &host_resolv()), None)?;
             plan.binds.extend(files.binds());
             spawn::run_with(&plan, |pid| Netlink::inside(pid)?.set_up("lo"))
         }
         Mode::Host => {
-            let files = EtcFiles::write(&Contents {
-                hostname: own_hostname(&plan),
-                hosts: read_etc(Path::new("/"), "hosts"),
-                resolv_conf: read_etc(Path::new("/"), "resolv.conf"),
-            })?;
+            let files = EtcFiles::write(
+                &Contents {
+                    hostname: own_hostname(&plan),
+                    hosts: read_etc(Path::new("/"), "hosts"),
+                    resolv_conf: read_etc(Path::new("/"), "resolv.conf"),
+                },
+                None,
+            )?;
             plan.binds.extend(files.binds());
             spawn::run(&plan)
         }
@@ -159,11 +162,14 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
             let root = format!("/proc/{pid}/root");
             let root = Path::new(&root);
             let hostname = read_etc(root, "hostname").trim().to_string();
-            let files = EtcFiles::write(&Contents {
-                hostname: hostname.clone(),
-                hosts: read_etc(root, "hosts"),
-                resolv_conf: read_etc(root, "resolv.conf"),
-            })?;
+            let files = EtcFiles::write(
+                &Contents {
+                    hostname: hostname.clone(),
+                    hosts: read_etc(root, "hosts"),
+                    resolv_conf: read_etc(root, "resolv.conf"),
+                },
+                None,
+            )?;
             plan.binds.extend(files.binds());
             plan.hostname = Some(hostname);
             join_network_of(pid)?;
@@ -184,7 +190,7 @@ fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
     };
     // The lease is ours (this process waits for the container): it is released when
     // we return, whatever happened.
-    let lease = ipam::allocate(
+    let (mut lease, stale) = ipam::allocate(
         &state,
         &bridge.name,
         bridge.subnet,
@@ -192,16 +198,31 @@ fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
         &options.publish,
         nix::unistd::getpid(),
     )?;
+    // A `run` killed with SIGKILL could not remove its rules: do it for it.
+    for gone in &stale {
+        for port in &gone.ports {
+            for rule in publish_rules(&bridge.name, gone.ip, port) {
+                let _ = bridge.iptables.delete(&rule);
+            }
+        }
+    }
     let _published = publish(&bridge, &lease)?;
     let hostname = format!("ip-{}", lease.ip.to_string().replace('.', "-"));
     plan.hostname.get_or_insert(hostname);
-    let files = EtcFiles::write(&contents(&plan, Some(lease.ip), &host_resolv()))?;
+    let files = EtcFiles::write(
+        &contents(&plan, Some(lease.ip), &host_resolv()),
+        Some(ipam::files_dir(&state, &bridge.name, lease.ip)),
+    )?;
     plan.binds.extend(files.binds());
-    let code = spawn::run_with(&plan, |pid| connect(&netlink, &bridge, &lease, pid));
-    narrate::note(format!(
-        "the container's network namespace is gone, and {} with it",
-        lease.veth
-    ));
+    let code = spawn::run_with(&plan, |pid| {
+        lease.record_container(pid)?;
+        connect(&netlink, &bridge, &lease, pid)
+    });
+    // The kernel removes the pair with the namespace, but in the background, a
+    // little later: remove it now, so that nothing of this container outlives it.
+    if netlink.link(&lease.veth)?.is_some() {
+        let _ = netlink.delete(&lease.veth);
+    }
     code
 }
 // ANCHOR_END: bridge
@@ -239,9 +260,8 @@ fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
 /// Step into process `pid`'s network namespace; the child we make next is born in it.
 fn join_network_of(pid: Pid) -> Result<()> {
     let path = format!("/proc/{pid}/ns/net");
-    let ns = std::fs::File::open(&path).map_err(|e| {
-        Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e)))
-    })?;
+    let ns = std::fs::File::open(&path)
+        .map_err(|e| Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e))))?;
     narrate::step(
         format!("setns(open(\"{path}\"), CLONE_NEWNET)"),
         format!("nsenter --net={path}"),

@@ -33,7 +33,7 @@ pub fn show(only: Option<&str>) -> Result<String> {
         out,
         "forwarding: {}   iptables: {}",
         if forwarding_enabled() { "on" } else { "OFF" },
-        iptables.program.display()
+        iptables.name()
     );
     for name in bridges {
         let link = links.iter().find(|l| l.name == name);
@@ -45,7 +45,11 @@ pub fn show(only: Option<&str>) -> Result<String> {
             None => "missing (its state is left over: ch05-network down)".into(),
         };
         let up = link.is_some_and(|l| l.up);
-        let _ = writeln!(out, "\nbridge {name}: {address}{}", if up { ", up" } else { "" });
+        let _ = writeln!(
+            out,
+            "\nbridge {name}: {address}{}",
+            if up { ", up" } else { "" }
+        );
         let _ = writeln!(out, "  containers:");
         let ports: Vec<_> = links
             .iter()
@@ -60,14 +64,21 @@ pub fn show(only: Option<&str>) -> Result<String> {
                 lease.ip,
                 lease.veth,
                 lease.holder,
-                if plugged { "" } else { "(veth not plugged yet) " },
+                if plugged {
+                    ""
+                } else {
+                    "(veth not plugged yet) "
+                },
                 published.join(" ")
             );
         }
         let _ = writeln!(out, "  rules:");
         for table in ["nat", "filter"] {
             for rule in iptables.rules_of(table, &name)? {
-                let spec = rule.spec.join(" ").replace(&format!(" -m comment --comment ch05-network:{name}"), "");
+                let spec = rule
+                    .spec
+                    .join(" ")
+                    .replace(&format!(" -m comment --comment ch05-network:{name}"), "");
                 let _ = writeln!(out, "    -t {table} -A {} {spec}", rule.chain);
             }
         }

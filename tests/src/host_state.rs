@@ -115,13 +115,24 @@ fn cgroups(lines: &mut BTreeSet<String>) {
     walk(Path::new("/sys/fs/cgroup"), lines);
 }
 
-/// The tests' and the tools' temp dirs (`/tmp/lab-*`, `/tmp/ch04-*`), which must all go.
+/// The tests' and the tools' temp dirs (`/tmp/lab-*`, `/tmp/ch04-*`, `/tmp/ch05-*`)
+/// and chapter 05's state (`/run/ch05-network/net-*`), which must all go.
 fn test_dirs(lines: &mut BTreeSet<String>) {
     for entry in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("lab-") || name.starts_with("ch04-") {
+        if ["lab-", "ch04-", "ch05-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
             lines.insert(format!("temp dir /tmp/{name}"));
         }
+    }
+    for entry in std::fs::read_dir("/run/ch05-network")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        lines.insert(format!("network state {}", entry.path().display()));
     }
 }
 

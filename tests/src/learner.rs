@@ -32,6 +32,8 @@ pub struct Learner {
     args: Vec<OsString>,
     env: Vec<(String, String)>,
     uid: Option<u32>,
+    /// Run through this command first (e.g. `nsenter --net=...`), unshown.
+    wrapper: Vec<OsString>,
     redactor: Redactor,
 }
 
@@ -58,6 +60,7 @@ impl Learner {
             args: vec![],
             env: vec![],
             uid: None,
+            wrapper: vec![],
             redactor,
         }
     }
@@ -69,6 +72,10 @@ impl Learner {
     {
         self.args.extend(args.into_iter().map(Into::into));
         self
+    }
+
+    pub fn arg(self, arg: impl Into<OsString>) -> Self {
+        self.args([arg])
     }
 
     /// `-- CMD ARGS...`: the command a chapter binary runs.
@@ -87,6 +94,18 @@ impl Learner {
         self
     }
 
+    /// Run the command through `wrapper` (chapter 05 runs every command inside a
+    /// network namespace of the test's with `nsenter --net=PATH`); the transcript
+    /// shows the command as the learner types it, without the wrapper.
+    pub fn wrapped<I, S>(mut self, wrapper: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = wrapper.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Replace `path` (a temp dir, say) by `name` wherever it appears in the output.
     pub fn redact_path(mut self, path: impl AsRef<Path>, name: &str) -> Self {
         self.redactor = self
@@ -96,7 +115,14 @@ impl Learner {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.program);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(&self.program);
+                cmd
+            }
+            None => Command::new(&self.program),
+        };
         // The same environment on every machine: the caller's PATH (to find busybox
         // and host tools), C messages, and what the test sets.
         let path = std::env::var("PATH").unwrap_or_else(|_| labkit::doctor::DEFAULT_PATH.into());
