@@ -102,11 +102,11 @@ pub fn start(plan: &Plan) -> Result<Started> {
         Via::Unshare => spawn_with_unshare(plan, go_read)?,
     };
     let child = Started { pid, go };
-    if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via) {
-        if let Err(failure) = write_maps(&pid.to_string(), mapping) {
-            child.abandon();
-            return Err(failure.exit_code(EXIT_TOOL_FAILED));
-        }
+    if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via)
+        && let Err(failure) = write_maps(&pid.to_string(), mapping)
+    {
+        child.abandon();
+        return Err(failure.exit_code(EXIT_TOOL_FAILED));
     }
     Ok(child)
 }

@@ -44,6 +44,14 @@ pub fn forwarding_enabled() -> bool {
     fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
 }
 
+/// The subnet of an existing bridge `name`, from its address.
+pub fn subnet_of(netlink: &Netlink, name: &str) -> Result<Option<Ipv4Net>> {
+    match netlink.link(name)? {
+        Some(link) => Ok(netlink.addresses(link.index)?.first().map(Ipv4Net::trunc)),
+        None => Ok(None),
+    }
+}
+
 // ANCHOR: ensure
 /// The bridge `name`, created with `subnet` (or the default) if it does not exist.
 pub fn ensure(
@@ -53,6 +61,16 @@ pub fn ensure(
     subnet: Option<Ipv4Net>,
 ) -> Result<Bridge> {
     let _locked = state.lock()?; // two runs must not both create it
+    // On failure, leave no state directory (the lock made one) behind.
+    existing_or_new(netlink, state, name, subnet).inspect_err(|_| state.tidy())
+}
+
+fn existing_or_new(
+    netlink: &Netlink,
+    state: &State,
+    name: &str,
+    subnet: Option<Ipv4Net>,
+) -> Result<Bridge> {
     let bridge = match netlink.link(name)? {
         Some(link) => {
             if link.kind.as_deref() != Some("bridge") {
@@ -86,7 +104,7 @@ pub fn ensure(
                 iptables,
             }
         }
-        None => create(netlink, state, name, subnet)?,
+        None => create(netlink, state, name, subnet).inspect_err(|_| state.tidy())?,
     };
     if !forwarding_enabled() {
         sysctl("net.ipv4.ip_forward", "1")?;

@@ -84,6 +84,11 @@ impl State {
     /// Forget a bridge; forget the namespace when it has no bridge left.
     pub fn remove_bridge(&self, bridge: &str) {
         let _ = fs::remove_dir_all(self.bridge_dir(bridge));
+        self.tidy();
+    }
+
+    /// Remove the namespace's directory (and lock) if it holds no bridge.
+    pub fn tidy(&self) {
         if self.bridges().is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         }

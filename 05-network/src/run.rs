@@ -21,7 +21,7 @@ use labkit::{Failure, Result};
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::Pid;
 
-use crate::args::{Publish, gateway, parse_ip};
+use crate::args::{DEFAULT_SUBNET, Publish, gateway, parse_ip, parse_subnet};
 use crate::bridge::{self, Bridge};
 use crate::etc_files::{Contents, EtcFiles, hosts, read_etc, resolv_conf};
 use crate::ipam::{self, Lease, State};
@@ -183,11 +183,20 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
 fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
     let netlink = Netlink::here()?;
     let state = State::here()?;
-    let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
+    // --ip is checked against the subnet it will be in, before anything is made.
     let requested = match &options.ip {
-        Some(text) => Some(parse_ip(text, bridge.subnet)?),
+        Some(text) => {
+            let subnet = match bridge::subnet_of(&netlink, &options.bridge)? {
+                Some(existing) => existing,
+                None => options
+                    .subnet
+                    .map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?,
+            };
+            Some(parse_ip(text, subnet)?)
+        }
         None => None,
     };
+    let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
     // The lease is ours (this process waits for the container): it is released when
     // we return, whatever happened.
     let (mut lease, stale) = ipam::allocate(

@@ -151,7 +151,14 @@ impl Sandbox {
 
     /// `ch05-network ...` inside the sandbox, shown as typed.
     pub fn ch05(&self) -> Learner {
-        Learner::new(BIN).wrapped(["nsenter".to_string(), format!("--net={}", self.host.path())])
+        // nsenter by its full path: a test may give the tool an empty PATH.
+        let nsenter = labkit::doctor::Host::real()
+            .find_program("nsenter")
+            .expect("nsenter (util-linux)");
+        Learner::new(BIN).wrapped([
+            nsenter.into_os_string(),
+            format!("--net={}", self.host.path()).into(),
+        ])
     }
 
     pub fn state_dir(&self) -> PathBuf {
