@@ -60,16 +60,15 @@ pub fn show(only: Option<&str>) -> Result<String> {
             let published: Vec<String> = lease.ports.iter().map(|p| p.to_string()).collect();
             let _ = writeln!(
                 out,
-                "    {:<15} {:<13} process {:<8} {}{}",
+                "    {:<15} {:<13} {:<18} process {}{}",
                 lease.ip,
                 lease.veth,
-                lease.holder,
-                if plugged {
-                    ""
-                } else {
-                    "(veth not plugged yet) "
+                match published.is_empty() {
+                    true => "no ports".to_string(),
+                    false => published.join(","),
                 },
-                published.join(" ")
+                lease.holder,
+                if plugged { "" } else { " (veth not plugged in yet)" },
             );
         }
         let _ = writeln!(out, "  rules:");

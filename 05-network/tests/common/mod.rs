@@ -30,7 +30,7 @@ pub fn redact(text: &str) -> String {
     lab_tests::Redactor::default()
         .rule(r"netns \d+", "netns [PID]")
         .rule(r"nsenter -t \d+", "nsenter -t [PID]")
-        .rule(r"process \d+( *)", "process [PID]$1")
+        .rule(r"process \d+", "process [PID]")
         .rule(r"pid=\d+", "pid=[PID]")
         .rule(r"net-\d+", "net-[INODE]")
         .rule(r"/tmp/ch05-\w+", "/tmp/ch05-XXXXXX")
