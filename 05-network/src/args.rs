@@ -8,6 +8,8 @@ use std::str::FromStr;
 use ipnet::Ipv4Net;
 use labkit::{Failure, Result};
 
+use crate::run::{Mode, Options};
+
 /// The bridge chapter 05 makes when none is named.
 pub const DEFAULT_BRIDGE: &str = "lab0";
 /// Its subnet. Not Docker's 172.17.0.0/16 nor Podman's 10.88.0.0/16, so that the
@@ -78,6 +80,40 @@ pub fn check_interface_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `run`'s network flags, Docker's names (mini-docker takes the same).
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetworkArgs {
+    /// bridge | none | host | container:PID
+    #[arg(long, value_name = "MODE", default_value = "bridge")]
+    pub network: Mode,
+    /// The bridge (a Linux interface name: at most 15 characters).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
+    pub bridge: String,
+    /// The bridge's subnet, when this run creates it [default: 10.77.0.0/24]
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// The container's address (default: the next free one).
+    #[arg(long, value_name = "ADDR")]
+    pub ip: Option<String>,
+    /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<Publish>,
+}
+
+impl NetworkArgs {
+    /// Checked: the bridge's name and the subnet's form.
+    pub fn options(self) -> Result<Options> {
+        check_interface_name(&self.bridge)?;
+        Ok(Options {
+            mode: self.network,
+            bridge: self.bridge,
+            subnet: self.subnet.as_deref().map(parse_subnet).transpose()?,
+            ip: self.ip,
+            publish: self.publish,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -2,8 +2,8 @@
 
 use ch02_namespaces::cli::IsolationArgs;
 use ch02_namespaces::plan::plan;
-use ch05_network::args::{DEFAULT_BRIDGE, Publish, check_interface_name, parse_subnet};
-use ch05_network::run::{self, Mode, Options};
+use ch05_network::args::{DEFAULT_BRIDGE, NetworkArgs, check_interface_name};
+use ch05_network::run::{self, Mode};
 use ch05_network::{bridge, doctor, ipam, netlink, p2p, show};
 use clap::{Parser, Subcommand};
 use labkit::Result;
@@ -37,20 +37,8 @@ struct BridgeArg {
 enum Command {
     /// Run CMD in a container with a network: bridge (default), none, host or container:PID.
     Run {
-        /// bridge | none | host | container:PID
-        #[arg(long, value_name = "MODE", default_value = "bridge")]
-        network: Mode,
         #[command(flatten)]
-        bridge: BridgeArg,
-        /// The bridge's subnet, when this run creates it [default: 10.77.0.0/24]
-        #[arg(long, value_name = "CIDR")]
-        subnet: Option<String>,
-        /// The container's address (default: the next free one).
-        #[arg(long, value_name = "ADDR")]
-        ip: Option<String>,
-        /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
-        #[arg(short = 'p', long = "publish", value_name = "PORTS")]
-        publish: Vec<Publish>,
+        network: NetworkArgs,
         #[command(flatten)]
         isolation: IsolationArgs,
         /// The command and its arguments, after `--`.
@@ -95,17 +83,11 @@ fn main() {
         }
         Some(Command::Run {
             network,
-            bridge,
-            subnet,
-            ip,
-            publish,
             isolation,
             command,
-        }) => run_command(network, bridge, subnet, ip, publish, isolation, command).map_err(|f| {
-            match f.code() {
-                1 => f.exit_code(EXIT_TOOL_FAILED),
-                _ => f,
-            }
+        }) => run_command(network, isolation, command).map_err(|f| match f.code() {
+            1 => f.exit_code(EXIT_TOOL_FAILED),
+            _ => f,
         }),
         Some(Command::Down { bridge }) => down(&bridge.bridge),
         Some(Command::Show { bridge }) => require_root("reading iptables needs CAP_NET_ADMIN")
@@ -133,26 +115,15 @@ fn main() {
 }
 
 fn run_command(
-    network: Mode,
-    bridge: BridgeArg,
-    subnet: Option<String>,
-    ip: Option<String>,
-    publish: Vec<Publish>,
+    network: NetworkArgs,
     isolation: IsolationArgs,
     command: Vec<String>,
 ) -> Result<i32> {
-    check_interface_name(&bridge.bridge)?;
-    let options = Options {
-        mode: network,
-        bridge: bridge.bridge,
-        subnet: subnet.as_deref().map(parse_subnet).transpose()?,
-        ip,
-        publish,
-    };
-    let mut request = isolation.request(command);
-    if network == Mode::Bridge {
+    let options = network.options()?;
+    if options.mode == Mode::Bridge {
         require_root("a veth pair in the host's network namespace needs CAP_NET_ADMIN")?;
     }
+    let mut request = isolation.request(command);
     request.namespaces.extend(options.namespaces());
     run::run(&options, plan(request, &Host::real())?)
 }

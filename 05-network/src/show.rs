@@ -68,7 +68,11 @@ pub fn show(only: Option<&str>) -> Result<String> {
                     false => published.join(","),
                 },
                 lease.holder,
-                if plugged { "" } else { " (veth not plugged in yet)" },
+                if plugged {
+                    ""
+                } else {
+                    " (veth not plugged in yet)"
+                },
             );
         }
         let _ = writeln!(out, "  rules:");

@@ -59,11 +59,26 @@ fn publish_on_one_address() {
     sandbox.add_neighbour();
     let rootfs = rootfs.to_string_lossy().into_owned();
     let _server = sandbox.background(
-        &["run", "-p", "127.0.0.1:8080:80", "--rootfs", &rootfs, "--", "httpd", "-f", "-p", "80", "-h", "/www"],
+        &[
+            "run",
+            "-p",
+            "127.0.0.1:8080:80",
+            "--rootfs",
+            &rootfs,
+            "--",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ],
         "httpd",
     );
     let local = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let answer = wait_until("httpd on 127.0.0.1:8080", || fetch(&sandbox.host, local, GET).ok());
+    let answer = wait_until("httpd on 127.0.0.1:8080", || {
+        fetch(&sandbox.host, local, GET).ok()
+    });
     assert!(answer.contains("hello from the container"), "{answer}");
     // Published on 127.0.0.1 only: the host's LAN address does not answer.
     assert!(
