@@ -123,8 +123,24 @@ impl Netlink {
         Ok(messages.iter().map(link_of).collect())
     }
 
+    /// One interface by name: one small request, not a dump of every interface.
     pub fn link(&self, name: &str) -> Result<Option<Link>> {
-        Ok(self.links()?.into_iter().find(|l| l.name == name))
+        let found: std::result::Result<Vec<LinkMessage>, _> = self.runtime.block_on(
+            self.handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute()
+                .try_collect(),
+        );
+        match found {
+            Ok(messages) => Ok(messages.first().map(link_of)),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+            Err(e) => Err(Failure::new(format!(
+                "RTM_GETLINK {name}: {}",
+                describe(&e)
+            ))),
+        }
     }
 
     // ANCHOR: bridge

@@ -227,11 +227,10 @@ fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
         lease.record_container(pid)?;
         connect(&netlink, &bridge, &lease, pid)
     });
-    // The kernel removes the pair with the namespace, but in the background, a
-    // little later: remove it now, so that nothing of this container outlives it.
-    if netlink.link(&lease.veth)?.is_some() {
-        let _ = netlink.delete(&lease.veth);
-    }
+    narrate::note(format!(
+        "{} goes with the container's network namespace: the kernel removes it in the background",
+        lease.veth
+    ));
     code
 }
 // ANCHOR_END: bridge
@@ -240,6 +239,11 @@ fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
 /// Plug the container (still waiting to exec) into the bridge and configure its
 /// side: address, link up, default route through the bridge.
 fn connect(netlink: &Netlink, bridge: &Bridge, lease: &Lease, pid: Pid) -> Result<()> {
+    if netlink.link(&lease.veth)?.is_some() {
+        // The veth of this address's last holder, whose namespace the kernel has
+        // not finished taking down: ours now, since we hold the lease.
+        netlink.delete(&lease.veth)?;
+    }
     netlink.add_veth(&lease.veth, Some(&bridge.link), "eth0", pid)?;
     let inside = Netlink::inside(pid)?;
     let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())

@@ -270,3 +270,21 @@ fn down_removes_the_bridge_and_its_rules_but_not_while_in_use() {
     assert_eq!(sandbox.our_rules(), Vec::<String>::new());
     assert!(!sandbox.state_dir().exists());
 }
+
+/// The kernel takes a finished container's veth down in the background; a new
+/// container given the same address soon after finds it still there, and replaces it.
+#[test]
+fn a_lingering_veth_of_the_same_address_is_replaced() {
+    needs_root!();
+    let sandbox = Sandbox::new();
+    sandbox.ch05().args(["-q", "run", "--", "true"]).output();
+    sandbox.host.sh("ip link add veth0a4d0005 type veth peer name lingering");
+    let out = sandbox
+        .ch05()
+        .args(["-q", "run", "--ip", "10.77.0.5"])
+        .cmd(&["ip", "-4", "-o", "addr", "show", "eth0"])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("10.77.0.5/24"), "{}", out.stdout);
+    sandbox.assert_clean("lab0");
+}

@@ -61,3 +61,10 @@ fn doctor_without_iptables() {
     );
     assert!(text.contains("apt-get install iptables"), "{text}");
 }
+
+#[test]
+fn help() {
+    let (code, text) = Learner::new(BIN).args(["--help"]).transcript();
+    assert_eq!(code, 0, "{text}");
+    snap("help", &text);
+}

@@ -256,12 +256,10 @@ impl Sandbox {
 
     /// After a test: no veth, no published port rule, no lease is left.
     pub fn assert_clean(&self, bridge: &str) {
-        let veths: Vec<String> = self
-            .links()
-            .into_iter()
-            .filter(|l| l.starts_with("veth"))
-            .collect();
-        assert_eq!(veths, Vec::<String>::new(), "veths left");
+        // The kernel removes a container's veth with its namespace, in the background.
+        wait_until("the veths to go with their namespaces", || {
+            (!self.links().iter().any(|l| l.starts_with("veth"))).then_some(())
+        });
         let dnat: Vec<String> = self
             .our_rules()
             .into_iter()
