@@ -9,7 +9,7 @@
 //!   the same interfaces, addresses and ports, reachable over `lo`.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ch02_namespaces::namespace::Namespace;
@@ -146,32 +146,17 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
             spawn::run_with(&plan, |pid| Netlink::inside(pid)?.set_up("lo"))
         }
         Mode::Host => {
-            let files = EtcFiles::write(
-                &Contents {
-                    hostname: own_hostname(&plan),
-                    hosts: read_etc(Path::new("/"), "hosts"),
-                    resolv_conf: read_etc(Path::new("/"), "resolv.conf"),
-                },
-                None,
-            )?;
+            let files = EtcFiles::write(&copied(Path::new("/"), own_hostname(&plan)), None)?;
             plan.binds.extend(files.binds());
             spawn::run(&plan)
         }
         Mode::Container(pid) => {
             // The other container's files: same network, same names.
-            let root = format!("/proc/{pid}/root");
-            let root = Path::new(&root);
-            let hostname = read_etc(root, "hostname").trim().to_string();
-            let files = EtcFiles::write(
-                &Contents {
-                    hostname: hostname.clone(),
-                    hosts: read_etc(root, "hosts"),
-                    resolv_conf: read_etc(root, "resolv.conf"),
-                },
-                None,
-            )?;
+            let root = PathBuf::from(format!("/proc/{pid}/root"));
+            let hostname = read_etc(&root, "hostname").trim().to_string();
+            let files = EtcFiles::write(&copied(&root, hostname.clone()), None)?;
             plan.binds.extend(files.binds());
-            plan.hostname = Some(hostname);
+            plan.hostname = (!hostname.is_empty()).then_some(hostname);
             join_network_of(pid)?;
             spawn::run(&plan)
         }
@@ -297,6 +282,16 @@ fn contents(plan: &Plan, address: Option<Ipv4Addr>, resolv: &str) -> Contents {
         hosts: hosts(&hostname, address),
         hostname,
         resolv_conf: resolv_conf(resolv),
+    }
+}
+
+/// The files of another root as they are: the host's in host mode, the other
+/// container's in container mode.
+fn copied(root: &Path, hostname: String) -> Contents {
+    Contents {
+        hostname,
+        hosts: read_etc(root, "hosts"),
+        resolv_conf: read_etc(root, "resolv.conf"),
     }
 }
 

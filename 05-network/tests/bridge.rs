@@ -278,7 +278,9 @@ fn a_lingering_veth_of_the_same_address_is_replaced() {
     needs_root!();
     let sandbox = Sandbox::new();
     sandbox.ch05().args(["-q", "run", "--", "true"]).output();
-    sandbox.host.sh("ip link add veth0a4d0005 type veth peer name lingering");
+    sandbox
+        .host
+        .sh("ip link add veth0a4d0005 type veth peer name lingering");
     let out = sandbox
         .ch05()
         .args(["-q", "run", "--ip", "10.77.0.5"])
