@@ -261,6 +261,67 @@ impl Iptables {
         )))
     }
 
+    // ANCHOR: restore
+    /// Add (or delete) several rules with one `iptables-restore --noflush`: one
+    /// process and one transaction instead of one `iptables` per rule. All of them
+    /// apply, or none does.
+    pub fn apply(&self, rules: &[Rule], add: bool) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let restore = PathBuf::from(format!("{}-restore", self.program.display()));
+        let name = program_name(&restore);
+        narrate::step(
+            format!("exec {name} --noflush"),
+            format!(
+                "iptables-restore --noflush   # {} rules, one transaction:",
+                rules.len()
+            ),
+        );
+        let mut input = String::new();
+        for table in ["nat", "filter"] {
+            let in_table: Vec<&Rule> = rules.iter().filter(|r| r.table == table).collect();
+            if in_table.is_empty() {
+                continue;
+            }
+            input.push_str(&format!("*{table}\n"));
+            for rule in in_table {
+                let action = match (add, rule.first) {
+                    (false, _) => "-D",
+                    (true, true) => "-I",
+                    (true, false) => "-A",
+                };
+                let line = format!("{action} {} {}", rule.chain, rule.spec.join(" "));
+                narrate::step("", format!("  iptables -t {table} {line}"));
+                input.push_str(&line);
+                input.push('\n');
+            }
+            input.push_str("COMMIT\n");
+        }
+        let mut child = Command::new(&restore)
+            .args(["-w", "--noflush"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| Failure::new(format!("{name}: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Failure::new(format!("{name}: {e}")))?;
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(Failure::new(format!(
+                "{name} --noflush: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+        }
+    }
+    // ANCHOR_END: restore
+
     fn command(rule: &Rule, action: &str) -> Vec<String> {
         let mut args = vec![
             "-t".into(),

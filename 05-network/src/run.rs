@@ -129,8 +129,11 @@ struct Published {
 
 impl Drop for Published {
     fn drop(&mut self) {
-        for rule in self.rules.iter().rev() {
-            let _ = self.iptables.delete(rule);
+        // One transaction; if a rule was removed by hand meanwhile, one by one.
+        if self.iptables.apply(&self.rules, false).is_err() {
+            for rule in &self.rules {
+                let _ = self.iptables.delete(rule);
+            }
         }
     }
 }
@@ -242,17 +245,16 @@ fn connect(netlink: &Netlink, bridge: &Bridge, lease: &Lease, pid: Pid) -> Resul
 
 /// The DNAT and FORWARD rules of each `-p`, added before the container starts.
 fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
-    let mut published = Published {
+    let rules: Vec<Rule> = lease
+        .ports
+        .iter()
+        .flat_map(|port| publish_rules(&bridge.name, lease.ip, port))
+        .collect();
+    bridge.iptables.apply(&rules, true)?;
+    Ok(Published {
         iptables: bridge.iptables.clone(),
-        rules: Vec::new(),
-    };
-    for port in &lease.ports {
-        for rule in publish_rules(&bridge.name, lease.ip, port) {
-            published.iptables.add(&rule)?; // on error, drop removes what was added
-            published.rules.push(rule);
-        }
-    }
-    Ok(published)
+        rules,
+    })
 }
 
 /// Step into process `pid`'s network namespace; the child we make next is born in it.
