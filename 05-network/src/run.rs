@@ -169,79 +169,108 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
 
 // ANCHOR: bridge
 fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
-    let netlink = Netlink::here()?;
-    let state = State::here()?;
-    // --ip is checked against the subnet it will be in, before anything is made.
-    let requested = match &options.ip {
-        Some(text) => {
-            let subnet = match bridge::subnet_of(&netlink, &options.bridge)? {
-                Some(existing) => existing,
-                None => options
-                    .subnet
-                    .map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?,
-            };
-            Some(parse_ip(text, subnet)?)
-        }
-        None => None,
-    };
-    let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
-    // The lease is ours (this process waits for the container): it is released when
-    // we return, whatever happened.
-    let (mut lease, stale) = ipam::allocate(
-        &state,
-        &bridge.name,
-        bridge.subnet,
-        requested,
-        &options.publish,
-        nix::unistd::getpid(),
-    )?;
-    // A `run` killed with SIGKILL could not remove its rules: do it for it.
-    for gone in &stale {
-        for port in &gone.ports {
-            for rule in publish_rules(&bridge.name, gone.ip, port) {
-                let _ = bridge.iptables.delete(&rule);
-            }
-        }
-    }
-    let _published = publish(&bridge, &lease)?;
-    let hostname = format!("ip-{}", lease.ip.to_string().replace('.', "-"));
-    plan.hostname.get_or_insert(hostname);
-    let files = EtcFiles::write(
-        &contents(&plan, Some(lease.ip), &host_resolv()),
-        Some(ipam::files_dir(&state, &bridge.name, lease.ip)),
-    )?;
-    plan.binds.extend(files.binds());
-    let code = spawn::run_with(&plan, |pid| {
-        lease.record_container(pid)?;
-        connect(&netlink, &bridge, &lease, pid)
-    });
+    let mut attachment = Attachment::prepare(options, &mut plan)?;
+    let code = spawn::run_with(&plan, |pid| attachment.connect(pid));
     narrate::note(format!(
         "{} goes with the container's network namespace: the kernel removes it in the background",
-        lease.veth
+        attachment.lease.veth
     ));
     code
 }
 // ANCHOR_END: bridge
 
-// ANCHOR: connect
-/// Plug the container (still waiting to exec) into the bridge and configure its
-/// side: address, link up, default route through the bridge.
-fn connect(netlink: &Netlink, bridge: &Bridge, lease: &Lease, pid: Pid) -> Result<()> {
-    if netlink.link(&lease.veth)?.is_some() {
-        // The veth of this address's last holder, whose namespace the kernel has
-        // not finished taking down: ours now, since we hold the lease.
-        netlink.delete(&lease.veth)?;
-    }
-    netlink.add_veth(&lease.veth, Some(&bridge.link), "eth0", pid)?;
-    let inside = Netlink::inside(pid)?;
-    let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
-        .map_err(|e| Failure::new(e.to_string()))?;
-    inside.add_address("eth0", address)?;
-    inside.set_up("lo")?;
-    inside.set_up("eth0")?;
-    inside.add_default_route(gateway(bridge.subnet))
+/// A container's place on a bridge: its address, its port rules and its /etc
+/// files, held until dropped (then the rules go, the files go, the address is
+/// released). `mini-docker` holds one per running container.
+#[derive(Debug)]
+pub struct Attachment {
+    netlink: Netlink,
+    pub bridge: Bridge,
+    // Dropped in this order: files, rules, then the lease.
+    _files: EtcFiles,
+    _published: Published,
+    pub lease: Lease,
 }
-// ANCHOR_END: connect
+
+impl Attachment {
+    // ANCHOR: prepare
+    /// Everything that can be done before the container exists: the bridge, an
+    /// address, the port rules, the /etc files (bound into `plan`, whose hostname
+    /// defaults to one made from the address).
+    pub fn prepare(options: &Options, plan: &mut Plan) -> Result<Attachment> {
+        let netlink = Netlink::here()?;
+        let state = State::here()?;
+        // --ip is checked against the subnet it will be in, before anything is made.
+        let requested = match &options.ip {
+            Some(text) => {
+                let subnet = match bridge::subnet_of(&netlink, &options.bridge)? {
+                    Some(existing) => existing,
+                    None => options
+                        .subnet
+                        .map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?,
+                };
+                Some(parse_ip(text, subnet)?)
+            }
+            None => None,
+        };
+        let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
+        // The lease names us: we wait for the container, and release it when we drop.
+        let (lease, stale) = ipam::allocate(
+            &state,
+            &bridge.name,
+            bridge.subnet,
+            requested,
+            &options.publish,
+            nix::unistd::getpid(),
+        )?;
+        // A `run` killed with SIGKILL could not remove its rules: do it for it.
+        for gone in &stale {
+            for port in &gone.ports {
+                for rule in publish_rules(&bridge.name, gone.ip, port) {
+                    let _ = bridge.iptables.delete(&rule);
+                }
+            }
+        }
+        let published = publish(&bridge, &lease)?;
+        let hostname = format!("ip-{}", lease.ip.to_string().replace('.', "-"));
+        plan.hostname.get_or_insert(hostname);
+        let files = EtcFiles::write(
+            &contents(plan, Some(lease.ip), &host_resolv()),
+            Some(ipam::files_dir(&state, &bridge.name, lease.ip)),
+        )?;
+        plan.binds.extend(files.binds());
+        Ok(Attachment {
+            netlink,
+            bridge,
+            _files: files,
+            _published: published,
+            lease,
+        })
+    }
+    // ANCHOR_END: prepare
+
+    // ANCHOR: connect
+    /// Plug the container (still waiting to exec) into the bridge and configure its
+    /// side: address, link up, default route through the bridge.
+    pub fn connect(&mut self, pid: Pid) -> Result<()> {
+        let (netlink, bridge, lease) = (&self.netlink, &self.bridge, &mut self.lease);
+        lease.record_container(pid)?;
+        if netlink.link(&lease.veth)?.is_some() {
+            // The veth of this address's last holder, whose namespace the kernel has
+            // not finished taking down: ours now, since we hold the lease.
+            netlink.delete(&lease.veth)?;
+        }
+        netlink.add_veth(&lease.veth, Some(&bridge.link), "eth0", pid)?;
+        let inside = Netlink::inside(pid)?;
+        let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
+            .map_err(|e| Failure::new(e.to_string()))?;
+        inside.add_address("eth0", address)?;
+        inside.set_up("lo")?;
+        inside.set_up("eth0")?;
+        inside.add_default_route(gateway(bridge.subnet))
+    }
+    // ANCHOR_END: connect
+}
 
 /// The DNAT and FORWARD rules of each `-p`, added before the container starts.
 fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
