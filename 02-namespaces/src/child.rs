@@ -59,7 +59,13 @@ fn setup(plan: &Plan) -> Result<i32> {
             container_fs::bind_all(Path::new("/"), &plan.binds)?
         }
     }
-    set_container_environment();
+    set_container_environment(&plan.env);
+    if let Some(dir) = &plan.workdir {
+        narrate::step(format!("chdir({dir:?})"), format!("cd {}", dir.display()));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::env::set_current_dir(dir))
+            .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
+    }
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if plan.init {
         return run_init(&plan.command, host_root);

@@ -133,7 +133,7 @@ pub fn exec_in(pid: u32, wanted: Option<&Namespaces>, command: &[String]) -> Res
                 ),
                 "nsenter --fork",
             );
-            set_container_environment();
+            set_container_environment(&[]);
             let root = format!("/proc/{pid}/root");
             let failure = ch01_chroot::exec::exec_command(command, std::path::Path::new(&root));
             eprintln!("{TOOL}: {failure}");

@@ -6,9 +6,10 @@ use labkit::doctor::DEFAULT_PATH;
 use labkit::narrate;
 
 // ANCHOR: environment
-/// Replace this process's environment with PATH, HOSTNAME, HOME and TERM.
-/// Call it in the child, after the UTS namespace is set up (HOSTNAME is read there).
-pub fn set_container_environment() {
+/// Replace this process's environment with PATH, HOSTNAME, HOME and TERM, then
+/// `extra` (`KEY=VALUE`, later ones winning). Call it in the child, after the UTS
+/// namespace is set up (HOSTNAME is read there).
+pub fn set_container_environment(extra: &[String]) {
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -26,11 +27,21 @@ pub fn set_container_environment() {
     if let Some(term) = term {
         vars.push(("TERM", term));
     }
+    let mut vars: Vec<(String, String)> =
+        vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for pair in extra {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.to_string(), value.to_string()));
+    }
     let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
     narrate::step(
         format!(
             "environ = {{{}}}",
-            vars.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            vars.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         format!("env -i {}", labkit::narrate::shell_line(&shown)),
     );

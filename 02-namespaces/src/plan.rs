@@ -51,6 +51,10 @@ pub struct Plan {
     /// Files or directories of the host bound onto paths in the container (chapter
     /// 05 gives each container its own /etc/hosts this way). Needs a mount namespace.
     pub binds: Vec<Bind>,
+    /// `KEY=VALUE`s over the default environment (mini-docker: the image's and `-e`).
+    pub env: Vec<String>,
+    /// The directory the command starts in (created if missing, as Docker does).
+    pub workdir: Option<PathBuf>,
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
@@ -175,6 +179,8 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         command: request.command,
         notes,
         binds: Vec::new(),
+        env: Vec::new(),
+        workdir: None,
     })
 }
 // ANCHOR_END: plan

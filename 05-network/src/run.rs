@@ -287,7 +287,7 @@ fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
 }
 
 /// Step into process `pid`'s network namespace; the child we make next is born in it.
-fn join_network_of(pid: Pid) -> Result<()> {
+pub fn join_network_of(pid: Pid) -> Result<()> {
     let path = format!("/proc/{pid}/ns/net");
     let ns = std::fs::File::open(&path)
         .map_err(|e| Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e))))?;

@@ -1,0 +1,179 @@
+//! A container: an image, a writable layer, a configuration (what `create` was
+//! told) and a state (what happened since), each in its own JSON file.
+
+use std::path::PathBuf;
+
+use labkit::{Failure, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, read_json, write_json};
+
+/// What `create` (or `run`) was told, and what came from the image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    pub image: String,
+    pub image_id: String,
+    pub hostname: String,
+    /// The final command: entrypoint + cmd.
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub network: String,
+    pub publish: Vec<String>,
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<u64>,
+    pub auto_remove: bool,
+    pub init: bool,
+}
+
+/// Docker's container states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Exited,
+    Dead,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// What happened: the fields of `docker inspect`'s `State`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct State {
+    pub status: Status,
+    pub running: bool,
+    pub paused: bool,
+    pub pid: i32,
+    /// The monitor that waits for the container (its parent).
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The address on the bridge, when it has one.
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Meta {
+    id: String,
+    name: String,
+    created: String,
+}
+
+impl Container {
+    pub fn new(store: &Store, id: String, name: String, created: String) -> Container {
+        Container {
+            dir: store.container(&id),
+            id,
+            name,
+            created,
+        }
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn config(&self) -> Result<Config> {
+        read_json(&self.dir.join("config.json"))
+    }
+
+    pub fn state(&self) -> Result<State> {
+        read_json(&self.dir.join("state.json"))
+    }
+
+    pub fn save_config(&self, config: &Config) -> Result<()> {
+        write_json(
+            &self.dir.join("meta.json"),
+            &Meta {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                created: self.created.clone(),
+            },
+        )?;
+        write_json(&self.dir.join("config.json"), config)
+    }
+
+    pub fn save_state(&self, state: &State) -> Result<()> {
+        write_json(&self.dir.join("state.json"), state)
+    }
+
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("json.log")
+    }
+}
+
+/// Every container, oldest first (as read from their `meta.json`).
+pub fn list(store: &Store) -> Vec<Container> {
+    let mut all: Vec<Container> = store
+        .ids("containers")
+        .into_iter()
+        .filter_map(|id| {
+            let meta: Meta = read_json(&store.container(&id).join("meta.json")).ok()?;
+            Some(Container::new(store, meta.id, meta.name, meta.created))
+        })
+        .collect();
+    all.sort_by(|a, b| a.created.cmp(&b.created));
+    all
+}
+
+/// By name, full id, or a unique id prefix, as Docker resolves them.
+pub fn find(store: &Store, reference: &str) -> Result<Container> {
+    let all = list(store);
+    if let Some(c) = all
+        .iter()
+        .find(|c| c.name == reference || c.id == reference)
+    {
+        return Ok(c.clone());
+    }
+    let matches: Vec<&Container> = all.iter().filter(|c| c.id.starts_with(reference)).collect();
+    match matches[..] {
+        [one] => Ok(one.clone()),
+        [] => {
+            // A container whose meta.json is damaged is still found by its directory.
+            let dir = store.container(reference);
+            if !reference.is_empty() && dir.is_dir() && reference.len() == 64 {
+                return Ok(Container::new(
+                    store,
+                    reference.into(),
+                    String::new(),
+                    String::new(),
+                ));
+            }
+            Err(Failure::new(format!("No such container: {reference}")))
+        }
+        _ => Err(Failure::new(format!(
+            "{reference} matches several containers: give more of the id"
+        ))),
+    }
+}

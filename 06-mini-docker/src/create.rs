@@ -1,0 +1,218 @@
+//! `create` (and the first half of `run`): check every flag, resolve the image,
+//! and write the container's directory. Nothing runs yet.
+
+use ch03_cgroups::limits::{parse_count, parse_cpus, parse_size};
+use ch05_network::args::Publish;
+use ch05_network::run::Mode;
+use clap::Args;
+use labkit::{Failure, Result};
+
+use crate::container::{self, Config, Container, State};
+use crate::image;
+use crate::store::{Store, io_failure, lock, new_id, now};
+
+/// `run` and `create`'s flags: Docker's names and meanings.
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The container's host name (default: its short id).
+    #[arg(short = 'h', long)]
+    pub hostname: Option<String>,
+    /// Set an environment variable: KEY=VALUE, or KEY to pass ours on; repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The directory the command starts in.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run a tiny init as PID 1 (forwards signals, reaps orphans).
+    #[arg(long)]
+    pub init: bool,
+    /// Override the image's entrypoint.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPUs' worth of time (e.g. 0.5).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// The most processes at once.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<String>,
+    /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<Publish>,
+    /// bridge | none | host | container:NAME
+    #[arg(long, value_name = "MODE", default_value = "bridge")]
+    pub network: String,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// The image (busybox is built from this host when missing).
+    pub image: String,
+    /// The command and its arguments (default: the image's).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(Failure::new(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// `-e KEY=VALUE`, or `-e KEY` for our own value of KEY (left out when we have none).
+fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
+    let mut env = image_env.to_vec();
+    for flag in flags {
+        let (key, value) = match flag.split_once('=') {
+            Some((key, value)) => (key, Some(value.to_string())),
+            None => (flag.as_str(), std::env::var(flag).ok()),
+        };
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(Failure::new(format!(
+                "-e {flag:?}: invalid environment variable; use KEY=VALUE"
+            )));
+        }
+        env.retain(|e| e.split('=').next() != Some(key));
+        if let Some(value) = value {
+            env.push(format!("{key}={value}"));
+        }
+    }
+    Ok(env)
+}
+
+// ANCHOR: create
+pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
+    if let Some(name) = &args.name {
+        check_name(name)?;
+    }
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = args
+        .memory
+        .as_deref()
+        .map(|m| parse_size("--memory", m))
+        .transpose()?;
+    let cpus = args
+        .cpus
+        .as_deref()
+        .map(|c| parse_cpus(c, online))
+        .transpose()?;
+    let pids_limit = args
+        .pids_limit
+        .as_deref()
+        .map(|p| parse_count("--pids-limit", p, 1, u64::MAX))
+        .transpose()?;
+    if !args.network.starts_with("container:") {
+        args.network.parse::<Mode>().map_err(Failure::new)?;
+    }
+    if !args.publish.is_empty() && args.network != "bridge" {
+        return Err(Failure::new(
+            "-p: publishing ports only works with --network bridge",
+        ));
+    }
+    let image = image::resolve(store, &args.image)?;
+    let entrypoint = match &args.entrypoint {
+        Some(e) => vec![e.clone()],
+        None => image.config.entrypoint.clone(),
+    };
+    // Docker's rule: a new entrypoint drops the image's command too.
+    let cmd = match (args.command.is_empty(), args.entrypoint.is_some()) {
+        (false, _) => args.command.clone(),
+        (true, false) => image.config.cmd.clone(),
+        (true, true) => vec![],
+    };
+    let cmd: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if cmd.is_empty() {
+        return Err(Failure::new("No command specified"));
+    }
+    let id = new_id()?;
+    let config = Config {
+        image: args.image.clone(),
+        image_id: image.id.clone(),
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string()),
+        cmd,
+        env: environment(&image.config.env, &args.env)?,
+        working_dir: args
+            .workdir
+            .clone()
+            .unwrap_or_else(|| image.config.working_dir.clone()),
+        network: args.network.clone(),
+        publish: args.publish.iter().map(|p| p.to_string()).collect(),
+        memory,
+        cpus,
+        pids_limit,
+        auto_remove: args.rm,
+        init: args.init,
+    };
+    // Names are unique: checked and taken under one lock for the whole store.
+    let _locked = lock(&store.root)?;
+    let name = match &args.name {
+        Some(name) => {
+            if let Some(other) = container::list(store).iter().find(|c| &c.name == name) {
+                return Err(Failure::new(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \
+                     \"{}\". You have to remove (or rename) that container to be able to reuse \
+                     that name.",
+                    other.id
+                )));
+            }
+            name.clone()
+        }
+        None => format!("c-{}", &id[..6]),
+    };
+    let container = Container::new(store, id, name, now());
+    let made = (|| {
+        for dir in ["upper", "work", "merged"] {
+            let path = container.dir.join(dir);
+            std::fs::create_dir_all(&path).map_err(|e| io_failure(&path, e))?;
+        }
+        container.save_config(&config)?;
+        container.save_state(&State::default())
+    })();
+    if let Err(failure) = made {
+        let _ = std::fs::remove_dir_all(&container.dir);
+        return Err(failure);
+    }
+    Ok(container)
+}
+// ANCHOR_END: create
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("web-1.a_b").is_ok());
+        for bad in ["", "-web", "we b", "we/b", ".x"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_merges_over_the_image() {
+        let image = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let env = environment(&image, &["A=2".into(), "B=x=y".into()]).unwrap();
+        assert_eq!(env, ["PATH=/bin", "A=2", "B=x=y"]);
+        assert!(environment(&image, &["=x".into()]).is_err());
+    }
+}

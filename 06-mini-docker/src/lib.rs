@@ -1,0 +1,10 @@
+pub mod container;
+pub mod create;
+pub mod image;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod network;
+pub mod remove;
+pub mod show;
+pub mod store;

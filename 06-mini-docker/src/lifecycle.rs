@@ -1,0 +1,219 @@
+//! start, stop, kill, wait, rm: what happens to a container after `create`.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::{Failure, Result};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::container::{Container, State, Status};
+use crate::monitor::{self, Message, is_alive};
+use crate::remove;
+use crate::store::{Store, lock};
+
+// ANCHOR: start
+/// Start the container through a new monitor. Detached: return once it runs.
+/// Attached: its output comes to our stdout and stderr, signals we get go to it,
+/// and we return its exit code.
+pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> {
+    let reports = {
+        let _locked = lock(&container.dir)?;
+        let state = container.state()?;
+        if state.running && is_alive(state.monitor_pid) {
+            return Ok(0); // already running: as Docker, nothing to do
+        }
+        monitor::launch(store, container, attach)?
+    };
+    let mut reports = reports;
+    let pid = match reports.read()? {
+        Message::Started(pid) => Pid::from_raw(pid),
+        Message::Error(code, message) => return Err(Failure::new(message).exit_code(code)),
+        Message::Exit(code) => return Ok(code),
+    };
+    if !attach {
+        return Ok(0);
+    }
+    let signals = ForwardedSignals::block()?;
+    while let Some(signal) = signals.wait(reports.raw_fd())? {
+        let _ = kill(pid, signal);
+    }
+    match reports.read()? {
+        Message::Exit(code) => Ok(code),
+        Message::Error(code, message) => Err(Failure::new(message).exit_code(code)),
+        Message::Started(_) => Err(Failure::new("the monitor said started twice")),
+    }
+}
+// ANCHOR_END: start
+
+/// Like `docker run`'s sig-proxy: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to the
+/// CLI are passed on to the container, read from a signalfd.
+struct ForwardedSignals {
+    fd: nix::sys::signalfd::SignalFd,
+}
+
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+impl ForwardedSignals {
+    fn block() -> Result<ForwardedSignals> {
+        let mut set = nix::sys::signal::SigSet::empty();
+        FORWARDED.iter().for_each(|s| set.add(*s));
+        set.thread_block()
+            .map_err(|e| Failure::new(format!("sigprocmask: {}", e.desc())))?;
+        let fd = nix::sys::signalfd::SignalFd::new(&set)
+            .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+        Ok(ForwardedSignals { fd })
+    }
+
+    /// A signal to pass on, or `None` once the monitor has something to say.
+    fn wait(&self, reports: i32) -> Result<Option<Signal>> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        // SAFETY: `reports` stays open for the whole call (borrowed, not owned).
+        let reports = unsafe { std::os::fd::BorrowedFd::borrow_raw(reports) };
+        loop {
+            let mut fds = [
+                PollFd::new(reports, PollFlags::POLLIN),
+                PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Failure::new(format!("poll: {}", e.desc()))),
+                Ok(_) => {}
+            }
+            if fds[1].revents().is_some_and(|r| !r.is_empty())
+                && let Ok(Some(info)) = self.fd.read_signal()
+            {
+                return Ok(Signal::try_from(info.ssi_signo as i32).ok());
+            }
+            if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Wait until process `pid` ends, at most `timeout` (none: forever). A pidfd
+/// becomes readable when the process exits: no polling of /proc.
+pub fn wait_pid(pid: i32, timeout: Option<Duration>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    if !is_alive(pid) {
+        return true;
+    }
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        return !is_alive(pid);
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let timeout = match timeout {
+        Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
+        None => PollTimeout::NONE,
+    };
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(n) => return n > 0,
+            Err(_) => return !is_alive(pid),
+        }
+    }
+}
+
+/// The state, corrected for a monitor that was killed: its container is dead to us.
+pub fn current_state(container: &Container) -> Result<State> {
+    let state = container.state()?;
+    if state.running && !is_alive(state.monitor_pid) {
+        return Ok(State {
+            status: Status::Dead,
+            running: false,
+            error: "its monitor is gone".into(),
+            ..state
+        });
+    }
+    Ok(state)
+}
+
+// ANCHOR: stop
+/// SIGTERM, then SIGKILL after `timeout`; returns once the monitor has recorded it.
+pub fn stop(container: &Container, timeout: Duration) -> Result<()> {
+    let state = current_state(container)?;
+    if !state.running {
+        return Ok(());
+    }
+    let _ = kill(Pid::from_raw(state.pid), Signal::SIGTERM);
+    if !wait_pid(state.pid, Some(timeout)) {
+        let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+    }
+    wait_pid(state.monitor_pid, None);
+    Ok(())
+}
+// ANCHOR_END: stop
+
+pub fn send(container: &Container, signal: Signal) -> Result<()> {
+    let state = current_state(container)?;
+    if !state.running {
+        return Err(Failure::new(format!(
+            "Cannot kill container {}: container is not running",
+            container.name
+        )));
+    }
+    kill(Pid::from_raw(state.pid), signal)
+        .map_err(|e| Failure::new(format!("kill {}: {}", state.pid, e.desc())))
+}
+
+/// Until the container ends; its exit code.
+pub fn wait(container: &Container) -> Result<i32> {
+    let state = container.state()?;
+    if state.running {
+        wait_pid(state.monitor_pid, None);
+    }
+    Ok(container.state()?.exit_code)
+}
+
+// ANCHOR: rm
+pub fn rm(container: &Container, force: bool) -> Result<()> {
+    let _locked = lock(&container.dir);
+    match current_state(container) {
+        Ok(state) if state.running && !force => {
+            return Err(remove::in_use(&container.name));
+        }
+        Ok(state) if state.running => {
+            let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+            wait_pid(state.monitor_pid, None);
+        }
+        Ok(state) if state.status == Status::Dead => {
+            // The monitor was killed: the container may live on, and its cgroup.
+            if is_alive(state.pid) {
+                let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+                wait_pid(state.pid, Some(Duration::from_secs(10)));
+            }
+            remove::remove_leftover_cgroup(container);
+        }
+        Ok(_) => {}
+        Err(failure) if !force => return Err(failure),
+        Err(_) => remove::remove_leftover_cgroup(container),
+    }
+    remove::remove_files(container)
+}
+// ANCHOR_END: rm
+
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    text.parse::<i32>()
+        .ok()
+        .and_then(|n| Signal::try_from(n).ok())
+        .or_else(|| name.parse().ok())
+        .ok_or_else(|| Failure::new(format!("invalid signal: {text}")).exit_code(EXIT_TOOL_FAILED))
+}

@@ -1,0 +1,221 @@
+//! `mini-docker`: Docker's verbs over chapters 02-05.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use labkit::failure::{EXIT_TOOL_FAILED, exit_with};
+use labkit::privilege::require_root;
+use labkit::{Failure, Result};
+use mini_docker::container::{self, Container};
+use mini_docker::create::{CreateArgs, create};
+use mini_docker::store::{DEFAULT_ROOT, Store};
+use mini_docker::{lifecycle, show};
+
+/// A small Docker: images, containers, a monitor per container, logs.
+/// Built from the earlier chapters: namespaces and pivot_root (02), cgroups (03),
+/// overlay layers (04) and the network (05). Quiet unless --explain.
+#[derive(Parser, Debug)]
+#[command(name = "mini-docker", version, verbatim_doc_comment)]
+struct Cli {
+    /// Where images and containers live.
+    #[arg(long, global = true, env = "MINI_DOCKER_ROOT", default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Narrate every system call, with the shell command that does the same.
+    #[arg(long, global = true)]
+    explain: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create and start a container.
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Run in the background and print the container's id.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Create a container, without starting it.
+    #[command(disable_help_flag = true)]
+    Create {
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Start stopped containers.
+    Start {
+        /// Attach: show its output and wait for it.
+        #[arg(short = 'a', long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps {
+        /// All of them, not only the running ones.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only the ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// What a container wrote (its json-file log).
+    Logs {
+        /// Keep following it until it ends.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Show times.
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        /// Only the last N lines.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        container: String,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after the timeout.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers.
+    Kill {
+        #[arg(short = 's', long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Wait until containers stop; print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Kill a running one first.
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Everything about containers, as JSON.
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List images.
+    Images,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    labkit::narrate::set_quiet(!cli.explain);
+    let outcome = require_root("containers need root (namespaces, cgroups, mounts)")
+        .and_then(|()| Store::open(&cli.root))
+        .and_then(|store| command(&store, cli.command));
+    exit_with("mini-docker", outcome)
+}
+
+/// Docker's codes: 125 when mini-docker itself fails.
+fn tool(failure: Failure) -> Failure {
+    match failure.code() {
+        1 => failure.exit_code(EXIT_TOOL_FAILED),
+        _ => failure,
+    }
+}
+
+/// Run `action` on each named container, as Docker does: print the name given when
+/// it worked, the error when not; fail (1) if any failed.
+fn each(store: &Store, names: &[String], action: impl Fn(&Container) -> Result<()>) -> Result<i32> {
+    let mut failed = false;
+    for name in names {
+        match container::find(store, name).and_then(|c| action(&c)) {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from mini-docker: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+fn command(store: &Store, command: Command) -> Result<i32> {
+    match command {
+        Command::Run {
+            detach,
+            create: args,
+        } => {
+            let container = create(store, &args).map_err(tool)?;
+            let code = lifecycle::start(store, &container, !detach).map_err(tool)?;
+            if detach {
+                println!("{}", container.id);
+            }
+            Ok(code)
+        }
+        Command::Create { create: args } => {
+            let container = create(store, &args).map_err(tool)?;
+            println!("{}", container.id);
+            Ok(0)
+        }
+        Command::Start { attach, containers } => {
+            if attach {
+                let [name] = &containers[..] else {
+                    return Err(tool(Failure::new("start -a takes one container")));
+                };
+                let container = container::find(store, name)?;
+                return lifecycle::start(store, &container, true).map_err(tool);
+            }
+            each(store, &containers, |c| {
+                lifecycle::start(store, c, false).map(drop)
+            })
+        }
+        Command::Ps { all, quiet } => {
+            print!("{}", show::ps(store, all, quiet));
+            Ok(0)
+        }
+        Command::Logs {
+            follow,
+            timestamps,
+            tail,
+            container,
+        } => show::logs(
+            &container::find(store, &container)?,
+            follow,
+            timestamps,
+            tail,
+        ),
+        Command::Stop { time, containers } => each(store, &containers, |c| {
+            lifecycle::stop(c, Duration::from_secs(time))
+        }),
+        Command::Kill { signal, containers } => {
+            let signal = lifecycle::parse_signal(&signal)?;
+            each(store, &containers, |c| lifecycle::send(c, signal))
+        }
+        Command::Wait { containers } => {
+            let mut failed = false;
+            for name in &containers {
+                match container::find(store, name).and_then(|c| lifecycle::wait(&c)) {
+                    Ok(code) => println!("{code}"),
+                    Err(e) => {
+                        eprintln!("Error response from mini-docker: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        Command::Rm { force, containers } => each(store, &containers, |c| lifecycle::rm(c, force)),
+        Command::Inspect { containers } => show::inspect(store, &containers),
+        Command::Images => {
+            print!("{}", show::images(store));
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The monitor: one small process per running container, its parent (Docker's
+//! `containerd-shim`, Podman's `conmon`).
+//!
+//! Why a process of its own? The container's parent is whoever waits for it, and
+//! only the parent learns the exit code. If `mini-docker run -d` were the parent, the
+//! container would be orphaned when the CLI returns and its exit code lost. So the CLI
+//! forks the monitor, which leaves the CLI's session (`setsid`) and stays: it sets
+//! up the cgroup, the overlay and the network, starts the container (chapters 02-05),
+//! copies its output into `json.log`, waits for it, records how it ended, and cleans
+//! up. The CLI hears from it through a pipe: `started PID`, then `exit CODE` (or
+//! `error CODE MESSAGE`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use ch02_namespaces::namespace::Namespace;
+use ch02_namespaces::plan::{Request, plan};
+use ch02_namespaces::spawn;
+use ch03_cgroups::group::Group;
+use ch03_cgroups::hierarchy::Layout;
+use ch03_cgroups::limits::Limits;
+use ch03_cgroups::stats::Stats;
+use ch04_overlayfs::overlay::{self, Overlay};
+use ch05_network::run::{Attachment, Mode};
+use labkit::doctor::Host;
+use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::{Failure, Result};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{ForkResult, Pid, dup, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
+
+use crate::container::{Config, Container, State, Status};
+use crate::image;
+use crate::logs::LogWriter;
+use crate::network;
+use crate::store::{Store, now};
+
+/// What the monitor tells the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Started(i32),
+    Exit(i32),
+    Error(i32, String),
+}
+
+impl Message {
+    fn parse(line: &str) -> Option<Message> {
+        let mut words = line.trim_end().splitn(3, ' ');
+        match (words.next()?, words.next(), words.next()) {
+            ("started", Some(pid), _) => Some(Message::Started(pid.parse().ok()?)),
+            ("exit", Some(code), _) => Some(Message::Exit(code.parse().ok()?)),
+            ("error", Some(code), message) => Some(Message::Error(
+                code.parse().ok()?,
+                message.unwrap_or_default().to_string(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// The CLI's end of the pipe.
+#[derive(Debug)]
+pub struct Reports {
+    pub monitor: Pid,
+    lines: BufReader<File>,
+}
+
+impl Reports {
+    /// The next message; a monitor that died without a word is an error.
+    pub fn read(&mut self) -> Result<Message> {
+        let mut line = String::new();
+        match self.lines.read_line(&mut line) {
+            Ok(n) if n > 0 => Message::parse(&line)
+                .ok_or_else(|| Failure::new(format!("the monitor said {line:?}"))),
+            _ => Err(Failure::new(format!(
+                "the container's monitor (process {}) ended without a word",
+                self.monitor
+            ))
+            .exit_code(EXIT_TOOL_FAILED)),
+        }
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.lines.get_ref().as_raw_fd()
+    }
+}
+
+// ANCHOR: launch
+/// Fork the monitor of `container`. `attach`: the container's output also goes to
+/// our stdout and stderr (a foreground `run`); otherwise the monitor lets go of them.
+pub fn launch(store: &Store, container: &Container, attach: bool) -> Result<Reports> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
+    // SAFETY: the CLI is single-threaded: the child may do anything.
+    match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+        ForkResult::Child => {
+            drop(read);
+            let code = monitor_main(store, container, File::from(write), attach);
+            // SAFETY: _exit ends the monitor without running the CLI's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(write);
+            Ok(Reports {
+                monitor: child,
+                lines: BufReader::new(File::from(read)),
+            })
+        }
+    }
+}
+// ANCHOR_END: launch
+
+fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: bool) -> i32 {
+    // Nothing of the CLI's but stdio and our pipe: not its locks, not anything a
+    // container could inherit.
+    close_other_fds(&[0, 1, 2, cli.as_raw_fd()]);
+    // Out of the CLI's session: the terminal's Ctrl-C and hangup are not for us.
+    let _ = setsid();
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGQUIT,
+        nix::sys::signal::Signal::SIGHUP,
+        nix::sys::signal::Signal::SIGPIPE,
+    ] {
+        // SAFETY: SIG_IGN installs no handler code.
+        let _ = unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn) };
+    }
+    let (out, err) = match attach {
+        true => (dup(std::io::stdout()).ok(), dup(std::io::stderr()).ok()),
+        false => (None, None),
+    };
+    // Let go of the CLI's terminal (or pipes): for `-d`, the CLI must be free to
+    // end, and whoever reads its output must see the end of it.
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = dup2_stdin(&null);
+        let _ = dup2_stdout(&null);
+        let _ = dup2_stderr(&null);
+    }
+    match monitor(store, container, &mut cli, out, err) {
+        Ok(()) => 0,
+        Err(failure) => {
+            let message = failure.to_string().replace('\n', " ");
+            let code = match failure.code() {
+                1 => EXIT_TOOL_FAILED,
+                code => code,
+            };
+            let _ = writeln!(cli, "error {code} {message}");
+            let _ = container.state().map(|state| {
+                container.save_state(&State {
+                    status: Status::Exited,
+                    running: false,
+                    exit_code: code,
+                    error: message,
+                    finished_at: now(),
+                    ..state
+                })
+            });
+            1
+        }
+    }
+}
+
+/// Close every descriptor but `keep`.
+fn close_other_fds(keep: &[i32]) {
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open.into_iter().filter(|fd| !keep.contains(fd)) {
+        // SAFETY: closing a descriptor nothing in this process uses any more.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Undone in reverse order when dropped: what the monitor set up for a container.
+struct Setup {
+    group: Option<Group>,
+    merged: Option<std::path::PathBuf>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(merged) = self.merged.take() {
+            let _ = overlay::umount(&merged);
+        }
+        if let Some(group) = &mut self.group {
+            group.remove();
+        }
+    }
+}
+
+// ANCHOR: monitor
+fn monitor(
+    store: &Store,
+    container: &Container,
+    cli: &mut File,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+) -> Result<()> {
+    let config = container.config()?;
+    let image = image::find(store, &config.image_id)
+        .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
+    let host = Host::real();
+    let mut setup = Setup {
+        group: None,
+        merged: None,
+    };
+    // Chapter 03: the cgroup, with the limits.
+    let limits = Limits {
+        memory: config.memory,
+        cpus: config.cpus,
+        pids: config.pids_limit,
+        ..Limits::default()
+    };
+    let name = format!("md-{}", container.short_id());
+    setup.group = Some(Group::create(
+        &Layout::discover(&host),
+        &host,
+        &name,
+        None,
+        &limits,
+    )?);
+    // Chapter 04: the overlay, in a mount namespace of the monitor's own, so that
+    // it disappears with the monitor whatever happens.
+    unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
+    ch02_namespaces::container_fs::make_private()?;
+    let merged = container.dir.join("merged");
+    let overlay = Overlay::new(
+        &image.lowers(store),
+        &container.upper(),
+        &container.dir.join("work"),
+        &merged,
+    )?;
+    overlay.mount()?;
+    setup.merged = Some(merged.clone());
+    // Chapter 02: the namespaces and the root.
+    let network = network::options(store, &config)?;
+    let mut namespaces = vec![
+        Namespace::Mount,
+        Namespace::Uts,
+        Namespace::Ipc,
+        Namespace::Pid,
+    ];
+    namespaces.extend(network.namespaces());
+    let request = Request {
+        namespaces: namespaces.into_iter().collect(),
+        hostname: Some(config.hostname.clone()),
+        rootfs: Some(merged),
+        init: config.init,
+        command: config.cmd.clone(),
+        ..Request::default()
+    };
+    let mut plan = plan(request, &host)?;
+    plan.env = config.env.clone();
+    plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
+    // Chapter 05: the network.
+    let mut attachment = match network.mode {
+        Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),
+        Mode::Container(pid) => {
+            ch05_network::run::join_network_of(pid)?;
+            None
+        }
+        Mode::None | Mode::Host => None,
+    };
+    let (child, output) = start_with_pipes(&plan)?;
+    let prepared = setup
+        .group
+        .as_ref()
+        .map_or(Ok(()), |g| g.add(child.pid))
+        .and_then(|()| match (&mut attachment, network.mode) {
+            (Some(a), _) => a.connect(child.pid),
+            (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
+            _ => Ok(()),
+        });
+    if let Err(failure) = prepared {
+        child.abandon();
+        return Err(failure);
+    }
+    let pid = child.go();
+    let started = State {
+        status: Status::Running,
+        running: true,
+        pid: pid.as_raw(),
+        monitor_pid: std::process::id() as i32,
+        started_at: now(),
+        ip_address: attachment
+            .as_ref()
+            .map(|a| a.lease.ip.to_string())
+            .unwrap_or_default(),
+        ..State::default()
+    };
+    container.save_state(&started)?;
+    let _ = writeln!(cli, "started {pid}");
+    // Copy the output until the container ends.
+    let mut log = LogWriter::open(&container.log())?;
+    let code = pump(pid, output, &mut log, out, err)?;
+    let oom_killed = code == 128 + 9
+        && setup
+            .group
+            .as_ref()
+            .is_some_and(|g| Stats::read(g).oom_kills.is_some_and(|n| n > 0));
+    drop(attachment);
+    drop(setup);
+    container.save_state(&State {
+        status: Status::Exited,
+        running: false,
+        pid: 0,
+        exit_code: code,
+        oom_killed,
+        finished_at: now(),
+        ..started
+    })?;
+    if config.auto_remove {
+        crate::remove::remove_files(container)?;
+    }
+    let _ = writeln!(cli, "exit {code}");
+    Ok(())
+}
+// ANCHOR_END: monitor
+
+/// The container's stdout and stderr: the read ends of two pipes.
+struct Output {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+/// Start the child with /dev/null as stdin and two pipes as stdout and stderr:
+/// the child inherits our fds 0, 1 and 2, so we point those at the pipes while it
+/// is made, then put ours back.
+fn start_with_pipes(plan: &ch02_namespaces::plan::Plan) -> Result<(spawn::Started, Output)> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))
+    };
+    let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+    let saved = (dup(std::io::stdout()), dup(std::io::stderr()));
+    let _ = dup2_stdout(&out_w);
+    let _ = dup2_stderr(&err_w);
+    let started = spawn::start(plan);
+    if let (Ok(out), Ok(err)) = &saved {
+        let _ = dup2_stdout(out);
+        let _ = dup2_stderr(err);
+    }
+    Ok((
+        started?,
+        Output {
+            stdout: out_r,
+            stderr: err_r,
+        },
+    ))
+}
+
+// ANCHOR: pump
+/// Copy the container's output into the log (and to the CLI when attached) until
+/// the container ends; then its exit code. A pidfd tells us when it ends, without
+/// polling: it becomes readable when the process exits.
+fn pump(
+    pid: Pid,
+    output: Output,
+    log: &mut LogWriter,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+) -> Result<i32> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if raw < 0 {
+        return Err(Failure::new("pidfd_open: needs Linux 5.3 or newer"));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let streams = [
+        (output.stdout, "stdout", out),
+        (output.stderr, "stderr", err),
+    ];
+    let mut open = [true, true];
+    let mut exited = false;
+    while open.iter().any(|o| *o) {
+        // Only the streams still open: a closed one would report POLLHUP forever.
+        let watched: Vec<usize> = (0..2).filter(|i| open[*i]).collect();
+        let mut fds: Vec<PollFd> = watched
+            .iter()
+            .map(|i| PollFd::new(streams[*i].0.as_fd(), PollFlags::POLLIN))
+            .collect();
+        fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+        // Once the container has ended, only drain what is already there.
+        let timeout = if exited {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Failure::new(format!("poll: {}", e.desc()))),
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        exited |= ready(&fds[watched.len()]);
+        let readable: Vec<usize> = watched
+            .iter()
+            .zip(&fds)
+            .filter(|(_, f)| ready(f))
+            .map(|(i, _)| *i)
+            .collect();
+        for i in readable {
+            let (fd, stream, copy) = &streams[i];
+            let mut buf = [0u8; 16384];
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) | Err(_) => open[i] = false,
+                Ok(n) => {
+                    log.write(stream, &buf[..n])?;
+                    if let Some(copy) = copy {
+                        let _ = nix::unistd::write(copy, &buf[..n]);
+                    }
+                }
+            }
+        }
+    }
+    log.finish()?;
+    ch01_chroot::chroot_run::wait_for(pid)
+}
+// ANCHOR_END: pump
+
+/// The container's main process, or none.
+pub fn is_alive(pid: i32) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A config's command line, for `ps`.
+pub fn command_line(config: &Config) -> String {
+    labkit::narrate::shell_line(&config.cmd)
+}

@@ -1,0 +1,37 @@
+//! `rm`: a container's files go; if its monitor is gone too (killed with SIGKILL),
+//! what the monitor would have undone is undone here.
+
+use ch03_cgroups::group::Group;
+use ch03_cgroups::hierarchy::Layout;
+use labkit::doctor::Host;
+use labkit::{Failure, Result};
+
+use crate::container::Container;
+use crate::store::io_failure;
+
+/// The container's directory: config, state, log, writable layer.
+pub fn remove_files(container: &Container) -> Result<()> {
+    match std::fs::remove_dir_all(&container.dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_failure(&container.dir, e)),
+    }
+}
+
+/// A cgroup left by a monitor that was killed.
+pub fn remove_leftover_cgroup(container: &Container) {
+    let host = Host::real();
+    let layout = Layout::discover(&host);
+    let name = format!("md-{}", container.short_id());
+    if let Ok(mut group) = Group::open(&layout, &name, None) {
+        let _ = group.kill();
+        group.remove();
+    }
+}
+
+pub fn in_use(name: &str) -> Failure {
+    Failure::new(format!(
+        "You cannot remove a running container {name}. Stop the container before \
+         attempting removal or force remove (rm -f)"
+    ))
+}

@@ -1,0 +1,198 @@
+//! ps, logs, inspect, images: reading the store, as Docker shows it.
+
+use std::io::Write;
+
+use labkit::{Failure, Result};
+use serde_json::json;
+
+use crate::container::{self, Container, Status};
+use crate::image;
+use crate::lifecycle::current_state;
+use crate::logs;
+use crate::store::{Store, human_since};
+
+/// Columns padded to the widest cell, three spaces apart, as Docker's tables.
+fn table(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn status_text(container: &Container) -> (bool, String) {
+    match current_state(container) {
+        Err(_) => (false, "Damaged (see: mini-docker rm -f)".into()),
+        Ok(state) => match state.status {
+            Status::Created => (false, "Created".into()),
+            Status::Running => (true, format!("Up {}", human_since(&state.started_at))),
+            Status::Paused => (
+                true,
+                format!("Up {} (Paused)", human_since(&state.started_at)),
+            ),
+            Status::Exited => (
+                false,
+                format!(
+                    "Exited ({}) {} ago",
+                    state.exit_code,
+                    human_since(&state.finished_at)
+                ),
+            ),
+            Status::Dead => (false, "Dead".into()),
+        },
+    }
+}
+
+// ANCHOR: ps
+pub fn ps(store: &Store, all: bool, quiet: bool) -> String {
+    let mut rows = vec![
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut ids = String::new();
+    for c in container::list(store).iter().rev() {
+        let (running, status) = status_text(c);
+        if !all && !running {
+            continue;
+        }
+        ids.push_str(&format!("{}\n", c.short_id()));
+        let config = c.config().unwrap_or_default();
+        let mut command = crate::monitor::command_line(&config);
+        if command.chars().count() > 20 {
+            command = format!("{}…", command.chars().take(19).collect::<String>());
+        }
+        let ports: Vec<String> = config
+            .publish
+            .iter()
+            .map(|p| match p.split_once(':') {
+                Some((host, ctr)) => format!("0.0.0.0:{host}->{ctr}"),
+                None => p.clone(),
+            })
+            .collect();
+        rows.push(vec![
+            c.short_id().to_string(),
+            config.image,
+            format!("\"{command}\""),
+            format!("{} ago", human_since(&c.created)),
+            status,
+            ports.join(", "),
+            c.name.clone(),
+        ]);
+    }
+    if quiet { ids } else { table(&rows) }
+}
+// ANCHOR_END: ps
+
+/// The log, as the container wrote it: stdout to stdout, stderr to stderr.
+pub fn logs(
+    container: &Container,
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+) -> Result<i32> {
+    let mut shown = 0;
+    let mut first = true;
+    loop {
+        let lines = logs::read(&container.log())?;
+        let start = match (first, tail) {
+            (true, Some(n)) => lines.len().saturating_sub(n),
+            (true, None) => 0,
+            (false, _) => shown,
+        };
+        for line in lines.iter().skip(start) {
+            let text = match timestamps {
+                true => format!("{} {}", line.time, line.log),
+                false => line.log.clone(),
+            };
+            let _ = match line.stream.as_str() {
+                "stderr" => std::io::stderr().write_all(text.as_bytes()),
+                _ => std::io::stdout().write_all(text.as_bytes()),
+            };
+        }
+        let _ = std::io::stdout().flush();
+        shown = lines.len();
+        first = false;
+        let running = current_state(container).is_ok_and(|s| s.running);
+        if !follow || !running {
+            return Ok(0);
+        }
+        // `logs -f` is a reader, not the start path: a short nap between looks.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+// ANCHOR: inspect
+pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
+    let mut out = Vec::new();
+    let mut failed = false;
+    for name in names {
+        let found = container::find(store, name).and_then(|c| {
+            let state = current_state(&c)?;
+            let config = c.config()?;
+            Ok(json!({
+                "Id": c.id,
+                "Created": c.created,
+                "Name": format!("/{}", c.name),
+                "Image": config.image_id,
+                "State": state,
+                "Config": config,
+                "NetworkSettings": {
+                    "IPAddress": state.ip_address,
+                    "Ports": config.publish,
+                },
+                "Mounts": [],
+                "LogPath": c.log(),
+            }))
+        });
+        match found {
+            Ok(value) => out.push(value),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    let text = serde_json::to_string_pretty(&out).map_err(|e| Failure::new(e.to_string()))?;
+    println!("{text}");
+    Ok(i32::from(failed))
+}
+// ANCHOR_END: inspect
+
+pub fn images(store: &Store) -> String {
+    let mut rows = vec![
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "LAYERS"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for image in image::list(store) {
+        for tag in &image.tags {
+            let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+            rows.push(vec![
+                repo.into(),
+                version.into(),
+                image.id[..12].into(),
+                format!("{} ago", human_since(&image.created)),
+                image.layers.len().to_string(),
+            ]);
+        }
+    }
+    table(&rows)
+}
