@@ -15,15 +15,13 @@ use crate::init::run_init;
 use crate::namespace::Namespace;
 use crate::plan::Plan;
 
-pub const TOOL: &str = "ch02-namespaces";
-
 /// Never returns: execs the command, or exits with the reason it could not.
 pub fn become_container(plan: &Plan) -> ! {
     ch01_chroot::chroot_run::IgnoreInterrupts::restore_defaults();
     let code = match setup(plan) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("{TOOL}: {failure}");
+            eprintln!("{}: {failure}", labkit::failure::program());
             // A step of ours failed (125), unless exec gave its own 126/127.
             match failure.code() {
                 EXIT_FAILURE => EXIT_TOOL_FAILED,

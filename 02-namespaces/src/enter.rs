@@ -17,7 +17,6 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, chroot, fchdir, fork};
 
-use crate::child::TOOL;
 use crate::environment::set_container_environment;
 use crate::namespace::{Namespace, Namespaces, identity};
 
@@ -136,7 +135,7 @@ pub fn exec_in(pid: u32, wanted: Option<&Namespaces>, command: &[String]) -> Res
             set_container_environment(&[]);
             let root = format!("/proc/{pid}/root");
             let failure = ch01_chroot::exec::exec_command(command, std::path::Path::new(&root));
-            eprintln!("{TOOL}: {failure}");
+            eprintln!("{}: {failure}", labkit::failure::program());
             // SAFETY: _exit ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(failure.code()) }
         }

@@ -114,7 +114,11 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // Docker's code for a bad command line is 125 too.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { EXIT_TOOL_FAILED } else { 0 })
+    });
     labkit::narrate::set_quiet(!cli.explain);
     let outcome = require_root("containers need root (namespaces, cgroups, mounts)")
         .and_then(|()| Store::open(&cli.root))

@@ -82,6 +82,19 @@ impl<T> Context<T> for nix::Result<T> {
 
 /// End the process: with the code the work returned, or with the failure's message
 /// (prefixed by the tool's name, as Unix tools do) and its exit code.
+/// This program's name, as its messages start (`mini-docker: ...`): the file name
+/// it was started as. A forked child of a chapter's library speaks as that program.
+pub fn program() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "container".into())
+}
+
 pub fn exit_with(tool: &str, outcome: Result<i32>) -> ! {
     match outcome {
         Ok(code) => std::process::exit(code),
