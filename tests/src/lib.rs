@@ -11,6 +11,7 @@
 pub mod book_check;
 pub mod host_state;
 mod learner;
+pub mod netns;
 
 pub use learner::{Learner, Outcome, Redactor, workspace_bin};
 
