@@ -37,14 +37,21 @@ pub fn resolve(name: &str, path_var: &str) -> Result<PathBuf, Failure> {
 /// `execve(2)` the command; returns only if that failed, with the reason.
 /// `host_root` is where the new root is on the host, for the messages.
 pub fn exec_command(command: &[String], host_root: &Path) -> Failure {
-    let Some(name) = command.first() else {
-        return Failure::new("no command given").exit_code(EXIT_TOOL_FAILED);
-    };
     // The host's PATH names host directories (~/.cargo/bin ...) that mean nothing in
     // the new root: use the standard one there, as docker does.
     // SAFETY: single-threaded (we are a freshly forked child about to exec).
     unsafe { std::env::set_var("PATH", DEFAULT_PATH) };
-    let path = match resolve(name, DEFAULT_PATH) {
+    exec_with_path(command, host_root)
+}
+
+/// Like `exec_command`, with the `PATH` the caller has set (a container's own
+/// environment: the image's, or `-e PATH=...`).
+pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
+    let Some(name) = command.first() else {
+        return Failure::new("no command given").exit_code(EXIT_TOOL_FAILED);
+    };
+    let search = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
+    let path = match resolve(name, &search) {
         Ok(path) => path,
         Err(failure) => return failure,
     };

@@ -68,6 +68,6 @@ fn setup(plan: &Plan) -> Result<i32> {
     if plan.init {
         return run_init(&plan.command, host_root);
     }
-    Err(ch01_chroot::exec::exec_command(&plan.command, host_root))
+    Err(ch01_chroot::exec::exec_with_path(&plan.command, host_root))
 }
 // ANCHOR_END: setup

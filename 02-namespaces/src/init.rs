@@ -53,7 +53,7 @@ pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
             );
             // The command must not inherit our blocked signals.
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
-            let failure = ch01_chroot::exec::exec_command(command, host_root);
+            let failure = ch01_chroot::exec::exec_with_path(command, host_root);
             eprintln!("ch02-namespaces: {failure}");
             // SAFETY: _exit ends the child without running exit handlers.
             unsafe { libc::_exit(failure.code()) }

@@ -1,0 +1,118 @@
+//! What every mini-docker test shares: a store of its own (MINI_DOCKER_ROOT in a
+//! temp dir), emptied with `rm -f` when the test ends, pass or fail.
+#![allow(dead_code, unused_imports)]
+
+use std::path::PathBuf;
+
+pub use lab_tests::netns::{GET, HOST_IP, Sandbox, fetch};
+pub use lab_tests::{Learner, Outcome, needs_root, open_tempdir, wait_until};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mini-docker");
+
+pub fn snap(name: &str, text: &str) {
+    lab_tests::snap(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"),
+        name,
+        text,
+    );
+}
+
+/// Ids, generated names, times and durations. Table columns are as wide as their
+/// widest cell, which a redaction changes: in tables, columns are just three spaces
+/// apart.
+pub fn redact(text: &str) -> String {
+    let redacted = redactor().apply(text);
+    let columns = regex::Regex::new(r" {2,}").expect("regex");
+    redacted
+        .lines()
+        .map(|line| match line.starts_with("CONTAINER ID") || line.starts_with("[SHORT ID]") {
+            true => columns.replace_all(line, "   ").into_owned(),
+            false => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn redactor() -> lab_tests::Redactor {
+    lab_tests::Redactor::default()
+        .rule(r"\b[0-9a-f]{64}\b", "[ID]")
+        .rule(r"\b[0-9a-f]{12}\b", "[SHORT ID]")
+        .rule(r"\bc-[0-9a-f]{6}\b", "c-[ID]")
+        .rule(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", "[TIME]")
+        .rule(
+            r"(Less than a second|\d+ seconds?|About a minute|\d+ minutes)( ago)?",
+            "[SINCE]$2",
+        )
+}
+
+/// A store for one test.
+#[derive(Debug)]
+pub struct Docker {
+    dir: tempfile::TempDir,
+}
+
+impl Docker {
+    pub fn new() -> Docker {
+        Docker {
+            dir: open_tempdir(),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// `mini-docker ...`, as typed.
+    pub fn md(&self) -> Learner {
+        Learner::new(BIN)
+            .env("MINI_DOCKER_ROOT", &self.root().to_string_lossy())
+            .redact_path(self.dir.path(), "/tmp/lab-XXXXXX")
+    }
+
+    /// Run it; stdout, stderr and the code.
+    pub fn out(&self, args: &[&str]) -> Outcome {
+        self.md().args(args).output()
+    }
+
+    /// The container directories left in the store.
+    pub fn containers(&self) -> Vec<String> {
+        let dir = self.root().join("containers");
+        match dir.is_dir() {
+            true => lab_tests::ls(&dir),
+            false => vec![],
+        }
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.out(&args);
+        }
+    }
+}
+
+/// The cgroups of container `id` (`lab-md-SHORTID`, wherever chapter 03 puts them).
+pub fn cgroups_of(id: &str) -> Vec<String> {
+    fn walk(dir: &std::path::Path, name: &str, depth: usize, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if !path.is_dir() || path.is_symlink() {
+                continue;
+            }
+            if entry.file_name().to_string_lossy() == name {
+                found.push(path.display().to_string());
+            } else if depth > 0 {
+                walk(&path, name, depth - 1, found);
+            }
+        }
+    }
+    let mut found = vec![];
+    let name = format!("lab-md-{}", &id[..12]);
+    walk(std::path::Path::new("/sys/fs/cgroup"), &name, 5, &mut found);
+    found
+}

@@ -1,0 +1,162 @@
+//! A container's life, through the CLI as a Docker user types it. These run in
+//! the host's network namespace, so they use `--network none`; the network has its
+//! own tests, inside a sandbox.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn run_gives_the_commands_output_and_exit_code() {
+    needs_root!();
+    let docker = Docker::new();
+    let mut all = String::new();
+    for (args, code) in [
+        (&["run", "--rm", "--network", "none", "busybox", "echo", "hello"][..], 0),
+        (&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo to stderr >&2; exit 3"], 3),
+        (&["run", "--rm", "--network", "none", "busybox", "nosuch"], 127),
+        (&["run", "--rm", "--network", "none", "busybox", "/etc/passwd"], 126),
+        (&["run", "--rm", "--network", "none", "nosuchimage"], 125),
+    ] {
+        let (got, text) = docker.md().args(args).transcript();
+        assert_eq!(got, code, "{text}");
+        all.push_str(&text);
+    }
+    snap("run_exit_codes", &redact(&all));
+    assert_eq!(docker.containers(), Vec::<String>::new(), "--rm left containers");
+}
+
+#[test]
+fn env_workdir_hostname_and_the_image_config() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run", "--rm", "--network", "none", "-e", "GREETING=hi", "-e", "PATH=/bin", "-w", "/srv",
+        "-h", "box", "busybox", "sh", "-c", "echo $GREETING $PATH $(pwd) $(hostname) $HOSTNAME",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "hi /bin /srv box box\n");
+}
+
+#[test]
+fn the_whole_lifecycle() {
+    needs_root!();
+    let docker = Docker::new();
+    let ticker = "trap 'echo bye; exit 0' TERM; while true; do echo tick; sleep 0.1; done";
+    let mut all = String::new();
+    let mut step = |args: &[&str], code: i32| {
+        let (got, text) = docker.md().args(args).transcript();
+        assert_eq!(got, code, "{text}");
+        all.push_str(&text);
+    };
+    step(&["create", "--name", "web", "--network", "none", "busybox", "sh", "-c", ticker], 0);
+    step(&["ps", "-a"], 0);
+    step(&["start", "web"], 0);
+    wait_until("ticks in the log", || {
+        docker.out(&["logs", "web"]).stdout.contains("tick").then_some(())
+    });
+    step(&["ps"], 0);
+    step(&["rm", "web"], 1);
+    step(&["stop", "web"], 0);
+    step(&["ps", "-a"], 0);
+    let logs = docker.out(&["logs", "web"]).stdout;
+    assert!(logs.ends_with("tick\nbye\n"), "{logs}");
+    step(&["start", "web"], 0);
+    step(&["stop", "-t", "5", "web"], 0);
+    let logs = docker.out(&["logs", "web"]).stdout;
+    assert_eq!(logs.matches("bye").count(), 2, "two runs, one log: {logs}");
+    step(&["wait", "web"], 0);
+    step(&["rm", "web"], 0);
+    step(&["ps", "-a"], 0);
+    snap("lifecycle", &redact(&all));
+    assert_eq!(docker.containers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_detached_container_keeps_running_and_logging_with_no_cli() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run", "-d", "--name", "bg", "--network", "none", "busybox", "sh", "-c",
+        "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "the id: {id}");
+    // The CLI is gone; the monitor is the container's parent and keeps the log.
+    wait_until("20 lines logged", || {
+        let logs = docker.out(&["logs", "--tail", "1", "bg"]).stdout;
+        let n: u32 = logs.trim().strip_prefix("line ")?.parse().ok()?;
+        (n >= 20).then_some(())
+    });
+    let inspect: serde_json::Value =
+        serde_json::from_str(&docker.out(&["inspect", "bg"]).stdout).expect("json");
+    let state = &inspect[0]["State"];
+    assert_eq!(state["Status"], "running");
+    let monitor = state["MonitorPid"].as_i64().expect("a monitor");
+    let pid = state["Pid"].as_i64().expect("a pid");
+    let parent = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let ppid: i64 = parent.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(ppid, monitor, "the monitor is the container's parent");
+    assert_eq!(cgroups_of(&id).len() > 0, true, "a running container has its cgroup");
+    assert_eq!(docker.out(&["rm", "-f", "bg"]).code, 0);
+    assert_eq!(cgroups_of(&id), Vec::<String>::new(), "rm -f left its cgroup");
+}
+
+/// `kill -9` of the CLI in the middle of `run`: the container and its monitor
+/// carry on, and the state stays readable and true.
+#[test]
+fn state_survives_a_kill_9_of_the_cli() {
+    needs_root!();
+    let docker = Docker::new();
+    let mut cli = std::process::Command::new(BIN)
+        .env("MINI_DOCKER_ROOT", docker.root())
+        .args(["run", "--name", "k", "--network", "none", "busybox", "sh", "-c", "sleep 1; echo done"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_until("the container to run", || {
+        docker.out(&["ps", "-q"]).stdout.lines().next().map(drop)
+    });
+    cli.kill().expect("kill -9");
+    let _ = cli.wait();
+    let out = docker.out(&["wait", "k"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "0\n"), "{}", out.stderr);
+    assert_eq!(docker.out(&["logs", "k"]).stdout, "done\n");
+    assert_eq!(docker.out(&["rm", "k"]).code, 0);
+}
+
+#[test]
+fn stop_kills_what_ignores_sigterm_after_the_timeout() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run", "-d", "--name", "stubborn", "--network", "none", "busybox", "sh", "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let started = Instant::now();
+    assert_eq!(docker.out(&["stop", "-t", "1", "stubborn"]).code, 0);
+    assert!(started.elapsed() >= Duration::from_secs(1), "SIGKILL came before the timeout");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&docker.out(&["inspect", "stubborn"]).stdout).expect("json");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+}
+
+#[test]
+fn an_oom_kill_shows_in_inspect_and_ps() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run", "--name", "hog", "--network", "none", "-m", "16m", "busybox", "sh", "-c",
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(out.code, 137, "{}{}", out.stdout, out.stderr);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&docker.out(&["inspect", "hog"]).stdout).expect("json");
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true);
+    assert!(docker.out(&["ps", "-a"]).stdout.contains("Exited (137)"));
+}
