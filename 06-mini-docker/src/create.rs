@@ -116,7 +116,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     let pids_limit = args
         .pids_limit
         .as_deref()
-        .map(|p| parse_count("--pids-limit", p, 1, u64::MAX))
+        .map(|p| parse_count("--pids-limit", p, 1, 4_194_304))
         .transpose()?;
     if !args.network.starts_with("container:") {
         args.network.parse::<Mode>().map_err(Failure::new)?;
@@ -127,8 +127,9 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         ));
     }
     let image = image::resolve(store, &args.image)?;
-    let entrypoint = match &args.entrypoint {
-        Some(e) => vec![e.clone()],
+    let entrypoint = match args.entrypoint.as_deref() {
+        Some("") => vec![], // `--entrypoint ''` clears the image's
+        Some(e) => vec![e.to_string()],
         None => image.config.entrypoint.clone(),
     };
     // Docker's rule: a new entrypoint drops the image's command too.

@@ -111,6 +111,17 @@ enum Command {
     },
     /// List images.
     Images,
+    /// Networks: the bridges chapter 05 made.
+    #[command(subcommand)]
+    Network(Network),
+}
+
+#[derive(Subcommand, Debug)]
+enum Network {
+    /// List the bridges, their subnets and containers.
+    Ls,
+    /// Remove a bridge and its NAT rules (refused while containers use it).
+    Rm { name: String },
 }
 
 fn main() {
@@ -219,6 +230,17 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Inspect { containers } => show::inspect(store, &containers),
         Command::Images => {
             print!("{}", show::images(store));
+            Ok(0)
+        }
+        Command::Network(Network::Ls) => {
+            print!("{}", ch05_network::show::show(None)?);
+            Ok(0)
+        }
+        Command::Network(Network::Rm { name }) => {
+            let netlink = ch05_network::netlink::Netlink::here()?;
+            let state = ch05_network::ipam::State::here()?;
+            ch05_network::bridge::down(&netlink, &state, &name)?;
+            println!("{name}");
             Ok(0)
         }
     }

@@ -14,10 +14,39 @@ fn run_gives_the_commands_output_and_exit_code() {
     let docker = Docker::new();
     let mut all = String::new();
     for (args, code) in [
-        (&["run", "--rm", "--network", "none", "busybox", "echo", "hello"][..], 0),
-        (&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo to stderr >&2; exit 3"], 3),
-        (&["run", "--rm", "--network", "none", "busybox", "nosuch"], 127),
-        (&["run", "--rm", "--network", "none", "busybox", "/etc/passwd"], 126),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "echo",
+                "hello",
+            ][..],
+            0,
+        ),
+        (
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "echo to stderr >&2; exit 3",
+            ],
+            3,
+        ),
+        (
+            &["run", "--rm", "--network", "none", "busybox", "nosuch"],
+            127,
+        ),
+        (
+            &["run", "--rm", "--network", "none", "busybox", "/etc/passwd"],
+            126,
+        ),
         (&["run", "--rm", "--network", "none", "nosuchimage"], 125),
     ] {
         let (got, text) = docker.md().args(args).transcript();
@@ -25,7 +54,11 @@ fn run_gives_the_commands_output_and_exit_code() {
         all.push_str(&text);
     }
     snap("run_exit_codes", &redact(&all));
-    assert_eq!(docker.containers(), Vec::<String>::new(), "--rm left containers");
+    assert_eq!(
+        docker.containers(),
+        Vec::<String>::new(),
+        "--rm left containers"
+    );
 }
 
 #[test]
@@ -33,8 +66,22 @@ fn env_workdir_hostname_and_the_image_config() {
     needs_root!();
     let docker = Docker::new();
     let out = docker.out(&[
-        "run", "--rm", "--network", "none", "-e", "GREETING=hi", "-e", "PATH=/bin", "-w", "/srv",
-        "-h", "box", "busybox", "sh", "-c", "echo $GREETING $PATH $(pwd) $(hostname) $HOSTNAME",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=hi",
+        "-e",
+        "PATH=/bin",
+        "-w",
+        "/srv",
+        "-h",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GREETING $PATH $(pwd) $(hostname) $HOSTNAME",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "hi /bin /srv box box\n");
@@ -51,11 +98,28 @@ fn the_whole_lifecycle() {
         assert_eq!(got, code, "{text}");
         all.push_str(&text);
     };
-    step(&["create", "--name", "web", "--network", "none", "busybox", "sh", "-c", ticker], 0);
+    step(
+        &[
+            "create",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            ticker,
+        ],
+        0,
+    );
     step(&["ps", "-a"], 0);
     step(&["start", "web"], 0);
     wait_until("ticks in the log", || {
-        docker.out(&["logs", "web"]).stdout.contains("tick").then_some(())
+        docker
+            .out(&["logs", "web"])
+            .stdout
+            .contains("tick")
+            .then_some(())
     });
     step(&["ps"], 0);
     step(&["rm", "web"], 1);
@@ -79,7 +143,15 @@ fn a_detached_container_keeps_running_and_logging_with_no_cli() {
     needs_root!();
     let docker = Docker::new();
     let out = docker.out(&[
-        "run", "-d", "--name", "bg", "--network", "none", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
         "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -98,11 +170,27 @@ fn a_detached_container_keeps_running_and_logging_with_no_cli() {
     let monitor = state["MonitorPid"].as_i64().expect("a monitor");
     let pid = state["Pid"].as_i64().expect("a pid");
     let parent = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let ppid: i64 = parent.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let ppid: i64 = parent
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(ppid, monitor, "the monitor is the container's parent");
-    assert_eq!(cgroups_of(&id).len() > 0, true, "a running container has its cgroup");
+    assert_eq!(
+        cgroups_of(&id).len() > 0,
+        true,
+        "a running container has its cgroup"
+    );
     assert_eq!(docker.out(&["rm", "-f", "bg"]).code, 0);
-    assert_eq!(cgroups_of(&id), Vec::<String>::new(), "rm -f left its cgroup");
+    assert_eq!(
+        cgroups_of(&id),
+        Vec::<String>::new(),
+        "rm -f left its cgroup"
+    );
 }
 
 /// `kill -9` of the CLI in the middle of `run`: the container and its monitor
@@ -113,7 +201,17 @@ fn state_survives_a_kill_9_of_the_cli() {
     let docker = Docker::new();
     let mut cli = std::process::Command::new(BIN)
         .env("MINI_DOCKER_ROOT", docker.root())
-        .args(["run", "--name", "k", "--network", "none", "busybox", "sh", "-c", "sleep 1; echo done"])
+        .args([
+            "run",
+            "--name",
+            "k",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; echo done",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -123,7 +221,12 @@ fn state_survives_a_kill_9_of_the_cli() {
     cli.kill().expect("kill -9");
     let _ = cli.wait();
     let out = docker.out(&["wait", "k"]);
-    assert_eq!((out.code, out.stdout.as_str()), (0, "0\n"), "{}", out.stderr);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "0\n"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(docker.out(&["logs", "k"]).stdout, "done\n");
     assert_eq!(docker.out(&["rm", "k"]).code, 0);
 }
@@ -133,13 +236,24 @@ fn stop_kills_what_ignores_sigterm_after_the_timeout() {
     needs_root!();
     let docker = Docker::new();
     let out = docker.out(&[
-        "run", "-d", "--name", "stubborn", "--network", "none", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
         "trap '' TERM; while true; do sleep 0.1; done",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let started = Instant::now();
     assert_eq!(docker.out(&["stop", "-t", "1", "stubborn"]).code, 0);
-    assert!(started.elapsed() >= Duration::from_secs(1), "SIGKILL came before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "SIGKILL came before the timeout"
+    );
     let inspect: serde_json::Value =
         serde_json::from_str(&docker.out(&["inspect", "stubborn"]).stdout).expect("json");
     assert_eq!(inspect[0]["State"]["ExitCode"], 137);
@@ -151,7 +265,16 @@ fn an_oom_kill_shows_in_inspect_and_ps() {
     needs_root!();
     let docker = Docker::new();
     let out = docker.out(&[
-        "run", "--name", "hog", "--network", "none", "-m", "16m", "busybox", "sh", "-c",
+        "run",
+        "--name",
+        "hog",
+        "--network",
+        "none",
+        "-m",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
         "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
     ]);
     assert_eq!(out.code, 137, "{}{}", out.stdout, out.stderr);

@@ -25,10 +25,12 @@ pub fn redact(text: &str) -> String {
     let columns = regex::Regex::new(r" {2,}").expect("regex");
     redacted
         .lines()
-        .map(|line| match line.starts_with("CONTAINER ID") || line.starts_with("[SHORT ID]") {
-            true => columns.replace_all(line, "   ").into_owned(),
-            false => line.to_string(),
-        })
+        .map(
+            |line| match line.starts_with("CONTAINER ID") || line.starts_with("[SHORT ID]") {
+                true => columns.replace_all(line, "   ").into_owned(),
+                false => line.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
