@@ -180,9 +180,8 @@ fn a_detached_container_keeps_running_and_logging_with_no_cli() {
         .parse()
         .unwrap();
     assert_eq!(ppid, monitor, "the monitor is the container's parent");
-    assert_eq!(
-        cgroups_of(&id).len() > 0,
-        true,
+    assert!(
+        !cgroups_of(&id).is_empty(),
         "a running container has its cgroup"
     );
     assert_eq!(docker.out(&["rm", "-f", "bg"]).code, 0);

@@ -29,6 +29,12 @@ pub struct Namespace {
     pub pid: u32,
 }
 
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace::new()
+    }
+}
+
 impl Namespace {
     pub fn new() -> Namespace {
         let holder = Command::new("unshare")

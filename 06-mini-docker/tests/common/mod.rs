@@ -54,6 +54,12 @@ pub struct Docker {
     dir: tempfile::TempDir,
 }
 
+impl Default for Docker {
+    fn default() -> Self {
+        Docker::new()
+    }
+}
+
 impl Docker {
     pub fn new() -> Docker {
         Docker {
