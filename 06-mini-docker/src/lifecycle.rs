@@ -217,3 +217,68 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
         .or_else(|| name.parse().ok())
         .ok_or_else(|| Failure::new(format!("invalid signal: {text}")).exit_code(EXIT_TOOL_FAILED))
 }
+
+/// The container's cgroup (chapter 03), while it runs.
+pub fn group_of(container: &Container) -> Result<ch03_cgroups::group::Group> {
+    let host = labkit::doctor::Host::real();
+    let layout = ch03_cgroups::hierarchy::Layout::discover(&host);
+    ch03_cgroups::group::Group::open(&layout, &format!("md-{}", container.short_id()), None)
+}
+
+fn running(container: &Container) -> Result<State> {
+    let state = current_state(container)?;
+    match state.running {
+        true => Ok(state),
+        false => Err(Failure::new(format!(
+            "Container {} is not running",
+            container.name
+        ))),
+    }
+}
+
+// ANCHOR: pause
+/// The freezer (chapter 03): the processes stop being scheduled, and keep their
+/// memory, files and connections.
+pub fn pause(container: &Container, paused: bool) -> Result<()> {
+    let _locked = lock(&container.dir)?;
+    let state = running(container)?;
+    if state.paused == paused {
+        let what = if paused {
+            "already paused"
+        } else {
+            "not paused"
+        };
+        return Err(Failure::new(format!(
+            "Container {} is {what}",
+            container.name
+        )));
+    }
+    group_of(container)?.freeze(paused)?;
+    container.save_state(&State {
+        status: if paused {
+            Status::Paused
+        } else {
+            Status::Running
+        },
+        paused,
+        ..state
+    })
+}
+// ANCHOR_END: pause
+
+// ANCHOR: exec
+/// `exec`: chapter 02's `exec_in` (setns into each of the container's namespaces,
+/// then fork and exec), after joining the container's cgroup, so that what we
+/// start is counted and limited with the rest of the container.
+pub fn exec(container: &Container, command: &[String]) -> Result<i32> {
+    let state = running(container)?;
+    if state.paused {
+        return Err(Failure::new(format!(
+            "Container {} is paused, unpause the container before exec",
+            container.name
+        )));
+    }
+    group_of(container)?.add(nix::unistd::getpid())?;
+    ch02_namespaces::enter::exec_in(state.pid as u32, None, command)
+}
+// ANCHOR_END: exec

@@ -96,6 +96,38 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Stop, then start containers.
+    Restart {
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Freeze every process of containers (the cgroup freezer).
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Run a command in a running container.
+    Exec {
+        container: String,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// The processes of a container.
+    Top { container: String },
+    /// What containers use: CPU time, memory, processes.
+    Stats {
+        /// Print once (the only way this one prints).
+        #[arg(long)]
+        no_stream: bool,
+        containers: Vec<String>,
+    },
     /// Remove containers.
     Rm {
         /// Kill a running one first.
@@ -225,6 +257,24 @@ fn command(store: &Store, command: Command) -> Result<i32> {
                 }
             }
             Ok(i32::from(failed))
+        }
+        Command::Restart { time, containers } => each(store, &containers, |c| {
+            lifecycle::stop(c, Duration::from_secs(time))?;
+            lifecycle::start(store, c, false).map(drop)
+        }),
+        Command::Pause { containers } => each(store, &containers, |c| lifecycle::pause(c, true)),
+        Command::Unpause { containers } => each(store, &containers, |c| lifecycle::pause(c, false)),
+        Command::Exec { container, command } => {
+            let container = container::find(store, &container)?;
+            lifecycle::exec(&container, &command).map_err(tool)
+        }
+        Command::Top { container } => {
+            print!("{}", show::top(&container::find(store, &container)?)?);
+            Ok(0)
+        }
+        Command::Stats { containers, .. } => {
+            print!("{}", show::stats(store, &containers)?);
+            Ok(0)
         }
         Command::Rm { force, containers } => each(store, &containers, |c| lifecycle::rm(c, force)),
         Command::Inspect { containers } => show::inspect(store, &containers),

@@ -196,3 +196,69 @@ pub fn images(store: &Store) -> String {
     }
     table(&rows)
 }
+
+/// The processes in the container's cgroup, with their host PIDs.
+pub fn top(container: &Container) -> Result<String> {
+    let group = crate::lifecycle::group_of(container)
+        .map_err(|_| Failure::new(format!("Container {} is not running", container.name)))?;
+    let mut rows = vec![vec!["PID".to_string(), "PPID".into(), "CMD".into()]];
+    for pid in group.procs() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        rows.push(vec![pid.to_string(), ppid, cmd]);
+    }
+    Ok(table(&rows))
+}
+
+/// Chapter 03's counters, as `docker stats --no-stream` shows them.
+pub fn stats(store: &Store, names: &[String]) -> Result<String> {
+    let mut rows = vec![
+        [
+            "CONTAINER ID",
+            "NAME",
+            "CPU TIME",
+            "MEM USAGE / LIMIT",
+            "PIDS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let chosen: Vec<Container> = match names.is_empty() {
+        true => container::list(store)
+            .into_iter()
+            .filter(|c| current_state(c).is_ok_and(|s| s.running))
+            .collect(),
+        false => names
+            .iter()
+            .map(|n| container::find(store, n))
+            .collect::<Result<_>>()?,
+    };
+    for c in chosen {
+        let Ok(group) = crate::lifecycle::group_of(&c) else {
+            continue;
+        };
+        let s = ch03_cgroups::stats::Stats::read(&group);
+        let mib = |b: Option<u64>| b.map_or("-".into(), ch03_cgroups::stats::mib);
+        rows.push(vec![
+            c.short_id().into(),
+            c.name.clone(),
+            s.cpu_usec
+                .map_or("-".into(), |u| format!("{:.2}s", u as f64 / 1e6)),
+            format!("{} / {}", mib(s.memory_now), mib(s.memory_limit)),
+            s.pids_now.map_or("-".into(), |p| p.to_string()),
+        ]);
+    }
+    Ok(table(&rows))
+}

@@ -282,3 +282,55 @@ fn an_oom_kill_shows_in_inspect_and_ps() {
     assert_eq!(inspect[0]["State"]["OOMKilled"], true);
     assert!(docker.out(&["ps", "-a"]).stdout.contains("Exited (137)"));
 }
+
+/// exec joins the container (its namespaces and cgroup); pause freezes it.
+#[test]
+fn exec_top_stats_pause_and_unpause() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "-h",
+        "box",
+        "-m",
+        "64m",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo x; sleep 0.05; done",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (code, text) = docker
+        .md()
+        .args([
+            "exec",
+            "box",
+            "sh",
+            "-c",
+            "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 7",
+        ])
+        .transcript();
+    assert_eq!(code, 7, "{text}");
+    snap("exec", &redact(&text));
+    let top = docker.out(&["top", "box"]).stdout;
+    assert!(top.contains("while true"), "{top}");
+    let stats = docker.out(&["stats", "--no-stream", "box"]).stdout;
+    assert!(stats.contains("/ 64.0 MiB"), "{stats}");
+    assert_eq!(docker.out(&["pause", "box"]).code, 0);
+    assert!(docker.out(&["ps"]).stdout.contains("(Paused)"));
+    let lines = || docker.out(&["logs", "box"]).stdout.lines().count();
+    let frozen = lines();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(), frozen, "a paused container wrote");
+    assert_eq!(docker.out(&["exec", "box", "true"]).code, 125);
+    assert_eq!(docker.out(&["unpause", "box"]).code, 0);
+    wait_until("more lines", || (lines() > frozen).then_some(()));
+    assert_eq!(docker.out(&["rm", "-f", "box"]).code, 0);
+    // No such container: 1, as Docker.
+    assert_eq!(docker.out(&["exec", "box", "true"]).code, 1);
+}
