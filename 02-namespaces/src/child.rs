@@ -64,6 +64,9 @@ fn setup(plan: &Plan) -> Result<i32> {
             .and_then(|()| std::env::set_current_dir(dir))
             .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
     }
+    if let Some(last_step) = plan.before_exec {
+        last_step()?;
+    }
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if plan.init {
         return run_init(&plan.command, host_root);

@@ -55,6 +55,9 @@ pub struct Plan {
     pub env: Vec<String>,
     /// The directory the command starts in (created if missing, as Docker does).
     pub workdir: Option<PathBuf>,
+    /// Called in the child just before exec, inside the new root (mini-docker
+    /// takes away capabilities and masks /proc paths there).
+    pub before_exec: Option<fn() -> Result<()>>,
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
@@ -181,6 +184,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         binds: Vec::new(),
         env: Vec::new(),
         workdir: None,
+        before_exec: None,
     })
 }
 // ANCHOR_END: plan

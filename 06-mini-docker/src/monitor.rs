@@ -257,6 +257,7 @@ fn monitor(
     let mut plan = plan(request, &host)?;
     plan.env = config.env.clone();
     plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
+    plan.before_exec = Some(crate::hardening::harden);
     // Chapter 05: the network.
     let mut attachment = match network.mode {
         Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),

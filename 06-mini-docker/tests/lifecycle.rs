@@ -334,3 +334,32 @@ fn exec_top_stats_pause_and_unpause() {
     // No such container: 1, as Docker.
     assert_eq!(docker.out(&["exec", "box", "true"]).code, 1);
 }
+
+/// Docker's defaults: 14 capabilities, no_new_privs, masked and read-only /proc
+/// paths, and none of the host's processes in sight.
+#[test]
+fn security_defaults() {
+    needs_root!();
+    let docker = Docker::new();
+    let (code, text) = docker
+        .md()
+        .args(["run", "--rm", "--network", "none", "busybox", "sh", "-c"])
+        .arg(
+            "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; \
+             wc -c < /proc/timer_list; \
+             echo x > /proc/sys/kernel/domainname || echo /proc/sys is read-only; \
+             mount -t tmpfs none /tmp || echo mount refused; \
+             ps -o pid,comm",
+        )
+        .transcript();
+    assert_eq!(code, 0, "{text}");
+    // Docker's 14: chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert!(text.contains(&format!("{set}:\t00000000a80425fb")), "{set}: {text}");
+    }
+    assert!(text.contains("CapInh:\t0000000000000000"), "{text}");
+    assert!(text.contains("CapAmb:\t0000000000000000"), "{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    snap("security_defaults", &redact(&text));
+}
