@@ -230,6 +230,9 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
                 target.display()
             ),
         )?;
+        if bind.read_only {
+            remount_readonly(&target)?;
+        }
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ pub struct Plan {
 pub struct Bind {
     pub source: PathBuf,
     pub target: PathBuf,
+    pub read_only: bool,
 }
 
 impl Plan {

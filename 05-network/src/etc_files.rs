@@ -103,6 +103,7 @@ impl EtcFiles {
             .map(|name| Bind {
                 source: self.dir.join(name),
                 target: Path::new("/etc").join(name),
+                read_only: false,
             })
             .collect()
     }

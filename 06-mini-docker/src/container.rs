@@ -24,8 +24,19 @@ pub struct Config {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<u64>,
+    pub mounts: Vec<MountSpec>,
     pub auto_remove: bool,
     pub init: bool,
+}
+
+/// A bind mount, as `docker inspect` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MountSpec {
+    pub source: String,
+    pub destination: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
 }
 
 /// Docker's container states.

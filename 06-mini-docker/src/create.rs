@@ -7,7 +7,7 @@ use ch05_network::run::Mode;
 use clap::Args;
 use labkit::{Failure, Result};
 
-use crate::container::{self, Config, Container, State};
+use crate::container::{self, Config, Container, MountSpec, State};
 use crate::image;
 use crate::store::{Store, io_failure, lock, new_id, now};
 
@@ -47,6 +47,9 @@ pub struct CreateArgs {
     /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<Publish>,
+    /// Bind a host directory or file: HOST:CONTAINER[:ro]; repeatable.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
     /// bridge | none | host | container:NAME
     #[arg(long, value_name = "MODE", default_value = "bridge")]
     pub network: String,
@@ -75,6 +78,32 @@ fn check_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+// ANCHOR: volume
+/// `-v HOST:CONTAINER[:ro|:rw]`: the host path must exist (Docker would create a
+/// missing directory; we refuse, so that a typo does not make a new empty one).
+fn volume(spec: &str) -> Result<MountSpec> {
+    let bad = |why: &str| Failure::new(format!("-v {spec}: {why}; use HOST:CONTAINER[:ro]"));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, destination, rw) = match parts[..] {
+        [s, d] => (s, d, true),
+        [s, d, "ro"] => (s, d, false),
+        [s, d, "rw"] => (s, d, true),
+        [_, _, mode] => return Err(bad(&format!("{mode:?} is not ro or rw"))),
+        _ => return Err(bad("not two or three parts")),
+    };
+    if !source.starts_with('/') || !destination.starts_with('/') {
+        return Err(bad("both paths must be absolute"));
+    }
+    let source = std::fs::canonicalize(source)
+        .map_err(|e| bad(&format!("{source}: {}", labkit::failure::describe_io(&e))))?;
+    Ok(MountSpec {
+        source: source.to_string_lossy().into_owned(),
+        destination: destination.to_string(),
+        rw,
+    })
+}
+// ANCHOR_END: volume
 
 /// `-e KEY=VALUE`, or `-e KEY` for our own value of KEY (left out when we have none).
 fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
@@ -126,6 +155,11 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
             "-p: publishing ports only works with --network bridge",
         ));
     }
+    let mounts = args
+        .volume
+        .iter()
+        .map(|v| volume(v))
+        .collect::<Result<Vec<_>>>()?;
     let image = image::resolve(store, &args.image)?;
     let entrypoint = match args.entrypoint.as_deref() {
         Some("") => vec![], // `--entrypoint ''` clears the image's
@@ -161,6 +195,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         memory,
         cpus,
         pids_limit,
+        mounts,
         auto_remove: args.rm,
         init: args.init,
     };

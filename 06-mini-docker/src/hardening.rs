@@ -84,8 +84,14 @@ pub fn protect_paths() -> Result<()> {
                 format!("mount(\"/dev/null\", {path:?}, NULL, MS_BIND)"),
                 format!("mount --bind /dev/null {path}"),
             );
-            mount(Some("/dev/null"), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| failed("mask", path, e))?;
+            mount(
+                Some("/dev/null"),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| failed("mask", path, e))?;
         }
     }
     for path in READ_ONLY {
@@ -96,8 +102,14 @@ pub fn protect_paths() -> Result<()> {
             format!("mount({path:?}, {path:?}, MS_BIND|MS_REC), remount MS_RDONLY"),
             format!("mount --bind {path} {path}; mount -o remount,bind,ro {path}"),
         );
-        mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| failed("bind", path, e))?;
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| failed("bind", path, e))?;
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, path, None::<&str>, ro, None::<&str>)
             .map_err(|e| failed("read-only", path, e))?;
@@ -118,7 +130,10 @@ pub fn harden() -> Result<()> {
 pub fn drop_privileges() -> Result<()> {
     let keep: caps::CapsHashSet = DOCKER_CAPABILITIES.into_iter().collect();
     narrate::step(
-        format!("prctl(PR_CAPBSET_DROP) x{}, capset()", caps::all().len() - keep.len()),
+        format!(
+            "prctl(PR_CAPBSET_DROP) x{}, capset()",
+            caps::all().len() - keep.len()
+        ),
         "capsh --drop=... (all but Docker's 14)",
     );
     let fail = |e: caps::errors::CapsError| Failure::new(format!("capabilities: {e}"));
@@ -129,10 +144,7 @@ pub fn drop_privileges() -> Result<()> {
     caps::clear(None, CapSet::Inheritable).map_err(fail)?;
     caps::set(None, CapSet::Effective, &keep).map_err(fail)?;
     caps::set(None, CapSet::Permitted, &keep).map_err(fail)?;
-    narrate::step(
-        "prctl(PR_SET_NO_NEW_PRIVS, 1)",
-        "setpriv --no-new-privs",
-    );
+    narrate::step("prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs");
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Failure::new(format!(

@@ -258,6 +258,15 @@ fn monitor(
     plan.env = config.env.clone();
     plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
     plan.before_exec = Some(crate::hardening::harden);
+    plan.binds = config
+        .mounts
+        .iter()
+        .map(|m| ch02_namespaces::plan::Bind {
+            source: m.source.clone().into(),
+            target: m.destination.clone().into(),
+            read_only: !m.rw,
+        })
+        .collect();
     // Chapter 05: the network.
     let mut attachment = match network.mode {
         Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),

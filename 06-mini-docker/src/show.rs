@@ -158,7 +158,7 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
                     "IPAddress": state.ip_address,
                     "Ports": config.publish,
                 },
-                "Mounts": [],
+                "Mounts": config.mounts,
                 "LogPath": c.log(),
             }))
         });

@@ -356,10 +356,64 @@ fn security_defaults() {
     // Docker's 14: chown dac_override fowner fsetid kill setgid setuid setpcap
     // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
     for set in ["CapPrm", "CapEff", "CapBnd"] {
-        assert!(text.contains(&format!("{set}:\t00000000a80425fb")), "{set}: {text}");
+        assert!(
+            text.contains(&format!("{set}:\t00000000a80425fb")),
+            "{set}: {text}"
+        );
     }
     assert!(text.contains("CapInh:\t0000000000000000"), "{text}");
     assert!(text.contains("CapAmb:\t0000000000000000"), "{text}");
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     snap("security_defaults", &redact(&text));
+}
+
+#[test]
+fn bind_volumes_read_write_and_read_only() {
+    needs_root!();
+    let docker = Docker::new();
+    let dir = open_tempdir();
+    std::fs::write(dir.path().join("in"), "from the host\n").expect("write");
+    let host = dir.path().to_string_lossy().into_owned();
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &format!("{host}:/data"),
+        "-v",
+        &format!("{host}:/ro:ro"),
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/in; echo from the container > /data/out; echo no > /ro/x || echo ro refused",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "from the host\nro refused\n");
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out")).expect("written through"),
+        "from the container\n"
+    );
+    assert!(!dir.path().join("x").exists());
+    let bad = docker.out(&[
+        "run",
+        "--network",
+        "none",
+        "-v",
+        "/nonexistent:/x",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(bad.code, 125, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("/nonexistent: No such file or directory"),
+        "{}",
+        bad.stderr
+    );
 }
