@@ -147,6 +147,27 @@ fn validate(tar: &Path, allow_devices: bool) -> Result<()> {
 // ANCHOR: unpack
 pub fn unpack(tar: &Path, dir: &Path, allow_devices: bool) -> Result<Unpacked> {
     validate(tar, allow_devices)?;
+    apply(tar, dir, Whiteouts::Apply)
+}
+
+/// What to do with a layer's `.wh.` entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Delete what they name: DIR becomes the merged tree (`layer unpack`).
+    Apply,
+    /// Keep them in overlay's form, 0/0 devices and opaque xattrs: DIR becomes
+    /// a layer to stack as a `lowerdir` (mini-docker's layer store).
+    AsOverlay,
+}
+
+/// A layer unpacked into its own (new) directory, whiteouts in overlay's form.
+pub fn unpack_layer(tar: &Path, dir: &Path) -> Result<Unpacked> {
+    validate(tar, false)?;
+    apply(tar, dir, Whiteouts::AsOverlay)
+}
+
+/// Write the entries of a validated layer.
+fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
     std::fs::create_dir_all(dir).map_err(|e| {
         Failure::new(format!(
             "cannot create {}: {}",
@@ -178,6 +199,15 @@ pub fn unpack(tar: &Path, dir: &Path, allow_devices: bool) -> Result<Unpacked> {
             .unwrap_or_default();
         let parent = rel.parent().unwrap_or(Path::new(""));
         let at = Path::new("/").join(&rel);
+        if whiteouts == Whiteouts::AsOverlay && name.starts_with(WHITEOUT_PREFIX) {
+            overlay_whiteout(&mut out, parent, &name)?;
+            if name == OPAQUE_MARKER {
+                done.opaque += 1;
+            } else {
+                done.whiteouts += 1;
+            }
+            continue;
+        }
         if name == OPAQUE_MARKER {
             // Hide what earlier layers put in this directory (not what this one adds).
             let host = out.prepare(&Path::new("/").join(parent).join("x"))?;
@@ -254,6 +284,29 @@ pub fn unpack(tar: &Path, dir: &Path, allow_devices: bool) -> Result<Unpacked> {
     Ok(done)
 }
 // ANCHOR_END: unpack
+
+/// `.wh.NAME` as overlay writes it (a 0/0 character device NAME), `.wh..wh..opq`
+/// as overlay's opaque mark on the directory.
+fn overlay_whiteout(out: &mut RootfsWriter, parent: &Path, name: &str) -> Result<()> {
+    if name == OPAQUE_MARKER {
+        let host = out.prepare(&Path::new("/").join(parent).join("x"))?;
+        let dir = host.parent().unwrap_or(&host);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new(format!("{}: {}", dir.display(), describe_io(&e))))?;
+        return xattr::set(dir, crate::changes::OPAQUE_XATTR, b"y")
+            .map_err(|e| Failure::new(format!("{}: opaque xattr: {e}", dir.display())));
+    }
+    let deleted = name.trim_start_matches(WHITEOUT_PREFIX);
+    let host = out.prepare(&Path::new("/").join(parent).join(deleted))?;
+    RootfsWriter::clear(&host)?;
+    nix::sys::stat::mknod(
+        &host,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .map_err(|e| Failure::new(format!("whiteout {}: {}", host.display(), e.desc())))
+}
 
 fn device<R: Read>(entry: &tar::Entry<R>) -> u64 {
     let h = entry.header();

@@ -2,6 +2,7 @@ pub mod container;
 pub mod create;
 pub mod hardening;
 pub mod image;
+pub mod layers;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;

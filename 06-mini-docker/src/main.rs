@@ -10,7 +10,7 @@ use labkit::{Failure, Result};
 use mini_docker::container::{self, Container};
 use mini_docker::create::{CreateArgs, create};
 use mini_docker::store::{DEFAULT_ROOT, Store};
-use mini_docker::{lifecycle, show};
+use mini_docker::{layers, lifecycle, show};
 
 /// A small Docker: images, containers, a monitor per container, logs.
 /// Built from the earlier chapters: namespaces and pivot_root (02), cgroups (03),
@@ -143,9 +143,40 @@ enum Command {
     },
     /// List images.
     Images,
+    /// A root filesystem tarball (e.g. `docker export`'s) as an image.
+    Import { tar: PathBuf, name: String },
+    /// Images from an OCI image layout (directory or tar) or a `docker save` archive.
+    Load {
+        #[arg(short = 'i', long = "input", value_name = "PATH")]
+        input: PathBuf,
+    },
+    /// A container's writable layer as a new image on top of its own.
+    Commit { container: String, name: String },
+    /// A container's filesystem as a tarball (stdout, or -o FILE).
+    Export {
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// How an image was made, a line per layer.
+    History { image: String },
+    /// Remove images (and the layers nothing else uses).
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Containers as a group.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Networks: the bridges chapter 05 made.
     #[command(subcommand)]
     Network(Network),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContainerCommand {
+    /// Remove every stopped container.
+    Prune,
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,6 +311,64 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Inspect { containers } => show::inspect(store, &containers),
         Command::Images => {
             print!("{}", show::images(store));
+            Ok(0)
+        }
+        Command::Import { tar, name } => {
+            let image = layers::import(store, &tar, &name).map_err(tool)?;
+            println!("sha256:{}", image.id);
+            Ok(0)
+        }
+        Command::Load { input } => {
+            for image in layers::load(store, &input).map_err(tool)? {
+                match image.tags.first() {
+                    Some(tag) => println!("Loaded image: {tag}"),
+                    None => println!("Loaded image ID: sha256:{}", image.id),
+                }
+            }
+            Ok(0)
+        }
+        Command::Commit { container, name } => {
+            let container = container::find(store, &container)?;
+            let image = layers::commit(store, &container, &name).map_err(tool)?;
+            println!("sha256:{}", image.id);
+            Ok(0)
+        }
+        Command::Export { output, container } => {
+            let container = container::find(store, &container)?;
+            match output {
+                Some(path) => {
+                    let mut file = std::fs::File::create(&path)
+                        .map_err(|e| mini_docker::store::io_failure(&path, e))?;
+                    layers::export(store, &container, &mut file)?;
+                }
+                None => layers::export(store, &container, &mut std::io::stdout().lock())?,
+            }
+            Ok(0)
+        }
+        Command::History { image } => {
+            print!("{}", show::history(store, &image)?);
+            Ok(0)
+        }
+        Command::Rmi { images } => {
+            let mut failed = false;
+            for image in &images {
+                match layers::remove_image(store, image) {
+                    Ok(()) => println!("Deleted: {image}"),
+                    Err(e) => {
+                        eprintln!("Error response from mini-docker: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        Command::Container(ContainerCommand::Prune) => {
+            for c in container::list(store) {
+                if lifecycle::current_state(&c).is_ok_and(|s| !s.running) {
+                    lifecycle::rm(&c, false)?;
+                    println!("{}", c.id);
+                }
+            }
             Ok(0)
         }
         Command::Network(Network::Ls) => {

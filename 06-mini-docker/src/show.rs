@@ -262,3 +262,14 @@ pub fn stats(store: &Store, names: &[String]) -> Result<String> {
     }
     Ok(table(&rows))
 }
+
+/// Newest layer first, as `docker history`.
+pub fn history(store: &Store, reference: &str) -> Result<String> {
+    let image = image::find(store, reference)
+        .ok_or_else(|| Failure::new(format!("No such image: {reference}")))?;
+    let mut rows = vec![vec!["LAYER".to_string(), "CREATED BY".into()]];
+    for (layer, made) in image.layers.iter().zip(&image.history).rev() {
+        rows.push(vec![layer[..12].to_string(), made.clone()]);
+    }
+    Ok(table(&rows))
+}

@@ -1,0 +1,401 @@
+//! Images made from tarballs and from containers: `import`, `load`, `commit`,
+//! `export`, and `rmi`, which frees the layers no image uses any more.
+//!
+//! A layer is stored once, under `layers/SHA256`, the digest of its tarball: two
+//! images (or a commit of a commit) that share a layer share its directory. It is
+//! unpacked by chapter 04, with its whiteouts kept in overlay's form so that the
+//! directory can be stacked as a `lowerdir` as it is.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use labkit::{Failure, Result};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::container::{self, Container};
+use crate::image::{self, Image, ImageConfig, normalize};
+use crate::store::{Store, io_failure, new_id, now};
+
+fn sha256_of(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| io_failure(path, e))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| io_failure(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hash.finalize()))
+}
+
+// ANCHOR: add_layer
+/// Store the layer tarball `tar` (plain or gzip) once; its id is its digest.
+pub fn add_layer(store: &Store, tar: &Path) -> Result<String> {
+    let id = sha256_of(tar)?;
+    let dir = store.layer(&id);
+    if dir.is_dir() {
+        return Ok(id); // already stored: shared
+    }
+    // Unpacked next to its final place, renamed when whole: a crash leaves no
+    // half layer under a real id.
+    let tmp = store
+        .root
+        .join("layers")
+        .join(format!(".tmp-{}", new_id()?));
+    if let Err(failure) = ch04_overlayfs::unpack::unpack_layer(tar, &tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(failure);
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| io_failure(&dir, e))?;
+    Ok(id)
+}
+// ANCHOR_END: add_layer
+
+/// Give `tag` to `image` only: Docker moves a tag, it never shares it.
+fn tag(store: &Store, image: &mut Image, tag: &str) -> Result<()> {
+    let tag = normalize(tag);
+    for mut other in image::list(store) {
+        if other.id != image.id && other.tags.contains(&tag) {
+            other.tags.retain(|t| t != &tag);
+            other.save(store)?;
+        }
+    }
+    if !image.tags.contains(&tag) {
+        image.tags.push(tag);
+    }
+    image.save(store)
+}
+
+/// `import TAR NAME[:TAG]`: a root filesystem as a tarball (`docker export`'s
+/// output) becomes a one-layer image with no command of its own.
+pub fn import(store: &Store, tar: &Path, name: &str) -> Result<Image> {
+    let layer = add_layer(store, tar)?;
+    let mut image = Image {
+        id: new_id()?,
+        tags: vec![],
+        layers: vec![layer],
+        config: ImageConfig::default(),
+        created: now(),
+        history: vec![format!("import {}", tar.display())],
+    };
+    tag(store, &mut image, name)?;
+    Ok(image)
+}
+
+// ANCHOR: commit
+/// `commit`: the container's writable layer, packed by chapter 04 into an OCI
+/// layer (whiteouts become `.wh.` names), becomes one more layer on its image.
+pub fn commit(store: &Store, container: &Container, name: &str) -> Result<Image> {
+    let config = container.config()?;
+    let base = image::find(store, &config.image_id)
+        .ok_or_else(|| Failure::new(format!("the image of {} is gone", container.name)))?;
+    let tar = container.dir.join(".commit.tar");
+    let packed = ch04_overlayfs::pack::pack(&container.upper(), &tar);
+    let layer = packed.and_then(|_| add_layer(store, &tar));
+    let _ = std::fs::remove_file(&tar);
+    let mut layers = base.layers.clone();
+    layers.push(layer?);
+    let mut history = base.history.clone();
+    history.push(format!(
+        "commit of {} ({})",
+        container.name,
+        labkit::narrate::shell_line(&config.cmd)
+    ));
+    let mut image = Image {
+        id: new_id()?,
+        tags: vec![],
+        layers,
+        config: ImageConfig {
+            env: config.env,
+            cmd: config.cmd,
+            entrypoint: vec![],
+            working_dir: config.working_dir,
+        },
+        created: now(),
+        history,
+    };
+    tag(store, &mut image, name)?;
+    Ok(image)
+}
+// ANCHOR_END: commit
+
+/// `rmi`: refused while a container uses the image; layers no image uses go too.
+pub fn remove_image(store: &Store, reference: &str) -> Result<()> {
+    let image = image::find(store, reference)
+        .ok_or_else(|| Failure::new(format!("No such image: {reference}")))?;
+    if let Some(user) = container::list(store)
+        .iter()
+        .find(|c| c.config().is_ok_and(|cfg| cfg.image_id == image.id))
+    {
+        return Err(Failure::new(format!(
+            "conflict: unable to remove image {reference}: container {} ({}) uses it; \
+             remove the container first",
+            user.short_id(),
+            user.name
+        )));
+    }
+    let path = store.image_file(&image.id);
+    std::fs::remove_file(&path).map_err(|e| io_failure(&path, e))?;
+    let used: Vec<String> = image::list(store)
+        .into_iter()
+        .flat_map(|i| i.layers)
+        .collect();
+    for layer in image.layers.iter().filter(|l| !used.contains(l)) {
+        let _ = std::fs::remove_dir_all(store.layer(layer));
+    }
+    Ok(())
+}
+
+// ANCHOR: load
+/// `load -i PATH`: an OCI image layout (a directory or its tar), or a `docker save`
+/// archive. The archive is unpacked by chapter 04 first, which refuses `..`,
+/// absolute names and symlink tricks before writing anything.
+pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".load-")
+        .tempdir_in(store.root.join("layers"))
+        .map_err(|e| io_failure(&store.root, e))?;
+    let dir = match path.is_dir() {
+        true => path.to_path_buf(),
+        false => {
+            ch04_overlayfs::unpack::unpack(path, scratch.path(), false)?;
+            scratch.path().to_path_buf()
+        }
+    };
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().trim_end_matches(".tar").to_string())
+        .unwrap_or_else(|| "loaded".into());
+    if dir.join("manifest.json").is_file() {
+        load_docker_save(store, &dir)
+    } else if dir.join("index.json").is_file() {
+        load_oci_layout(store, &dir, &stem)
+    } else {
+        Err(Failure::new(format!(
+            "{}: neither an OCI image layout (index.json) nor a docker save archive \
+             (manifest.json)",
+            path.display()
+        )))
+    }
+}
+// ANCHOR_END: load
+
+fn read_value(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_failure(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::new(format!("{}: not valid JSON ({e})", path.display())))
+}
+
+/// A path named inside an archive, kept inside it.
+fn within(dir: &Path, name: &str) -> Result<PathBuf> {
+    let rel = Path::new(name);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(Failure::new(format!(
+            "{name}: a path that leaves the archive"
+        )));
+    }
+    Ok(dir.join(rel))
+}
+
+fn blob(dir: &Path, digest: &str) -> Result<PathBuf> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| Failure::new(format!("{digest}: not a sha256 digest")))?;
+    Ok(dir.join("blobs/sha256").join(hex))
+}
+
+/// The OCI image config's `config`: what a container starts with.
+fn image_config(config: &Value) -> ImageConfig {
+    let c = &config["config"];
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ImageConfig {
+        env: strings(&c["Env"]),
+        cmd: strings(&c["Cmd"]),
+        entrypoint: strings(&c["Entrypoint"]),
+        working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn history(config: &Value, layers: usize) -> Vec<String> {
+    let made: Vec<String> = config["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
+                .map(|e| e["created_by"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    match made.len() == layers {
+        true => made,
+        false => vec!["loaded".into(); layers],
+    }
+}
+
+fn make_image(store: &Store, layers: &[PathBuf], config: &Value, tags: &[String]) -> Result<Image> {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|l| add_layer(store, l))
+        .collect::<Result<_>>()?;
+    let mut image = Image {
+        id: new_id()?,
+        tags: vec![],
+        history: history(config, layers.len()),
+        layers,
+        config: image_config(config),
+        created: now(),
+    };
+    image.save(store)?;
+    for t in tags {
+        tag(store, &mut image, t)?;
+    }
+    Ok(image)
+}
+
+fn load_docker_save(store: &Store, dir: &Path) -> Result<Vec<Image>> {
+    let manifest = read_value(&dir.join("manifest.json"))?;
+    let entries = manifest.as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .map(|entry| {
+            let config = read_value(&within(dir, entry["Config"].as_str().unwrap_or(""))?)?;
+            let layers: Vec<PathBuf> = entry["Layers"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|p| p.as_str())
+                        .map(|p| within(dir, p))
+                        .collect()
+                })
+                .unwrap_or(Ok(vec![]))?;
+            let tags: Vec<String> = entry["RepoTags"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            make_image(store, &layers, &config, &tags)
+        })
+        .collect()
+}
+
+fn load_oci_layout(store: &Store, dir: &Path, stem: &str) -> Result<Vec<Image>> {
+    let index = read_value(&dir.join("index.json"))?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    manifests
+        .iter()
+        .map(|m| {
+            let manifest = read_value(&blob(dir, m["digest"].as_str().unwrap_or(""))?)?;
+            let config = read_value(&blob(
+                dir,
+                manifest["config"]["digest"].as_str().unwrap_or(""),
+            )?)?;
+            let layers: Vec<PathBuf> = manifest["layers"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|d| blob(dir, d["digest"].as_str().unwrap_or("")))
+                        .collect()
+                })
+                .unwrap_or(Ok(vec![]))?;
+            let name = m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .map(|r| match r.contains(':') {
+                    true => r.to_string(),
+                    false => format!("{stem}:{r}"),
+                });
+            make_image(
+                store,
+                &layers,
+                &config,
+                &name.into_iter().collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
+
+// ANCHOR: export
+/// `export`: the container's whole filesystem, as one tarball. A running
+/// container is read through `/proc/PID/root`; a stopped one through an overlay
+/// mounted for the occasion, in a mount namespace of a child of ours.
+pub fn export(store: &Store, container: &Container, out: &mut dyn std::io::Write) -> Result<()> {
+    let state = crate::lifecycle::current_state(container)?;
+    if state.running {
+        return write_tree(Path::new(&format!("/proc/{}/root", state.pid)), out);
+    }
+    let config = container.config()?;
+    let image = image::find(store, &config.image_id)
+        .ok_or_else(|| Failure::new(format!("the image of {} is gone", container.name)))?;
+    let merged = container.dir.join("merged");
+    let overlay = ch04_overlayfs::overlay::Overlay::new(
+        &image.lowers(store),
+        &container.upper(),
+        &container.dir.join("work"),
+        &merged,
+    )?;
+    // Only this thread leaves the host's mount namespace, and only for the copy.
+    let host_ns = File::open("/proc/thread-self/ns/mnt")
+        .map_err(|e| io_failure(Path::new("/proc/thread-self/ns/mnt"), e))?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
+    let written = ch02_namespaces::container_fs::make_private()
+        .and_then(|()| overlay.mount())
+        .and_then(|()| write_tree(&merged, out));
+    let _ = ch04_overlayfs::overlay::umount(&merged);
+    nix::sched::setns(&host_ns, nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Failure::new(format!("setns back: {}", e.desc())))?;
+    written
+}
+// ANCHOR_END: export
+
+/// Everything under `root` as a tar stream; the contents of /proc, /sys and /dev
+/// (kernel views and devices, not files of the container) are left out.
+fn write_tree(root: &Path, out: &mut dyn std::io::Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    fn walk(
+        tar: &mut tar::Builder<&mut dyn std::io::Write>,
+        root: &Path,
+        rel: &Path,
+    ) -> Result<()> {
+        let path = root.join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&path)
+            .map_err(|e| io_failure(&path, e))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let rel = rel.join(&name);
+            let full = root.join(&rel);
+            tar.append_path_with_name(&full, &rel)
+                .map_err(|e| Failure::new(format!("{}: {e}", rel.display())))?;
+            let skip = ["proc", "sys", "dev"].iter().any(|s| rel == Path::new(s));
+            if full.is_dir() && !full.is_symlink() && !skip {
+                walk(tar, root, &rel)?;
+            }
+        }
+        Ok(())
+    }
+    walk(&mut tar, root, Path::new(""))?;
+    tar.finish().map_err(|e| Failure::new(format!("tar: {e}")))
+}
