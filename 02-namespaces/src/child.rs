@@ -67,6 +67,9 @@ fn setup(plan: &Plan) -> Result<i32> {
     if let Some(last_step) = plan.before_exec {
         last_step()?;
     }
+    if let Some((uid, gid)) = plan.user {
+        become_user(uid, gid)?;
+    }
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if plan.init {
         return run_init(&plan.command, host_root);
@@ -74,3 +77,17 @@ fn setup(plan: &Plan) -> Result<i32> {
     Err(ch01_chroot::exec::exec_with_path(&plan.command, host_root))
 }
 // ANCHOR_END: setup
+
+/// Drop root for `uid`/`gid`: groups first, while we may still change them.
+fn become_user(uid: u32, gid: u32) -> Result<()> {
+    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+    narrate::step(
+        format!("setgroups([{gid}]); setgid({gid}); setuid({uid})"),
+        format!("setpriv --reuid={uid} --regid={gid} --clear-groups"),
+    );
+    let fail = |what: &str, e: nix::errno::Errno| Failure::new(format!("{what}: {}", e.desc()));
+    setgroups(&[Gid::from_raw(gid)]).map_err(|e| fail("setgroups", e))?;
+    setgid(Gid::from_raw(gid)).map_err(|e| fail("setgid", e))?;
+    setuid(Uid::from_raw(uid)).map_err(|e| fail("setuid", e))?;
+    Ok(())
+}

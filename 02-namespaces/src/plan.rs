@@ -58,6 +58,8 @@ pub struct Plan {
     /// Called in the child just before exec, inside the new root (mini-docker
     /// takes away capabilities and masks /proc paths there).
     pub before_exec: Option<fn() -> Result<()>>,
+    /// Run the command as this uid and gid (`docker run -u UID[:GID]`).
+    pub user: Option<(u32, u32)>,
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
@@ -186,6 +188,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         env: Vec::new(),
         workdir: None,
         before_exec: None,
+        user: None,
     })
 }
 // ANCHOR_END: plan

@@ -229,6 +229,7 @@ pub fn down(netlink: &Netlink, state: &State, name: &str) -> Result<()> {
     let mut rules = iptables.rules_of("nat", name)?;
     rules.extend(iptables.rules_of("filter", name)?);
     if link.is_none() && rules.is_empty() && !state.bridge_dir(name).exists() {
+        state.tidy(); // the lock made a directory: leave none behind
         return Err(Failure::new(format!(
             "no bridge named {name} here (see: ch05-network show)"
         )));

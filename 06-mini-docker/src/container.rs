@@ -25,6 +25,7 @@ pub struct Config {
     pub cpus: Option<f64>,
     pub pids_limit: Option<u64>,
     pub mounts: Vec<MountSpec>,
+    pub user: Option<(u32, u32)>,
     pub auto_remove: bool,
     pub init: bool,
 }

@@ -26,6 +26,9 @@ pub struct CreateArgs {
     /// The directory the command starts in.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Run as UID[:GID] (numbers) instead of root.
+    #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
+    pub user: Option<String>,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -105,6 +108,16 @@ fn volume(spec: &str) -> Result<MountSpec> {
 }
 // ANCHOR_END: volume
 
+/// `-u 1000` or `-u 1000:1000` (numbers: the image has no user database to ask).
+fn user(spec: &str) -> Result<(u32, u32)> {
+    let bad = || Failure::new(format!("-u {spec}: use UID or UID:GID, as numbers"));
+    let (uid, gid) = spec.split_once(':').unwrap_or((spec, spec));
+    Ok((
+        uid.parse().map_err(|_| bad())?,
+        gid.parse().map_err(|_| bad())?,
+    ))
+}
+
 /// `-e KEY=VALUE`, or `-e KEY` for our own value of KEY (left out when we have none).
 fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
     let mut env = image_env.to_vec();
@@ -160,6 +173,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .iter()
         .map(|v| volume(v))
         .collect::<Result<Vec<_>>>()?;
+    let user = args.user.as_deref().map(user).transpose()?;
     let image = image::resolve(store, &args.image)?;
     let entrypoint = match args.entrypoint.as_deref() {
         Some("") => vec![], // `--entrypoint ''` clears the image's
@@ -196,6 +210,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         cpus,
         pids_limit,
         mounts,
+        user,
         auto_remove: args.rm,
         init: args.init,
     };

@@ -1,5 +1,6 @@
 pub mod container;
 pub mod create;
+pub mod doctor;
 pub mod hardening;
 pub mod image;
 pub mod layers;

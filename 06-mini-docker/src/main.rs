@@ -168,6 +168,8 @@ enum Command {
     /// Containers as a group.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Check this machine for everything mini-docker needs, with the fix for each.
+    Doctor,
     /// Networks: the bridges chapter 05 made.
     #[command(subcommand)]
     Network(Network),
@@ -194,6 +196,13 @@ fn main() {
         std::process::exit(if e.use_stderr() { EXIT_TOOL_FAILED } else { 0 })
     });
     labkit::narrate::set_quiet(!cli.explain);
+    if let Command::Doctor = cli.command {
+        let report = labkit::doctor::Report::new(
+            "mini-docker doctor: what every chapter needs from this machine",
+            mini_docker::doctor::checks(&labkit::doctor::Host::real()),
+        );
+        std::process::exit(report.print());
+    }
     let outcome = require_root("containers need root (namespaces, cgroups, mounts)")
         .and_then(|()| Store::open(&cli.root))
         .and_then(|store| command(&store, cli.command));
@@ -371,6 +380,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(Network::Ls) => {
             print!("{}", ch05_network::show::show(None)?);
             Ok(0)

@@ -258,6 +258,7 @@ fn monitor(
     plan.env = config.env.clone();
     plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
     plan.before_exec = Some(crate::hardening::harden);
+    plan.user = config.user;
     plan.binds = config
         .mounts
         .iter()

@@ -198,9 +198,8 @@ fn a_detached_container_keeps_running_and_logging_with_no_cli() {
 fn state_survives_a_kill_9_of_the_cli() {
     needs_root!();
     let docker = Docker::new();
-    let mut cli = std::process::Command::new(BIN)
-        .env("MINI_DOCKER_ROOT", docker.root())
-        .args([
+    let mut cli = docker
+        .command(&[
             "run",
             "--name",
             "k",
@@ -345,7 +344,8 @@ fn security_defaults() {
         .md()
         .args(["run", "--rm", "--network", "none", "busybox", "sh", "-c"])
         .arg(
-            "grep -E '^(Cap|NoNewPrivs)' /proc/self/status; \
+            "exec 2>&1; \
+             grep -E '^(Cap|NoNewPrivs)' /proc/self/status; \
              wc -c < /proc/timer_list; \
              echo x > /proc/sys/kernel/domainname || echo /proc/sys is read-only; \
              mount -t tmpfs none /tmp || echo mount refused; \

@@ -11,8 +11,8 @@ use common::*;
 fn a_published_port_answers_and_containers_reach_each_other() {
     needs_root!();
     let docker = Docker::new();
-    let sandbox = Sandbox::new();
-    let md = || sandbox.enter(docker.md());
+    let sandbox = &docker.sandbox;
+    let md = || docker.md();
     let out = md()
         .args(["run", "-d", "--name", "web", "-p", "8080:80", "busybox", "sh", "-c"])
         .arg("mkdir /www && echo hello from mini-docker > /www/index.html && exec httpd -f -p 80 -h /www")

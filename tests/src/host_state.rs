@@ -26,6 +26,26 @@ impl HostState {
         HostState { lines }
     }
 
+    /// What an earlier run of ours left (a crash, a test interrupted): our links
+    /// (`lab0`, `veth0a4d...`), rules, chapter 05's state, our cgroups, temp dirs
+    /// and processes. A run starting on top of them would not see its own leaks.
+    pub fn ours(&self) -> Vec<String> {
+        let link = regex::Regex::new(r"^link (lab\d+|veth[0-9a-f]{8})$").expect("regex");
+        self.lines
+            .iter()
+            .filter(|l| {
+                link.is_match(l)
+                    || l.contains("ch05-network")
+                    || l.contains("CH05-PORTS")
+                    || l.starts_with("network state ")
+                    || l.starts_with("temp dir ")
+                    || l.starts_with("process ")
+                    || (l.starts_with("cgroup ") && l.contains("/lab-"))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// `+ line` for what appeared, `- line` for what went away.
     pub fn diff(&self, after: &HostState) -> Vec<String> {
         let gone = self

@@ -48,10 +48,12 @@ fn redactor() -> lab_tests::Redactor {
         )
 }
 
-/// A store for one test.
+/// A store for one test, and a network namespace that plays the host: whatever
+/// a test runs (even a bridge it did not mean to make) stays off the real network.
 #[derive(Debug)]
 pub struct Docker {
     dir: tempfile::TempDir,
+    pub sandbox: Sandbox,
 }
 
 impl Default for Docker {
@@ -64,6 +66,7 @@ impl Docker {
     pub fn new() -> Docker {
         Docker {
             dir: open_tempdir(),
+            sandbox: Sandbox::new(),
         }
     }
 
@@ -71,11 +74,24 @@ impl Docker {
         self.dir.path().join("root")
     }
 
-    /// `mini-docker ...`, as typed.
+    /// `mini-docker ...`, as typed (run in the sandbox).
     pub fn md(&self) -> Learner {
-        Learner::new(BIN)
-            .env("MINI_DOCKER_ROOT", &self.root().to_string_lossy())
-            .redact_path(self.dir.path(), "/tmp/lab-XXXXXX")
+        self.sandbox.enter(
+            Learner::new(BIN)
+                .env("MINI_DOCKER_ROOT", &self.root().to_string_lossy())
+                .redact_path(self.dir.path(), "/tmp/lab-XXXXXX"),
+        )
+    }
+
+    /// The command line of `mini-docker ARGS` in the sandbox, for a test that
+    /// needs the process itself (to kill it, say).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net={}", self.sandbox.host.path()))
+            .arg(BIN)
+            .args(args)
+            .env("MINI_DOCKER_ROOT", self.root());
+        cmd
     }
 
     /// Run it; stdout, stderr and the code.
@@ -101,6 +117,18 @@ impl Drop for Docker {
             args.extend(ids.iter().map(String::as_str));
             let _ = self.out(&args);
         }
+        // The sandbox's bridge, if a test made one, and its state.
+        if std::path::Path::new(&self.network_state()).exists() {
+            let _ = self.out(&["network", "rm", "lab0"]);
+            let _ = std::fs::remove_dir_all(self.network_state());
+        }
+    }
+}
+
+impl Docker {
+    /// Chapter 05's state for the sandbox's namespace.
+    pub fn network_state(&self) -> String {
+        format!("/run/ch05-network/net-{}", self.sandbox.host.inode())
     }
 }
 

@@ -70,6 +70,18 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .expect("our own directory");
     let before = HostState::capture(&bin_dir);
+    let left = before.ours();
+    if !left.is_empty() {
+        println!("host check FAILED before the run: an earlier run left these behind:");
+        for line in &left {
+            println!("  {line}");
+        }
+        println!(
+            "remove them first (ch05-network down; ch03-cgroups rm NAME; umount; kill PID; \
+             rm -r /tmp/lab-* /tmp/ch0*-*), so that this run's own leaks can be seen"
+        );
+        return ExitCode::FAILURE;
+    }
     let passed = work();
     let after = HostState::capture(&bin_dir);
     let leaks = before.diff(&after);
