@@ -45,3 +45,119 @@ fn a_published_port_answers_and_containers_reach_each_other() {
     let out = md().args(["network", "rm", "lab0"]).output();
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// 20 containers started at once get 20 addresses; removed at once, they leave no
+/// veth, rule, lease, cgroup or state behind.
+#[test]
+fn twenty_containers_at_once_then_removed() {
+    needs_root!();
+    let docker = Docker::new();
+    // The bridge and the image first: what is raced here is the containers.
+    assert_eq!(docker.out(&["run", "--rm", "busybox", "true"]).code, 0);
+    let started: Vec<_> = (0..20)
+        .map(|i| {
+            docker
+                .command(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("c{i}"),
+                    "-p",
+                    &format!("{}:80", 9000 + i),
+                    "busybox",
+                    "sleep",
+                    "60",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for run in started {
+        let out = run.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let inspect: serde_json::Value = serde_json::from_str(
+        &docker
+            .md()
+            .args(["inspect"])
+            .args((0..20).map(|i| format!("c{i}")))
+            .output()
+            .stdout,
+    )
+    .expect("json");
+    let addresses: std::collections::BTreeSet<&str> = (0..20)
+        .map(|i| {
+            inspect[i]["NetworkSettings"]["IPAddress"]
+                .as_str()
+                .expect("address")
+        })
+        .collect();
+    assert_eq!(addresses.len(), 20, "{addresses:?}");
+    assert_eq!(docker.sandbox.rules_with("DNAT").len(), 20);
+    let ids: Vec<String> = docker.containers();
+    let removals: Vec<_> = (0..20)
+        .map(|i| {
+            docker
+                .command(&["rm", "-f", &format!("c{i}")])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut rm in removals {
+        assert!(rm.wait().expect("wait").success());
+    }
+    assert_eq!(docker.containers(), Vec::<String>::new());
+    assert_eq!(docker.sandbox.rules_with("DNAT"), Vec::<String>::new());
+    wait_until("the veths to go with their namespaces", || {
+        (!docker.sandbox.links().iter().any(|l| l.starts_with("veth"))).then_some(())
+    });
+    let leases = std::path::Path::new(&docker.network_state()).join("lab0/leases");
+    assert_eq!(lab_tests::ls(&leases), Vec::<String>::new());
+    for id in ids {
+        assert_eq!(cgroups_of(&id), Vec::<String>::new());
+    }
+}
+
+/// Ctrl-C (or any of INT, TERM, HUP, QUIT) sent to a foreground `run` goes to the
+/// container, as Docker's sig-proxy does; `run` exits with the container's code.
+#[test]
+fn signals_to_a_foreground_run_reach_the_container() {
+    needs_root!();
+    let docker = Docker::new();
+    let cli = docker
+        .command(&[
+            "run",
+            "--name",
+            "fg",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got INT; exit 5' INT; echo ready; while :; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_until("the container to be ready", || {
+        docker
+            .out(&["logs", "fg"])
+            .stdout
+            .contains("ready")
+            .then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cli.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("kill");
+    let out = cli.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot INT\n");
+}
