@@ -26,6 +26,10 @@ pub struct Config {
     pub pids_limit: Option<u64>,
     pub mounts: Vec<MountSpec>,
     pub user: Option<(u32, u32)>,
+    /// `-i`: the container reads our stdin.
+    pub interactive: bool,
+    /// `-t`: a pseudo-terminal.
+    pub tty: bool,
     pub auto_remove: bool,
     pub init: bool,
 }

@@ -29,6 +29,12 @@ pub struct CreateArgs {
     /// Run as UID[:GID] (numbers) instead of root.
     #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
     pub user: Option<String>,
+    /// Keep stdin open: the container reads ours.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -199,7 +205,15 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
             .clone()
             .unwrap_or_else(|| id[..12].to_string()),
         cmd,
-        env: environment(&image.config.env, &args.env)?,
+        // Docker's TERM comes with a terminal, and only then.
+        env: environment(
+            &image.config.env,
+            &[
+                &["TERM=xterm".to_string()][..usize::from(args.tty)],
+                &args.env[..],
+            ]
+            .concat(),
+        )?,
         working_dir: args
             .workdir
             .clone()
@@ -211,6 +225,8 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         pids_limit,
         mounts,
         user,
+        interactive: args.interactive,
+        tty: args.tty,
         auto_remove: args.rm,
         init: args.init,
     };

@@ -155,3 +155,10 @@ pub fn drop_privileges() -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: process
+
+/// With `-t`: the container makes its console first (it needs /dev/ptmx and
+/// capabilities the second step takes away).
+pub fn harden_with_tty() -> Result<()> {
+    crate::tty::make_console()?;
+    harden()
+}

@@ -11,3 +11,4 @@ pub mod network;
 pub mod remove;
 pub mod show;
 pub mod store;
+pub mod tty;

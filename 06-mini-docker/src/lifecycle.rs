@@ -35,9 +35,16 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
     if !attach {
         return Ok(0);
     }
+    let tty = container.config()?.tty;
+    let _raw = tty.then(crate::tty::RawMode::enter);
     let signals = ForwardedSignals::block()?;
     while let Some(signal) = signals.wait(reports.raw_fd())? {
-        let _ = kill(pid, signal);
+        // A resized terminal is the monitor's business: it holds the pty.
+        let to = match signal {
+            Signal::SIGWINCH => reports.monitor,
+            _ => pid,
+        };
+        let _ = kill(to, signal);
     }
     match reports.read()? {
         Message::Exit(code) => Ok(code),

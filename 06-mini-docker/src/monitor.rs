@@ -28,7 +28,7 @@ use labkit::doctor::Host;
 use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::{Failure, Result};
 use nix::sched::{CloneFlags, unshare};
-use nix::unistd::{ForkResult, Pid, dup, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
+use nix::unistd::{ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
 
 use crate::container::{Config, Container, State, Status};
 use crate::image;
@@ -126,9 +126,13 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         // SAFETY: SIG_IGN installs no handler code.
         let _ = unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn) };
     }
-    let (out, err) = match attach {
-        true => (dup(std::io::stdout()).ok(), dup(std::io::stderr()).ok()),
-        false => (None, None),
+    let terminal = match attach {
+        true => Terminal {
+            input: dup_cloexec(std::io::stdin().as_fd()).ok(),
+            out: dup_cloexec(std::io::stdout().as_fd()).ok(),
+            err: dup_cloexec(std::io::stderr().as_fd()).ok(),
+        },
+        false => Terminal::default(),
     };
     // Let go of the CLI's terminal (or pipes): for `-d`, the CLI must be free to
     // end, and whoever reads its output must see the end of it.
@@ -137,7 +141,7 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         let _ = dup2_stdout(&null);
         let _ = dup2_stderr(&null);
     }
-    match monitor(store, container, &mut cli, out, err) {
+    match monitor(store, container, &mut cli, terminal) {
         Ok(()) => 0,
         Err(failure) => {
             let message = failure.to_string().replace('\n', " ");
@@ -192,14 +196,16 @@ impl Drop for Setup {
     }
 }
 
-// ANCHOR: monitor
-fn monitor(
-    store: &Store,
-    container: &Container,
-    cli: &mut File,
+/// The CLI's stdin, stdout and stderr, when it is attached.
+#[derive(Debug, Default)]
+struct Terminal {
+    input: Option<OwnedFd>,
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
-) -> Result<()> {
+}
+
+// ANCHOR: monitor
+fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Terminal) -> Result<()> {
     let config = container.config()?;
     let image = image::find(store, &config.image_id)
         .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
@@ -257,7 +263,13 @@ fn monitor(
     let mut plan = plan(request, &host)?;
     plan.env = config.env.clone();
     plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
-    plan.before_exec = Some(crate::hardening::harden);
+    plan.before_exec = Some(match config.tty {
+        true => crate::hardening::harden_with_tty,
+        false => crate::hardening::harden,
+    });
+    // The container's TERM is its config's (set with -t), not the CLI's.
+    // SAFETY: the monitor is single-threaded.
+    unsafe { std::env::remove_var("TERM") };
     plan.user = config.user;
     plan.binds = config
         .mounts
@@ -277,7 +289,7 @@ fn monitor(
         }
         Mode::None | Mode::Host => None,
     };
-    let (child, output) = start_with_pipes(&plan)?;
+    let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
     let prepared = setup
         .group
         .as_ref()
@@ -308,7 +320,21 @@ fn monitor(
     let _ = writeln!(cli, "started {pid}");
     // Copy the output until the container ends.
     let mut log = LogWriter::open(&container.log())?;
-    let code = pump(pid, output, &mut log, out, err)?;
+    let code = match output {
+        Output::Pipes { stdout, stderr } => pump(pid, [stdout, stderr], &mut log, terminal)?,
+        Output::Pty(socket) => {
+            let master = crate::tty::receive_console(&socket)
+                .ok_or_else(|| Failure::new("the container sent no terminal"))?;
+            if let Some(size) = terminal
+                .input
+                .as_ref()
+                .and_then(|t| crate::tty::window_size(t.as_fd()))
+            {
+                crate::tty::set_window_size(master.as_fd(), &size);
+            }
+            pump_tty(pid, master, &mut log, terminal)?
+        }
+    };
     let oom_killed = code == 128 + 9
         && setup
             .group
@@ -333,60 +359,95 @@ fn monitor(
 }
 // ANCHOR_END: monitor
 
-/// The container's stdout and stderr: the read ends of two pipes.
-struct Output {
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+/// Where the container's output comes from.
+enum Output {
+    /// Two pipes' read ends: stdout and stderr apart.
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// A pty's master end: one stream, as on a terminal.
+    Pty(OwnedFd),
 }
 
-/// Start the child with /dev/null as stdin and two pipes as stdout and stderr:
-/// the child inherits our fds 0, 1 and 2, so we point those at the pipes while it
-/// is made, then put ours back.
-fn start_with_pipes(plan: &ch02_namespaces::plan::Plan) -> Result<(spawn::Started, Output)> {
-    let pipe = || {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))
-    };
-    let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-    let saved = (dup(std::io::stdout()), dup(std::io::stderr()));
-    let _ = dup2_stdout(&out_w);
-    let _ = dup2_stderr(&err_w);
-    let started = spawn::start(plan);
-    if let (Ok(out), Ok(err)) = &saved {
-        let _ = dup2_stdout(out);
-        let _ = dup2_stderr(err);
-    }
-    Ok((
-        started?,
-        Output {
+/// Start the child with its stdio: /dev/null (or, with `-i`, the CLI's stdin) and
+/// two pipes; or, with `-t`, a pty. The child inherits our fds 0, 1 and 2, so we
+/// point those where its own should go while it is made, then put ours back.
+fn start_with_stdio(
+    plan: &ch02_namespaces::plan::Plan,
+    config: &Config,
+    terminal: &Terminal,
+) -> Result<(spawn::Started, Output)> {
+    let fail = |what: &str, e: nix::errno::Errno| Failure::new(format!("{what}: {}", e.desc()));
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e));
+    let saved = (
+        dup_cloexec(std::io::stdin().as_fd())?,
+        dup_cloexec(std::io::stdout().as_fd())?,
+        dup_cloexec(std::io::stderr().as_fd())?,
+    );
+    let output = if config.tty {
+        // The container makes its pty and sends us the master on this socket.
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| fail("socketpair", e))?;
+        // SAFETY: dup2 onto a number we reserve for it (without CLOEXEC: the child
+        // must inherit it; it is closed here right after the child is made).
+        unsafe { libc::dup2(theirs.as_raw_fd(), crate::tty::CONSOLE_SOCKET_FD) };
+        Output::Pty(ours)
+    } else {
+        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+        if let (true, Some(input)) = (config.interactive, &terminal.input) {
+            let _ = dup2_stdin(input);
+        }
+        let _ = dup2_stdout(&out_w);
+        let _ = dup2_stderr(&err_w);
+        Output::Pipes {
             stdout: out_r,
             stderr: err_r,
-        },
-    ))
+        }
+    };
+    let started = spawn::start(plan);
+    if config.tty {
+        // SAFETY: our copy of the child's end of the console socket.
+        unsafe { libc::close(crate::tty::CONSOLE_SOCKET_FD) };
+    }
+    let _ = dup2_stdin(&saved.0);
+    let _ = dup2_stdout(&saved.1);
+    let _ = dup2_stderr(&saved.2);
+    Ok((started?, output))
 }
 
-// ANCHOR: pump
-/// Copy the container's output into the log (and to the CLI when attached) until
-/// the container ends; then its exit code. A pidfd tells us when it ends, without
-/// polling: it becomes readable when the process exits.
-fn pump(
-    pid: Pid,
-    output: Output,
-    log: &mut LogWriter,
-    out: Option<OwnedFd>,
-    err: Option<OwnedFd>,
-) -> Result<i32> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+/// A copy of `fd` that exec closes: nothing of the monitor's may reach the
+/// container by accident (CVE-2024-21626 was such a leak, in runc).
+fn dup_cloexec(fd: std::os::fd::BorrowedFd) -> Result<OwnedFd> {
+    let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(|e| Failure::new(format!("dup: {}", e.desc())))?;
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if raw < 0 {
         return Err(Failure::new("pidfd_open: needs Linux 5.3 or newer"));
     }
     // SAFETY: a new descriptor that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    Ok(unsafe { OwnedFd::from_raw_fd(raw as i32) })
+}
+
+// ANCHOR: pump
+/// Copy the container's output into the log (and to the CLI when attached) until
+/// the container ends; then its exit code. A pidfd tells us when it ends, without
+/// polling: it becomes readable when the process exits.
+fn pump(pid: Pid, pipes: [OwnedFd; 2], log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let pidfd = open_pidfd(pid)?;
+    let [stdout, stderr] = pipes;
     let streams = [
-        (output.stdout, "stdout", out),
-        (output.stderr, "stderr", err),
+        (stdout, "stdout", terminal.out),
+        (stderr, "stderr", terminal.err),
     ];
     let mut open = [true, true];
     let mut exited = false;
@@ -436,6 +497,81 @@ fn pump(
     ch01_chroot::chroot_run::wait_for(pid)
 }
 // ANCHOR_END: pump
+
+/// With `-t`: one stream, the pty's master, copied to the log and the user's
+/// terminal; the user's keys copied in; the window size passed on (the CLI
+/// sends us SIGWINCH when its terminal changes size).
+fn pump_tty(pid: Pid, master: OwnedFd, log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::signal::{SigSet, Signal};
+    let pidfd = open_pidfd(pid)?;
+    let mut winch = SigSet::empty();
+    winch.add(Signal::SIGWINCH);
+    let _ = winch.thread_block();
+    let resized = nix::sys::signalfd::SignalFd::new(&winch)
+        .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+    let mut input = terminal.input;
+    let mut exited = false;
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(resized.as_fd(), PollFlags::POLLIN),
+        ];
+        if let Some(input) = &input {
+            fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if exited {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Failure::new(format!("poll: {}", e.desc()))),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            match nix::unistd::read(&master, &mut buf) {
+                // EIO: every process holding the slave end is gone.
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    log.write("stdout", &buf[..n])?;
+                    if let Some(out) = &terminal.out {
+                        let _ = nix::unistd::write(out, &buf[..n]);
+                    }
+                }
+            }
+        }
+        exited |= ready[1];
+        if ready[2] {
+            let _ = resized.read_signal();
+            if let Some(size) = input
+                .as_ref()
+                .and_then(|i| crate::tty::window_size(i.as_fd()))
+            {
+                crate::tty::set_window_size(master.as_fd(), &size);
+            }
+        }
+        if ready.get(3) == Some(&true) {
+            let keys = input.as_ref().map(|i| nix::unistd::read(i, &mut buf));
+            match keys {
+                Some(Ok(n)) if n > 0 => {
+                    let _ = nix::unistd::write(&master, &buf[..n]);
+                }
+                _ => input = None, // the user's side closed: no more keys
+            }
+        }
+    }
+    log.finish()?;
+    ch01_chroot::chroot_run::wait_for(pid)
+}
 
 /// The container's main process, or none.
 pub fn is_alive(pid: i32) -> bool {

@@ -417,3 +417,95 @@ fn bind_volumes_read_write_and_read_only() {
         bad.stderr
     );
 }
+
+#[test]
+fn interactive_reads_our_stdin() {
+    needs_root!();
+    let docker = Docker::new();
+    let mut cli = docker
+        .command(&[
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "read line; echo got: $line",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    cli.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\n")
+        .expect("write");
+    let out = cli.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got: hello\n");
+}
+
+/// `-it` on a real pseudo-terminal, as a user at a terminal: the window size goes
+/// through, Ctrl-C interrupts the command in the container (not the CLI), and the
+/// shell's exit code comes back.
+#[test]
+fn a_terminal_with_line_editing_ctrl_c_and_window_size() {
+    needs_root!();
+    use std::io::{Read, Write};
+    let docker = Docker::new();
+    let size = nix::pty::Winsize {
+        ws_row: 30,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut cli = docker
+        .command(&["run", "--rm", "-it", "--network", "none", "busybox", "sh"])
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave)
+        .spawn()
+        .expect("spawn");
+    let mut user = std::fs::File::from(pty.master);
+    let mut reader = user.try_clone().expect("dup");
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let shown = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // Until EIO: every process holding the slave end is gone.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    // Type `keys`, then wait until `shows` appears after the last `after`.
+    let mut type_and_wait = |keys: &str, after: &str, shows: &str| {
+        user.write_all(keys.as_bytes()).expect("type");
+        wait_until(shows, || {
+            let seen = screen.lock().unwrap().clone();
+            seen.rsplit_once(after)
+                .is_some_and(|(_, rest)| rest.contains(shows))
+                .then_some(())
+        });
+    };
+    type_and_wait("stty size; echo hello $((6*7))\r", "$((6*7))", "hello 42");
+    type_and_wait("echo started; sleep 30\r", "sleep 30", "started\r\n");
+    // Ctrl-C: the pty's line discipline sends SIGINT to the container's job.
+    type_and_wait("\x03", "started\r\n", "/ # ");
+    type_and_wait("echo after $?\r", "echo after $?", "after 130");
+    user.write_all(b"exit 4\r").expect("type");
+    let status = cli.wait().expect("wait");
+    let seen = screen.lock().unwrap().clone();
+    assert!(seen.contains("30 100"), "{seen}");
+    assert_eq!(status.code(), Some(4));
+}

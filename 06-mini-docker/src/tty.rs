@@ -1,0 +1,147 @@
+//! `-t`: a pseudo-terminal for the container.
+//!
+//! The pty must come from the container's own devpts (chapter 02 mounts a new
+//! instance on its /dev/pts): a pty of the host's would be a `/dev/pts/N` that
+//! does not exist inside, and `tty`, `ssh` or `sudo` would fail there. So the
+//! container makes it itself, just before exec: it opens its `/dev/ptmx`, makes the
+//! slave its stdin, stdout, stderr and controlling terminal, and sends the master
+//! to the monitor over a unix socket (`SCM_RIGHTS`), as runc does with its
+//! `--console-socket`. The monitor copies between the master and the user's
+//! terminal, which the CLI has put in raw mode so that every key goes through.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use labkit::{Failure, Result};
+use nix::fcntl::{OFlag, open};
+use nix::pty::Winsize;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::stat::Mode;
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+
+/// The fd number the container finds the console socket on (runc passes its
+/// number in an environment variable; a fixed number keeps this simple).
+pub const CONSOLE_SOCKET_FD: RawFd = 200;
+
+fn fail(what: &str, e: nix::errno::Errno) -> Failure {
+    Failure::new(format!("{what}: {}", e.desc()))
+}
+
+/// The size of the terminal on `fd`, if it is one.
+pub fn window_size(fd: BorrowedFd) -> Option<Winsize> {
+    let mut size = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize into `size`.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0).then_some(size)
+}
+
+/// Give the pty on `fd` that size (the kernel sends SIGWINCH to its foreground job).
+pub fn set_window_size(fd: BorrowedFd, size: &Winsize) {
+    // SAFETY: TIOCSWINSZ reads one struct winsize.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size) };
+}
+
+// ANCHOR: console
+/// In the container, just before exec: a pty from its own /dev/ptmx; the slave as
+/// stdio and controlling terminal (in a session of its own); the master sent away.
+pub fn make_console() -> Result<()> {
+    let master = open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail("open /dev/ptmx", e))?;
+    // SAFETY: grantpt and unlockpt take the master's descriptor.
+    if unsafe { libc::grantpt(master.as_raw_fd()) != 0 || libc::unlockpt(master.as_raw_fd()) != 0 }
+    {
+        return Err(Failure::new(format!(
+            "unlockpt: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let mut name = [0u8; 64];
+    // SAFETY: ptsname_r writes a NUL-terminated name into `name`.
+    if unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr().cast(), name.len()) } != 0 {
+        return Err(Failure::new("ptsname: no name for the pty"));
+    }
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    let slave_path = std::str::from_utf8(&name[..end])
+        .unwrap_or("/dev/pts/0")
+        .to_string();
+    nix::unistd::setsid().map_err(|e| fail("setsid", e))?;
+    // Opened by a session leader with no terminal: it becomes the controlling one.
+    let slave = open(slave_path.as_str(), OFlag::O_RDWR, Mode::empty())
+        .map_err(|e| fail(&format!("open {slave_path}"), e))?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto our own stdio descriptors.
+        unsafe { libc::dup2(slave.as_raw_fd(), target) };
+    }
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    // SAFETY: fd 200 was left open for us by the monitor; we own it from here.
+    let socket = unsafe { OwnedFd::from_raw_fd(CONSOLE_SOCKET_FD) };
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[std::io::IoSlice::new(b"m")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| fail("sending the pty's master", e))?;
+    Ok(())
+}
+// ANCHOR_END: console
+
+/// In the monitor: the master the container sent, or `None` if it never did.
+pub fn receive_console(socket: &OwnedFd) -> Option<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut io = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut io,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    for cmsg in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: a descriptor the kernel just gave us.
+            return fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) });
+        }
+    }
+    None
+}
+
+/// The user's terminal in raw mode while it lives: no line editing, no echo, no
+/// signals from keys; the container's pty does all of that. Restored when dropped.
+#[derive(Debug)]
+pub struct RawMode {
+    saved: Option<Termios>,
+}
+
+impl RawMode {
+    pub fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let Ok(saved) = tcgetattr(stdin.as_fd()) else {
+            return RawMode { saved: None }; // not a terminal: nothing to do
+        };
+        let mut raw = saved.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        RawMode { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+    }
+}
