@@ -64,8 +64,8 @@ fn setup(plan: &Plan) -> Result<i32> {
             .and_then(|()| std::env::set_current_dir(dir))
             .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
     }
-    if let Some(last_step) = plan.before_exec {
-        last_step()?;
+    if let Some(last_step) = &plan.before_exec {
+        (last_step.0)()?;
     }
     if let Some((uid, gid)) = plan.user {
         become_user(uid, gid)?;

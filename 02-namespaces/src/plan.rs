@@ -56,10 +56,20 @@ pub struct Plan {
     /// The directory the command starts in (created if missing, as Docker does).
     pub workdir: Option<PathBuf>,
     /// Called in the child just before exec, inside the new root (mini-docker
-    /// takes away capabilities and masks /proc paths there).
-    pub before_exec: Option<fn() -> Result<()>>,
+    /// mounts its tmpfs, masks /proc paths and takes away capabilities there).
+    pub before_exec: Option<Hook>,
     /// Run the command as this uid and gid (`docker run -u UID[:GID]`).
     pub user: Option<(u32, u32)>,
+}
+
+/// A step a later chapter adds to the child's setup.
+#[derive(Clone)]
+pub struct Hook(pub std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.

@@ -25,6 +25,8 @@ pub struct Config {
     pub cpus: Option<f64>,
     pub pids_limit: Option<u64>,
     pub mounts: Vec<MountSpec>,
+    /// `--tmpfs DIR`s.
+    pub tmpfs: Vec<String>,
     pub user: Option<(u32, u32)>,
     /// `-i`: the container reads our stdin.
     pub interactive: bool,

@@ -59,6 +59,9 @@ pub struct CreateArgs {
     /// Bind a host directory or file: HOST:CONTAINER[:ro]; repeatable.
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
+    /// Mount an empty tmpfs at DIR; repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub tmpfs: Vec<String>,
     /// bridge | none | host | container:NAME
     #[arg(long, value_name = "MODE", default_value = "bridge")]
     pub network: String,
@@ -180,6 +183,9 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .map(|v| volume(v))
         .collect::<Result<Vec<_>>>()?;
     let user = args.user.as_deref().map(user).transpose()?;
+    if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
+        return Err(Failure::new(format!("--tmpfs {bad}: the path must be absolute")));
+    }
     let image = image::resolve(store, &args.image)?;
     let entrypoint = match args.entrypoint.as_deref() {
         Some("") => vec![], // `--entrypoint ''` clears the image's
@@ -224,6 +230,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         cpus,
         pids_limit,
         mounts,
+        tmpfs: args.tmpfs.clone(),
         user,
         interactive: args.interactive,
         tty: args.tty,

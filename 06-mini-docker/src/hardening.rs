@@ -8,6 +8,7 @@ use std::path::Path;
 
 use caps::{CapSet, Capability};
 use labkit::narrate;
+use ch02_namespaces::plan::Hook;
 use labkit::{Failure, Result};
 use nix::mount::{MsFlags, mount};
 
@@ -118,10 +119,34 @@ pub fn protect_paths() -> Result<()> {
 }
 // ANCHOR_END: mounts
 
-/// Everything, in order: the mounts need capabilities the second step drops.
-pub fn harden() -> Result<()> {
-    protect_paths()?;
-    drop_privileges()
+// ANCHOR: last_steps
+/// What the child does last, inside its root, before exec: with `-t`, make its
+/// console; mount the `--tmpfs` directories; then Docker's protections. In this
+/// order: each step needs what the next one takes away.
+pub fn last_steps(tty: bool, tmpfs: Vec<String>) -> Hook {
+    Hook(std::sync::Arc::new(move || {
+        if tty {
+            crate::tty::make_console()?;
+        }
+        for dir in &tmpfs {
+            mount_tmpfs(dir)?;
+        }
+        protect_paths()?;
+        drop_privileges()
+    }))
+}
+// ANCHOR_END: last_steps
+
+/// `--tmpfs DIR`: a fresh, empty, memory-backed directory (mode 1777, like /tmp).
+fn mount_tmpfs(dir: &str) -> Result<()> {
+    narrate::step(
+        format!("mount(\"tmpfs\", {dir:?}, \"tmpfs\", MS_NOSUID|MS_NODEV)"),
+        format!("mount -t tmpfs -o mode=1777 tmpfs {dir}"),
+    );
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("--tmpfs {dir}: {e}")))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(Some("tmpfs"), dir, Some("tmpfs"), flags, Some("mode=1777"))
+        .map_err(|e| failed("--tmpfs", dir, e))
 }
 
 // ANCHOR: process
@@ -155,10 +180,3 @@ pub fn drop_privileges() -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: process
-
-/// With `-t`: the container makes its console first (it needs /dev/ptmx and
-/// capabilities the second step takes away).
-pub fn harden_with_tty() -> Result<()> {
-    crate::tty::make_console()?;
-    harden()
-}
