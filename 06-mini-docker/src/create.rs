@@ -184,7 +184,9 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .collect::<Result<Vec<_>>>()?;
     let user = args.user.as_deref().map(user).transpose()?;
     if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
-        return Err(Failure::new(format!("--tmpfs {bad}: the path must be absolute")));
+        return Err(Failure::new(format!(
+            "--tmpfs {bad}: the path must be absolute"
+        )));
     }
     let image = image::resolve(store, &args.image)?;
     let entrypoint = match args.entrypoint.as_deref() {

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use caps::{CapSet, Capability};
-use labkit::narrate;
 use ch02_namespaces::plan::Hook;
+use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::mount::{MsFlags, mount};
 
