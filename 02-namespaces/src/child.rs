@@ -79,7 +79,7 @@ fn setup(plan: &Plan) -> Result<i32> {
 // ANCHOR_END: setup
 
 /// Drop root for `uid`/`gid`: groups first, while we may still change them.
-fn become_user(uid: u32, gid: u32) -> Result<()> {
+pub fn become_user(uid: u32, gid: u32) -> Result<()> {
     use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
     narrate::step(
         format!("setgroups([{gid}]); setgid({gid}); setuid({uid})"),

@@ -48,10 +48,43 @@ fn open_handle(path: &str, flags: OFlag) -> Result<OwnedFd> {
     })
 }
 
+/// What the joining process gets besides the namespaces (`docker exec -e -w -u`,
+/// and the container's own restrictions through `before_exec`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub env: Vec<String>,
+    pub workdir: Option<std::path::PathBuf>,
+    pub user: Option<(u32, u32)>,
+    pub before_exec: Option<crate::plan::Hook>,
+}
+
+impl ExecOptions {
+    /// In the forked child, before exec.
+    fn prepare(&self) -> Result<()> {
+        set_container_environment(&self.env);
+        if let Some(dir) = &self.workdir {
+            std::env::set_current_dir(dir)
+                .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
+        }
+        if let Some(hook) = &self.before_exec {
+            (hook.0)()?;
+        }
+        if let Some((uid, gid)) = self.user {
+            crate::child::become_user(uid, gid)?;
+        }
+        Ok(())
+    }
+}
+
 // ANCHOR: enter
 /// Join `pid`'s namespaces (`None`: every one that differs from ours), then run
 /// `command` there.
-pub fn exec_in(pid: u32, wanted: Option<&Namespaces>, command: &[String]) -> Result<i32> {
+pub fn exec_in(
+    pid: u32,
+    wanted: Option<&Namespaces>,
+    command: &[String],
+    options: &ExecOptions,
+) -> Result<i32> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
         return Err(fail(format!(
             "no process {pid}: it does not exist or has exited (ps -p {pid})"
@@ -132,9 +165,11 @@ pub fn exec_in(pid: u32, wanted: Option<&Namespaces>, command: &[String]) -> Res
                 ),
                 "nsenter --fork",
             );
-            set_container_environment(&[]);
             let root = format!("/proc/{pid}/root");
-            let failure = ch01_chroot::exec::exec_command(command, std::path::Path::new(&root));
+            let failure = match options.prepare() {
+                Ok(()) => ch01_chroot::exec::exec_with_path(command, std::path::Path::new(&root)),
+                Err(failure) => failure,
+            };
             eprintln!("{}: {failure}", labkit::failure::program());
             // SAFETY: _exit ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(failure.code()) }

@@ -79,7 +79,7 @@ fn main() {
         }) => {
             let chosen = namespaces.chosen();
             let wanted = (!namespaces.all && !chosen.is_empty()).then_some(&chosen);
-            enter::exec_in(target, wanted, &command)
+            enter::exec_in(target, wanted, &command, &enter::ExecOptions::default())
         }
         Some(Command::Show { pid, against }) => {
             let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());

@@ -118,7 +118,7 @@ fn volume(spec: &str) -> Result<MountSpec> {
 // ANCHOR_END: volume
 
 /// `-u 1000` or `-u 1000:1000` (numbers: the image has no user database to ask).
-fn user(spec: &str) -> Result<(u32, u32)> {
+pub fn user(spec: &str) -> Result<(u32, u32)> {
     let bad = || Failure::new(format!("-u {spec}: use UID or UID:GID, as numbers"));
     let (uid, gid) = spec.split_once(':').unwrap_or((spec, spec));
     Ok((

@@ -137,6 +137,12 @@ pub fn last_steps(tty: bool, tmpfs: Vec<String>) -> Hook {
 }
 // ANCHOR_END: last_steps
 
+/// What an `exec`'d process gets: the container's capabilities and no_new_privs
+/// (the mounts are the container's already).
+pub fn exec_steps() -> Hook {
+    Hook(std::sync::Arc::new(drop_privileges))
+}
+
 /// `--tmpfs DIR`: a fresh, empty, memory-backed directory (mode 1777, like /tmp).
 fn mount_tmpfs(dir: &str) -> Result<()> {
     narrate::step(

@@ -276,8 +276,9 @@ pub fn pause(container: &Container, paused: bool) -> Result<()> {
 // ANCHOR: exec
 /// `exec`: chapter 02's `exec_in` (setns into each of the container's namespaces,
 /// then fork and exec), after joining the container's cgroup, so that what we
-/// start is counted and limited with the rest of the container.
-pub fn exec(container: &Container, command: &[String]) -> Result<i32> {
+/// start is counted and limited with the rest of the container. It gets the
+/// container's environment (plus `-e`) and the same restrictions as its command.
+pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Result<i32> {
     let state = running(container)?;
     if state.paused {
         return Err(Failure::new(format!(
@@ -285,7 +286,35 @@ pub fn exec(container: &Container, command: &[String]) -> Result<i32> {
             container.name
         )));
     }
+    let config = container.config()?;
+    let mut env = config.env.clone();
+    for pair in &flags.env {
+        let key = pair.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(pair.clone());
+    }
+    let options = ch02_namespaces::enter::ExecOptions {
+        env,
+        workdir: flags.workdir.clone().map(Into::into),
+        user: flags.user.or(config.user),
+        before_exec: Some(crate::hardening::exec_steps()),
+    };
+    if !flags.interactive {
+        // Docker's exec reads nothing unless -i: give it /dev/null.
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(&null);
+        }
+    }
     group_of(container)?.add(nix::unistd::getpid())?;
-    ch02_namespaces::enter::exec_in(state.pid as u32, None, command)
+    ch02_namespaces::enter::exec_in(state.pid as u32, None, command, &options)
+}
+
+/// `exec`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct ExecFlags {
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<(u32, u32)>,
+    pub interactive: bool,
 }
 // ANCHOR_END: exec

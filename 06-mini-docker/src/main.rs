@@ -115,15 +115,27 @@ enum Command {
     },
     /// Run a command in a running container.
     Exec {
+        /// Keep stdin open: the command reads ours.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Set an environment variable; repeatable.
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// The directory to start in.
+        #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+        workdir: Option<String>,
+        /// Run as UID[:GID].
+        #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
+        user: Option<String>,
         container: String,
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// The processes of a container.
     Top { container: String },
-    /// What containers use: CPU time, memory, processes.
+    /// What containers use: CPU time, memory, processes (redrawn every second).
     Stats {
-        /// Print once (the only way this one prints).
+        /// Print once and return.
         #[arg(long)]
         no_stream: bool,
         containers: Vec<String>,
@@ -304,18 +316,46 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         }),
         Command::Pause { containers } => each(store, &containers, |c| lifecycle::pause(c, true)),
         Command::Unpause { containers } => each(store, &containers, |c| lifecycle::pause(c, false)),
-        Command::Exec { container, command } => {
+        Command::Exec {
+            interactive,
+            env,
+            workdir,
+            user,
+            container,
+            command,
+        } => {
             let container = container::find(store, &container)?;
-            lifecycle::exec(&container, &command).map_err(tool)
+            let flags = lifecycle::ExecFlags {
+                env,
+                workdir,
+                user: user
+                    .as_deref()
+                    .map(mini_docker::create::user)
+                    .transpose()
+                    .map_err(tool)?,
+                interactive,
+            };
+            lifecycle::exec(&container, &command, &flags).map_err(tool)
         }
         Command::Top { container } => {
             print!("{}", show::top(&container::find(store, &container)?)?);
             Ok(0)
         }
-        Command::Stats { containers, .. } => {
-            print!("{}", show::stats(store, &containers)?);
-            Ok(0)
-        }
+        Command::Stats {
+            no_stream,
+            containers,
+        } => loop {
+            // Like `docker stats`: redrawn every second until Ctrl-C, unless --no-stream.
+            let table = show::stats(store, &containers)?;
+            if no_stream {
+                print!("{table}");
+                return Ok(0);
+            }
+            print!("\x1b[2J\x1b[H{table}");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::thread::sleep(Duration::from_secs(1));
+        },
         Command::Rm { force, containers } => each(store, &containers, |c| lifecycle::rm(c, force)),
         Command::Inspect { containers } => show::inspect(store, &containers),
         Command::Images => {

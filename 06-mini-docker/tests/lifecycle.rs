@@ -316,6 +316,24 @@ fn exec_top_stats_pause_and_unpause() {
         .transcript();
     assert_eq!(code, 7, "{text}");
     snap("exec", &redact(&text));
+    let out = docker.out(&[
+        "exec",
+        "-e",
+        "EXTRA=yes",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "box",
+        "sh",
+        "-c",
+        "echo $EXTRA $(pwd) $(id -u):$(id -g); grep CapBnd /proc/self/status",
+    ]);
+    assert_eq!(
+        out.stdout, "yes /tmp 1000:1000\nCapBnd:\t00000000a80425fb\n",
+        "{}",
+        out.stderr
+    );
     let top = docker.out(&["top", "box"]).stdout;
     assert!(top.contains("while true"), "{top}");
     let stats = docker.out(&["stats", "--no-stream", "box"]).stdout;
