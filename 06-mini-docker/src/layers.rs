@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use labkit::{Failure, Result};
@@ -334,13 +335,29 @@ fn load_oci_layout(store: &Store, dir: &Path, stem: &str) -> Result<Vec<Image>> 
 }
 
 // ANCHOR: export
-/// `export`: the container's whole filesystem, as one tarball. A running
-/// container is read through `/proc/PID/root`; a stopped one through an overlay
-/// mounted for the occasion, in a mount namespace of a child of ours.
+/// `export`: the container's whole filesystem, as one tarball.
 pub fn export(store: &Store, container: &Container, out: &mut dyn std::io::Write) -> Result<()> {
+    with_root(store, container, |root| {
+        write_tree(
+            Path::new(&format!("/proc/self/fd/{}", root.as_raw_fd())),
+            out,
+        )
+    })
+}
+
+/// Call `work` with the container's root directory open: a running container's
+/// through `/proc/PID/root`; a stopped one's through its overlay, mounted for the
+/// occasion in a mount namespace that only this (single-threaded) process enters,
+/// and leaves again after.
+pub fn with_root<T>(
+    store: &Store,
+    container: &Container,
+    work: impl FnOnce(&File) -> Result<T>,
+) -> Result<T> {
     let state = crate::lifecycle::current_state(container)?;
+    let open_dir = |path: &Path| File::open(path).map_err(|e| io_failure(path, e));
     if state.running {
-        return write_tree(Path::new(&format!("/proc/{}/root", state.pid)), out);
+        return work(&open_dir(Path::new(&format!("/proc/{}/root", state.pid)))?);
     }
     let config = container.config()?;
     let image = image::find(store, &config.image_id)
@@ -352,18 +369,16 @@ pub fn export(store: &Store, container: &Container, out: &mut dyn std::io::Write
         &container.dir.join("work"),
         &merged,
     )?;
-    // Only this thread leaves the host's mount namespace, and only for the copy.
-    let host_ns = File::open("/proc/thread-self/ns/mnt")
-        .map_err(|e| io_failure(Path::new("/proc/thread-self/ns/mnt"), e))?;
+    let host_ns = open_dir(Path::new("/proc/thread-self/ns/mnt"))?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
-    let written = ch02_namespaces::container_fs::make_private()
+    let done = ch02_namespaces::container_fs::make_private()
         .and_then(|()| overlay.mount())
-        .and_then(|()| write_tree(&merged, out));
+        .and_then(|()| work(&open_dir(&merged)?));
     let _ = ch04_overlayfs::overlay::umount(&merged);
     nix::sched::setns(&host_ns, nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|e| Failure::new(format!("setns back: {}", e.desc())))?;
-    written
+    done
 }
 // ANCHOR_END: export
 

@@ -1,4 +1,5 @@
 pub mod container;
+pub mod cp;
 pub mod create;
 pub mod doctor;
 pub mod hardening;

@@ -170,6 +170,8 @@ enum Command {
         output: Option<PathBuf>,
         container: String,
     },
+    /// Copy between a container and the host: cp CONTAINER:PATH HOSTPATH, or back.
+    Cp { from: String, to: String },
     /// How an image was made, a line per layer.
     History { image: String },
     /// Remove images (and the layers nothing else uses).
@@ -394,6 +396,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Cp { from, to } => mini_docker::cp::cp(store, &from, &to).map(|()| 0),
         Command::History { image } => {
             print!("{}", show::history(store, &image)?);
             Ok(0)

@@ -13,10 +13,24 @@ fn doctor_runs_every_chapters_checks_once() {
     assert_eq!(code, 0, "{text}");
     let text = lab_tests::Redactor::doctor()
         .rule(r"(bridge netfilter: ).*", "$1[BR_NETFILTER]")
-        .rule(r"(creating groups: allowed beneath our own cgroup) \(\d+ hierarchies\)", "$1")
+        .rule(
+            r"(creating groups: allowed beneath our own cgroup) \(\d+ hierarchies\)",
+            "$1",
+        )
         .apply(&text);
-    for check in ["static busybox", "namespace types", "cgroup version", "overlayfs", "IPv4 forwarding", "FORWARD policy"] {
-        assert_eq!(text.matches(&format!("] {check}:")).count(), 1, "{check}: {text}");
+    for check in [
+        "static busybox",
+        "namespace types",
+        "cgroup version",
+        "overlayfs",
+        "IPv4 forwarding",
+        "FORWARD policy",
+    ] {
+        assert_eq!(
+            text.matches(&format!("] {check}:")).count(),
+            1,
+            "{check}: {text}"
+        );
     }
     // The cgroup checks describe this host's layout: snapshotted on the kind CI runs.
     if Layout::discover(&labkit::doctor::Host::real()).mode() == Some(Mode::Hybrid) {

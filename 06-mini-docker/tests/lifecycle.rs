@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -526,4 +527,79 @@ fn a_terminal_with_line_editing_ctrl_c_and_window_size() {
     let seen = screen.lock().unwrap().clone();
     assert!(seen.contains("30 100"), "{seen}");
     assert_eq!(status.code(), Some(4));
+}
+
+/// `cp` both ways, running or stopped, and through the container's own symlinks
+/// (absolute, relative, to `/`): they mean the container's paths, never the host's.
+#[test]
+fn cp_both_ways_and_symlinks_stay_inside() {
+    needs_root!();
+    let docker = Docker::new();
+    let host = open_tempdir();
+    let h = host.path().to_string_lossy().into_owned();
+    let out = docker.out(&[
+        "run",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p /dir/sub && echo inner > /dir/sub/f && ln -s /etc/passwd /dir/link && \
+             ln -s / /escape && ln -s ../../../.. /up && ln -s {h} /hostdir"
+        ),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Out: a tree, its symlink copied as a symlink.
+    assert_eq!(docker.out(&["cp", "src:/dir", &h]).code, 0);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("dir/sub/f")).unwrap(),
+        "inner\n"
+    );
+    assert_eq!(
+        std::fs::read_link(host.path().join("dir/link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    // Through the container's symlinks: its own files, not the host's.
+    let pw = host.path().join("pw");
+    assert_eq!(
+        docker
+            .out(&["cp", "src:/up/etc/passwd", &pw.to_string_lossy()])
+            .code,
+        0
+    );
+    let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert_ne!(std::fs::read_to_string(&pw).unwrap(), host_passwd);
+    // In: through symlinks to `/`, the file lands in the container's /tmp; a link
+    // to the host's temp dir names a directory the container does not have.
+    std::fs::write(host.path().join("note"), "from the host\n").unwrap();
+    let note = host.path().join("note").to_string_lossy().into_owned();
+    assert_eq!(docker.out(&["cp", &note, "src:/hostdir/"]).code, 1);
+    for target in ["src:/escape/tmp/", "src:/up/tmp/"] {
+        assert_eq!(docker.out(&["cp", &note, target]).code, 0, "{target}");
+    }
+    assert_eq!(
+        lab_tests::ls(host.path()),
+        ["dir", "note", "pw"],
+        "something reached the host"
+    );
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(docker.out(&["cp", &note, "live:/tmp/"]).code, 0);
+    assert_eq!(
+        docker.out(&["exec", "live", "cat", "/tmp/note"]).stdout,
+        "from the host\n"
+    );
 }
