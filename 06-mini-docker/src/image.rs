@@ -86,8 +86,8 @@ pub fn resolve(store: &Store, reference: &str) -> Result<Image> {
     }
     if normalize(reference) == "busybox:latest" {
         eprintln!(
-            "Unable to find image 'busybox:latest' locally: building it from this host's \
-             busybox (nothing is downloaded)"
+            "Unable to find image 'busybox:latest' locally: building it from this host \
+             (its static busybox, or its programs): nothing is downloaded"
         );
         return busybox_from_host(store);
     }
@@ -106,16 +106,19 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
     let quiet = labkit::narrate::is_quiet();
     labkit::narrate::set_quiet(true);
     let options = ch01_chroot::rootfs::Options {
-        source: Some(ch01_chroot::rootfs::Source::Busybox),
+        source: None, // a static busybox when there is one, else host programs
         force: false,
         add: vec![],
     };
     let built = ch01_chroot::rootfs::build(&tmp, &options);
     labkit::narrate::set_quiet(quiet);
-    if let Err(failure) = built {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(failure);
-    }
+    let built = match built {
+        Ok(built) => built,
+        Err(failure) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(failure);
+        }
+    };
     std::fs::rename(&tmp, store.layer(&layer)).map_err(|e| io_failure(&tmp, e))?;
     let image = Image {
         id: new_id()?,
@@ -127,7 +130,14 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
             ..ImageConfig::default()
         },
         created: now(),
-        history: vec!["built from this host's static busybox (ch01-chroot rootfs)".into()],
+        history: vec![match built.source {
+            ch01_chroot::rootfs::Source::Busybox => {
+                "built from this host's static busybox (ch01-chroot rootfs)".into()
+            }
+            ch01_chroot::rootfs::Source::Host => {
+                "built from this host's programs and libraries (no static busybox here)".into()
+            }
+        }],
     };
     image.save(store)?;
     Ok(image)
