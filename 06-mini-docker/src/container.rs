@@ -24,6 +24,8 @@ pub struct Config {
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<u64>,
+    /// `--cpuset-cpus`, as the kernel writes the list.
+    pub cpuset: Option<String>,
     pub mounts: Vec<MountSpec>,
     /// `--tmpfs DIR`s.
     pub tmpfs: Vec<String>,

@@ -23,6 +23,9 @@ pub struct CreateArgs {
     /// Set an environment variable: KEY=VALUE, or KEY to pass ours on; repeatable.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Read environment variables from FILE (KEY=VALUE lines, # comments).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
     /// The directory the command starts in.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -50,6 +53,9 @@ pub struct CreateArgs {
     /// CPUs' worth of time (e.g. 0.5).
     #[arg(long, value_name = "N")]
     pub cpus: Option<String>,
+    /// The CPUs it may run on (e.g. 0-1 or 0,2).
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
     /// The most processes at once.
     #[arg(long = "pids-limit", value_name = "N")]
     pub pids_limit: Option<String>,
@@ -127,6 +133,28 @@ pub fn user(spec: &str) -> Result<(u32, u32)> {
     ))
 }
 
+/// `--env-file`: one `KEY=VALUE` (or `KEY`) per line; blank lines and `#` comments
+/// skipped. The lines become `-e` flags, before the command line's own.
+fn env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut flags = vec![];
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Failure::new(format!(
+                "--env-file {}: {}",
+                file.display(),
+                labkit::failure::describe_io(&e)
+            ))
+        })?;
+        flags.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(flags)
+}
+
 /// `-e KEY=VALUE`, or `-e KEY` for our own value of KEY (left out when we have none).
 fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
     let mut env = image_env.to_vec();
@@ -164,6 +192,15 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .as_deref()
         .map(|c| parse_cpus(c, online))
         .transpose()?;
+    let online =
+        std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into());
+    let cpuset = args
+        .cpuset_cpus
+        .as_deref()
+        .map(|c| ch03_cgroups::limits::parse_cpuset(c, online.trim()))
+        .transpose()
+        // Chapter 03 calls the flag --cpuset; Docker calls it --cpuset-cpus.
+        .map_err(|f| Failure::new(f.to_string().replacen("--cpuset:", "--cpuset-cpus:", 1)))?;
     let pids_limit = args
         .pids_limit
         .as_deref()
@@ -183,6 +220,8 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .map(|v| volume(v))
         .collect::<Result<Vec<_>>>()?;
     let user = args.user.as_deref().map(user).transpose()?;
+    let mut env_flags = env_files(&args.env_file)?;
+    env_flags.extend(args.env.iter().cloned());
     if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
         return Err(Failure::new(format!(
             "--tmpfs {bad}: the path must be absolute"
@@ -218,7 +257,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
             &image.config.env,
             &[
                 &["TERM=xterm".to_string()][..usize::from(args.tty)],
-                &args.env[..],
+                &env_flags[..],
             ]
             .concat(),
         )?,
@@ -231,6 +270,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         memory,
         cpus,
         pids_limit,
+        cpuset,
         mounts,
         tmpfs: args.tmpfs.clone(),
         user,

@@ -219,6 +219,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         memory: config.memory,
         cpus: config.cpus,
         pids: config.pids_limit,
+        cpuset: config.cpuset.clone(),
         ..Limits::default()
     };
     let name = format!("md-{}", container.short_id());

@@ -26,6 +26,12 @@ fn refused_before_anything_is_made() {
         &["run", "--network", "bogus", "busybox"],
         &["run", "--network", "none", "-p", "8080:80", "busybox"],
         &["run", "--entrypoint", "", "busybox"],
+        &["run", "-v", "relative:/x", "busybox"],
+        &["run", "-v", "/tmp:/x:rx", "busybox"],
+        &["run", "--env-file", "/nonexistent", "busybox"],
+        &["run", "--cpuset-cpus", "one-two", "busybox"],
+        &["run", "-u", "root", "busybox"],
+        &["run", "--tmpfs", "tmp", "busybox"],
     ] {
         let (code, text) = docker.md().args(args).transcript();
         assert_eq!(code, 125, "{text}");
@@ -68,13 +74,26 @@ fn a_name_in_use_and_a_running_container() {
         (&["rm", "one"], 1),
         (&["kill", "-s", "NOSUCH", "one"], 125),
         (&["stop", "nosuch"], 1),
+        (
+            &[
+                "create",
+                "--name",
+                "stopped",
+                "--network",
+                "none",
+                "busybox",
+                "true",
+            ],
+            0,
+        ),
+        (&["exec", "stopped", "true"], 125),
     ] {
         let (got, text) = docker.md().args(args).transcript();
         assert_eq!(got, code, "{text}");
         all.push_str(&text);
     }
     snap("in_use", &redact(&all));
-    assert_eq!(docker.containers().len(), 1);
+    assert_eq!(docker.containers().len(), 2);
 }
 
 /// A damaged state file: said so plainly, and `rm -f` still removes everything.

@@ -66,26 +66,20 @@ fn run_gives_the_commands_output_and_exit_code() {
 fn env_workdir_hostname_and_the_image_config() {
     needs_root!();
     let docker = Docker::new();
+    let dir = open_tempdir();
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "# settings\nGREETING=hello\nWHO=two words\n").expect("write");
     let out = docker.out(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-e",
-        "GREETING=hi",
-        "-e",
-        "PATH=/bin",
-        "-w",
-        "/srv",
-        "-h",
-        "box",
-        "busybox",
-        "sh",
-        "-c",
-        "echo $GREETING $PATH $(pwd) $(hostname) $HOSTNAME",
+        "run", "--rm", "--network", "none", "--env-file", &env_file.to_string_lossy(), "-e",
+        "GREETING=hi", "-e", "PATH=/bin", "-w", "/srv", "-h", "box", "--cpuset-cpus", "0",
+        "busybox", "sh", "-c",
+        "echo $GREETING $WHO $PATH $(pwd) $(hostname) $HOSTNAME; grep Cpus_allowed_list /proc/self/status",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout, "hi /bin /srv box box\n");
+    assert_eq!(
+        out.stdout,
+        "hi two words /bin /srv box box\nCpus_allowed_list:\t0\n"
+    );
 }
 
 #[test]
