@@ -15,7 +15,7 @@ use labkit::{Failure, Result};
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
-use nix::unistd::{ForkResult, chroot, fchdir, fork};
+use nix::unistd::{ForkResult, Pid, chroot, fchdir, fork};
 
 use crate::environment::set_container_environment;
 use crate::namespace::{Namespace, Namespaces, identity};
@@ -56,6 +56,19 @@ pub struct ExecOptions {
     pub workdir: Option<std::path::PathBuf>,
     pub user: Option<(u32, u32)>,
     pub before_exec: Option<crate::plan::Hook>,
+    /// Called in the parent once the child is made, before waiting for it
+    /// (mini-docker's `exec -t` relays the child's terminal there).
+    pub while_running: Option<ParentHook>,
+}
+
+/// A step of the parent's, given the child's PID.
+#[derive(Clone)]
+pub struct ParentHook(pub std::sync::Arc<dyn Fn(Pid) -> Result<()> + Send + Sync>);
+
+impl std::fmt::Debug for ParentHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ParentHook")
+    }
 }
 
 impl ExecOptions {
@@ -174,7 +187,12 @@ pub fn exec_in(
             // SAFETY: _exit ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(failure.code()) }
         }
-        ForkResult::Parent { child } => wait_for(child),
+        ForkResult::Parent { child } => {
+            if let Some(hook) = &options.while_running {
+                (hook.0)(child)?;
+            }
+            wait_for(child)
+        }
     }
 }
 // ANCHOR_END: enter

@@ -139,8 +139,13 @@ pub fn last_steps(tty: bool, tmpfs: Vec<String>) -> Hook {
 
 /// What an `exec`'d process gets: the container's capabilities and no_new_privs
 /// (the mounts are the container's already).
-pub fn exec_steps() -> Hook {
-    Hook(std::sync::Arc::new(drop_privileges))
+pub fn exec_steps(tty: bool) -> Hook {
+    Hook(std::sync::Arc::new(move || {
+        if tty {
+            crate::tty::make_console()?;
+        }
+        drop_privileges()
+    }))
 }
 
 /// `--tmpfs DIR`: a fresh, empty, memory-backed directory (mode 1777, like /tmp).

@@ -293,13 +293,42 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(pair.clone());
     }
-    let options = ch02_namespaces::enter::ExecOptions {
+    let mut options = ch02_namespaces::enter::ExecOptions {
         env,
         workdir: flags.workdir.clone().map(Into::into),
         user: flags.user.or(config.user),
-        before_exec: Some(crate::hardening::exec_steps()),
+        before_exec: Some(crate::hardening::exec_steps(flags.tty)),
+        while_running: None,
     };
-    if !flags.interactive {
+    if flags.tty {
+        // As for `run -t`: the process makes its pty in the container and sends
+        // us the master; we relay between it and our terminal while it runs.
+        let (ours, theirs) = nix::sys::socket::socketpair(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            None,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Failure::new(format!("socketpair: {}", e.desc())))?;
+        // SAFETY: dup2 onto the number the child looks for; it inherits it.
+        unsafe {
+            libc::dup2(
+                std::os::fd::AsRawFd::as_raw_fd(&theirs),
+                crate::tty::CONSOLE_SOCKET_FD,
+            )
+        };
+        options.while_running = Some(ch02_namespaces::enter::ParentHook(std::sync::Arc::new(
+            move |child| {
+                // SAFETY: our copy of the child's end: the child has its own now.
+                unsafe { libc::close(crate::tty::CONSOLE_SOCKET_FD) };
+                match crate::tty::receive_console(&ours) {
+                    Some(master) => crate::tty::relay(master, child),
+                    None => Ok(()), // it failed before making one: wait says why
+                }
+            },
+        )));
+    }
+    if !flags.interactive && !flags.tty {
         // Docker's exec reads nothing unless -i: give it /dev/null.
         if let Ok(null) = std::fs::File::open("/dev/null") {
             let _ = nix::unistd::dup2_stdin(&null);
@@ -316,5 +345,6 @@ pub struct ExecFlags {
     pub workdir: Option<String>,
     pub user: Option<(u32, u32)>,
     pub interactive: bool,
+    pub tty: bool,
 }
 // ANCHOR_END: exec

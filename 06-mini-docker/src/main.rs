@@ -118,6 +118,9 @@ enum Command {
         /// Keep stdin open: the command reads ours.
         #[arg(short = 'i', long)]
         interactive: bool,
+        /// Allocate a pseudo-terminal.
+        #[arg(short = 't', long)]
+        tty: bool,
         /// Set an environment variable; repeatable.
         #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
         env: Vec<String>,
@@ -320,6 +323,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Unpause { containers } => each(store, &containers, |c| lifecycle::pause(c, false)),
         Command::Exec {
             interactive,
+            tty,
             env,
             workdir,
             user,
@@ -336,6 +340,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
                     .transpose()
                     .map_err(tool)?,
                 interactive,
+                tty,
             };
             lifecycle::exec(&container, &command, &flags).map_err(tool)
         }

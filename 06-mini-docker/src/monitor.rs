@@ -428,7 +428,7 @@ fn dup_cloexec(fd: std::os::fd::BorrowedFd) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
+pub(crate) fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if raw < 0 {

@@ -118,6 +118,62 @@ pub fn receive_console(socket: &OwnedFd) -> Option<OwnedFd> {
     None
 }
 
+/// `exec -t`: copy between our terminal and the pty's `master` until process `pid`
+/// ends (the monitor does the same for `run -t`, with a log besides).
+pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let pidfd = crate::monitor::open_pidfd(pid)?;
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    if let Some(size) = window_size(stdin.as_fd()) {
+        set_window_size(master.as_fd(), &size);
+    }
+    let _raw = RawMode::enter();
+    let mut input_open = true;
+    let mut exited = false;
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if input_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = if exited {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(fail("poll", e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        if ready[0] {
+            match nix::unistd::read(&master, &mut buf) {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => {
+                    let _ = nix::unistd::write(&stdout, &buf[..n]);
+                }
+            }
+        }
+        exited |= ready[1];
+        if ready.get(2) == Some(&true) {
+            match nix::unistd::read(&stdin, &mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = nix::unistd::write(&master, &buf[..n]);
+                }
+                _ => input_open = false,
+            }
+        }
+    }
+}
+
 /// The user's terminal in raw mode while it lives: no line editing, no echo, no
 /// signals from keys; the container's pty does all of that. Restored when dropped.
 #[derive(Debug)]

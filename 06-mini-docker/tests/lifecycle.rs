@@ -597,3 +597,63 @@ fn cp_both_ways_and_symlinks_stay_inside() {
         "from the host\n"
     );
 }
+
+/// `exec -it`: a terminal of the container's own devpts, for a process joining it.
+#[test]
+fn exec_with_a_terminal() {
+    needs_root!();
+    use std::io::{Read, Write};
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "t",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut cli = docker
+        .command(&[
+            "exec",
+            "-it",
+            "t",
+            "sh",
+            "-c",
+            "tty; read line; echo got $line; exit 6",
+        ])
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave)
+        .spawn()
+        .expect("spawn");
+    let mut user = std::fs::File::from(pty.master);
+    let mut reader = user.try_clone().expect("dup");
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let shown = screen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    wait_until("its terminal's name", || {
+        screen.lock().unwrap().contains("/dev/pts/").then_some(())
+    });
+    user.write_all(b"hello\r").expect("type");
+    assert_eq!(cli.wait().expect("wait").code(), Some(6));
+    wait_until("its answer", || {
+        screen.lock().unwrap().contains("got hello").then_some(())
+    });
+}
