@@ -132,21 +132,32 @@ fn proc_mount(target: &Path) -> Result<()> {
 /// A directory inside the rootfs to mount on: created when missing, refused when it
 /// is a symlink (it could point anywhere on the host).
 fn mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
+    mount_target(rootfs, inside, |path| std::fs::create_dir_all(path))
+}
+
+/// The same for a file: an empty one is created when missing.
+fn file_mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
+    mount_target(rootfs, inside, |path| std::fs::write(path, ""))
+}
+
+fn mount_target(
+    rootfs: &Path,
+    inside: &str,
+    make: impl Fn(&Path) -> std::io::Result<()>,
+) -> Result<PathBuf> {
     let path = rootfs.join(inside.trim_start_matches('/'));
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
             "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
         ))),
         Ok(_) => Ok(path),
-        Err(_) => std::fs::create_dir_all(&path)
-            .map(|()| path.clone())
-            .map_err(|e| {
-                Failure::new(format!(
-                    "cannot create {}: {}",
-                    path.display(),
-                    labkit::failure::describe_io(&e)
-                ))
-            }),
+        Err(_) => make(&path).map(|()| path.clone()).map_err(|e| {
+            Failure::new(format!(
+                "cannot create {}: {}",
+                path.display(),
+                labkit::failure::describe_io(&e)
+            ))
+        }),
     }
 }
 
@@ -237,26 +248,6 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: bind_all
-
-/// Like `mount_point`, for a file: an empty one is created when missing.
-fn file_mount_point(root: &Path, inside: &str) -> Result<PathBuf> {
-    let path = root.join(inside.trim_start_matches('/'));
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
-            "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
-        ))),
-        Ok(_) => Ok(path),
-        Err(_) => std::fs::write(&path, "")
-            .map(|()| path.clone())
-            .map_err(|e| {
-                Failure::new(format!(
-                    "cannot create {}: {}",
-                    path.display(),
-                    labkit::failure::describe_io(&e)
-                ))
-            }),
-    }
-}
 
 fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
     let dev = mount_point(rootfs, "/dev")?;

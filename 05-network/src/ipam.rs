@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use labkit::narrate;
 use labkit::{Failure, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use nix::unistd::Pid;
 
 use crate::args::{Publish, gateway};
@@ -69,15 +69,7 @@ impl State {
     /// holding it serialises every `run` that starts at the same moment.
     pub fn lock(&self) -> Result<Flock<File>> {
         fs::create_dir_all(&self.dir).map_err(|e| io_failure(&self.dir, e))?;
-        let path = self.dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_failure(&path, e))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Failure::new(format!("flock({}): {}", path.display(), e.desc())))
+        labkit::lock::lock_dir(&self.dir)
     }
     // ANCHOR_END: lock
 

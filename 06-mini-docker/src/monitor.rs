@@ -503,73 +503,20 @@ fn pump(pid: Pid, pipes: [OwnedFd; 2], log: &mut LogWriter, terminal: Terminal) 
 /// terminal; the user's keys copied in; the window size passed on (the CLI
 /// sends us SIGWINCH when its terminal changes size).
 fn pump_tty(pid: Pid, master: OwnedFd, log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use nix::sys::signal::{SigSet, Signal};
-    let pidfd = open_pidfd(pid)?;
     let mut winch = SigSet::empty();
     winch.add(Signal::SIGWINCH);
     let _ = winch.thread_block();
     let resized = nix::sys::signalfd::SignalFd::new(&winch)
         .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
-    let mut input = terminal.input;
-    let mut exited = false;
-    let mut buf = [0u8; 16384];
-    loop {
-        let mut fds = vec![
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-            PollFd::new(resized.as_fd(), PollFlags::POLLIN),
-        ];
-        if let Some(input) = &input {
-            fds.push(PollFd::new(input.as_fd(), PollFlags::POLLIN));
-        }
-        let timeout = if exited {
-            PollTimeout::ZERO
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Failure::new(format!("poll: {}", e.desc()))),
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        if ready[0] {
-            match nix::unistd::read(&master, &mut buf) {
-                // EIO: every process holding the slave end is gone.
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    log.write("stdout", &buf[..n])?;
-                    if let Some(out) = &terminal.out {
-                        let _ = nix::unistd::write(out, &buf[..n]);
-                    }
-                }
-            }
-        }
-        exited |= ready[1];
-        if ready[2] {
-            let _ = resized.read_signal();
-            if let Some(size) = input
-                .as_ref()
-                .and_then(|i| crate::tty::window_size(i.as_fd()))
-            {
-                crate::tty::set_window_size(master.as_fd(), &size);
-            }
-        }
-        if ready.get(3) == Some(&true) {
-            let keys = input.as_ref().map(|i| nix::unistd::read(i, &mut buf));
-            match keys {
-                Some(Ok(n)) if n > 0 => {
-                    let _ = nix::unistd::write(&master, &buf[..n]);
-                }
-                _ => input = None, // the user's side closed: no more keys
-            }
-        }
-    }
+    crate::tty::copy_terminal(
+        &master,
+        pid,
+        terminal.input.as_ref().map(|i| i.as_fd()),
+        terminal.out.as_ref().map(|o| o.as_fd()),
+        Some(&resized),
+        |bytes| log.write("stdout", bytes),
+    )?;
     log.finish()?;
     ch01_chroot::chroot_run::wait_for(pid)
 }

@@ -13,12 +13,12 @@
 //! or the new one, never half of one. Commands that change a container hold its
 //! lock (`flock`), so two of them never interleave.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use labkit::{Failure, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -113,15 +113,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Hold `dir/lock` exclusively until the returned guard is dropped.
 pub fn lock(dir: &Path) -> Result<Flock<File>> {
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_failure(&path, e))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| Failure::new(format!("flock({}): {}", path.display(), e.desc())))
+    labkit::lock::lock_dir(dir)
 }
 
 /// 64 random hex digits, like Docker's ids.

@@ -118,17 +118,21 @@ pub fn receive_console(socket: &OwnedFd) -> Option<OwnedFd> {
     None
 }
 
-/// `exec -t`: copy between our terminal and the pty's `master` until process `pid`
-/// ends (the monitor does the same for `run -t`, with a log besides).
-pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
+// ANCHOR: copy
+/// Copy between a pty's `master` and the user's terminal until process `pid` ends:
+/// what the container writes goes to `out` and to `record` (the log); the keys
+/// from `input` go in; on `resized` (a SIGWINCH), the terminal's size goes to the pty.
+pub fn copy_terminal(
+    master: &OwnedFd,
+    pid: nix::unistd::Pid,
+    mut input: Option<BorrowedFd>,
+    out: Option<BorrowedFd>,
+    resized: Option<&nix::sys::signalfd::SignalFd>,
+    mut record: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let pidfd = crate::monitor::open_pidfd(pid)?;
-    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
-    if let Some(size) = window_size(stdin.as_fd()) {
-        set_window_size(master.as_fd(), &size);
-    }
-    let _raw = RawMode::enter();
-    let mut input_open = true;
+    let terminal = input;
     let mut exited = false;
     let mut buf = [0u8; 16384];
     loop {
@@ -136,9 +140,10 @@ pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
         ];
-        if input_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+        fds.extend(resized.map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN)));
+        let keys_at = fds.len();
+        fds.extend(input.map(|i| PollFd::new(i, PollFlags::POLLIN)));
+        // Once the container has ended, only drain what is already there.
         let timeout = if exited {
             PollTimeout::ZERO
         } else {
@@ -155,23 +160,51 @@ pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         if ready[0] {
-            match nix::unistd::read(&master, &mut buf) {
+            match nix::unistd::read(master, &mut buf) {
+                // EIO: every process holding the slave end is gone.
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => {
-                    let _ = nix::unistd::write(&stdout, &buf[..n]);
+                    record(&buf[..n])?;
+                    if let Some(out) = out {
+                        let _ = nix::unistd::write(out, &buf[..n]);
+                    }
                 }
             }
         }
         exited |= ready[1];
-        if ready.get(2) == Some(&true) {
-            match nix::unistd::read(&stdin, &mut buf) {
-                Ok(n) if n > 0 => {
-                    let _ = nix::unistd::write(&master, &buf[..n]);
+        if let Some(resized) = resized.filter(|_| ready[2]) {
+            let _ = resized.read_signal();
+            if let Some(size) = terminal.and_then(window_size) {
+                set_window_size(master.as_fd(), &size);
+            }
+        }
+        if ready.get(keys_at) == Some(&true) {
+            match input.map(|i| nix::unistd::read(i, &mut buf)) {
+                Some(Ok(n)) if n > 0 => {
+                    let _ = nix::unistd::write(master, &buf[..n]);
                 }
-                _ => input_open = false,
+                _ => input = None, // the user's side closed: no more keys
             }
         }
     }
+}
+// ANCHOR_END: copy
+
+/// `exec -t`: our own terminal, raw, relayed to the process's pty until it ends.
+pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    if let Some(size) = window_size(stdin.as_fd()) {
+        set_window_size(master.as_fd(), &size);
+    }
+    let _raw = RawMode::enter();
+    copy_terminal(
+        &master,
+        pid,
+        Some(stdin.as_fd()),
+        Some(stdout.as_fd()),
+        None,
+        |_| Ok(()),
+    )
 }
 
 /// The user's terminal in raw mode while it lives: no line editing, no echo, no

@@ -467,7 +467,6 @@ fn interactive_reads_our_stdin() {
 #[test]
 fn a_terminal_with_line_editing_ctrl_c_and_window_size() {
     needs_root!();
-    use std::io::{Read, Write};
     let docker = Docker::new();
     let size = nix::pty::Winsize {
         ws_row: 30,
@@ -475,51 +474,26 @@ fn a_terminal_with_line_editing_ctrl_c_and_window_size() {
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    let pty = nix::pty::openpty(&size, None).expect("openpty");
-    let slave = std::fs::File::from(pty.slave);
-    let mut cli = docker
-        .command(&["run", "--rm", "-it", "--network", "none", "busybox", "sh"])
-        .stdin(slave.try_clone().expect("dup"))
-        .stdout(slave.try_clone().expect("dup"))
-        .stderr(slave)
-        .spawn()
-        .expect("spawn");
-    let mut user = std::fs::File::from(pty.master);
-    let mut reader = user.try_clone().expect("dup");
-    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let shown = screen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        // Until EIO: every process holding the slave end is gone.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            shown
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    // Type `keys`, then wait until `shows` appears after the last `after`.
-    let mut type_and_wait = |keys: &str, after: &str, shows: &str| {
-        user.write_all(keys.as_bytes()).expect("type");
-        wait_until(shows, || {
-            let seen = screen.lock().unwrap().clone();
-            seen.rsplit_once(after)
-                .is_some_and(|(_, rest)| rest.contains(shows))
-                .then_some(())
-        });
-    };
-    type_and_wait("stty size; echo hello $((6*7))\r", "$((6*7))", "hello 42");
-    type_and_wait("echo started; sleep 30\r", "sleep 30", "started\r\n");
+    let mut terminal = Terminal::new(Some(size));
+    let mut command = docker.command(&["run", "--rm", "-it", "--network", "none", "busybox", "sh"]);
+    terminal.attach(&mut command);
+    let mut cli = command.spawn().expect("spawn");
+    terminal.type_keys("stty size; echo hello $((6*7))\r");
+    terminal.wait_for("$((6*7))", "hello 42");
+    terminal.type_keys("echo started; sleep 30\r");
+    terminal.wait_for("sleep 30", "started\r\n");
     // Ctrl-C: the pty's line discipline sends SIGINT to the container's job.
-    type_and_wait("\x03", "started\r\n", "/ # ");
-    type_and_wait("echo after $?\r", "echo after $?", "after 130");
-    user.write_all(b"exit 4\r").expect("type");
+    terminal.type_keys("\x03");
+    terminal.wait_for("started\r\n", "/ # ");
+    terminal.type_keys("echo after $?\r");
+    terminal.wait_for("echo after $?", "after 130");
+    terminal.type_keys("exit 4\r");
     let status = cli.wait().expect("wait");
-    let seen = screen.lock().unwrap().clone();
-    assert!(seen.contains("30 100"), "{seen}");
+    assert!(
+        terminal.screen().contains("30 100"),
+        "{}",
+        terminal.screen()
+    );
     assert_eq!(status.code(), Some(4));
 }
 
@@ -602,7 +576,6 @@ fn cp_both_ways_and_symlinks_stay_inside() {
 #[test]
 fn exec_with_a_terminal() {
     needs_root!();
-    use std::io::{Read, Write};
     let docker = Docker::new();
     let out = docker.out(&[
         "run",
@@ -616,44 +589,19 @@ fn exec_with_a_terminal() {
         "60",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let slave = std::fs::File::from(pty.slave);
-    let mut cli = docker
-        .command(&[
-            "exec",
-            "-it",
-            "t",
-            "sh",
-            "-c",
-            "tty; read line; echo got $line; exit 6",
-        ])
-        .stdin(slave.try_clone().expect("dup"))
-        .stdout(slave.try_clone().expect("dup"))
-        .stderr(slave)
-        .spawn()
-        .expect("spawn");
-    let mut user = std::fs::File::from(pty.master);
-    let mut reader = user.try_clone().expect("dup");
-    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let shown = screen.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            shown
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    wait_until("its terminal's name", || {
-        screen.lock().unwrap().contains("/dev/pts/").then_some(())
-    });
-    user.write_all(b"hello\r").expect("type");
+    let mut terminal = Terminal::new(None);
+    let mut command = docker.command(&[
+        "exec",
+        "-it",
+        "t",
+        "sh",
+        "-c",
+        "tty; read line; echo got $line; exit 6",
+    ]);
+    terminal.attach(&mut command);
+    let mut cli = command.spawn().expect("spawn");
+    terminal.wait_for("", "/dev/pts/");
+    terminal.type_keys("hello\r");
     assert_eq!(cli.wait().expect("wait").code(), Some(6));
-    wait_until("its answer", || {
-        screen.lock().unwrap().contains("got hello").then_some(())
-    });
+    terminal.wait_for("", "got hello");
 }

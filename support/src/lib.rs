@@ -8,6 +8,7 @@
 
 pub mod doctor;
 pub mod failure;
+pub mod lock;
 pub mod narrate;
 pub mod privilege;
 

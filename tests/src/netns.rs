@@ -201,21 +201,6 @@ impl Sandbox {
     }
 }
 
-pub fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|c| c.parse().ok())
-        .collect()
-}
-
-pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// Connect to `to` from inside `ns`, send `request`, return the whole answer.
 pub fn fetch(ns: &Namespace, to: SocketAddr, request: &'static str) -> std::io::Result<String> {
     ns.on_thread(move || {

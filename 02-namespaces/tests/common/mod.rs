@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use lab_tests::{Learner, ls, needs_root, open_tempdir, wait_until};
+pub use lab_tests::{Learner, children, comm, ls, needs_root, open_tempdir, wait_until};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ch02-namespaces");
 /// An unprivileged user for the rootless tests (no passwd entry is needed).
@@ -39,21 +39,6 @@ pub fn rootfs_with(add: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 pub fn busybox_rootfs() -> (tempfile::TempDir, PathBuf) {
     rootfs_with(&[])
-}
-
-pub fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|c| c.parse().ok())
-        .collect()
-}
-
-pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// A `ch02-namespaces run ...` in the background, with its container's first

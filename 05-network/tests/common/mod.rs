@@ -6,8 +6,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-pub use lab_tests::netns::{GET, HOST_IP, Namespace, accept_one, children, comm, fetch};
+pub use lab_tests::netns::{GET, HOST_IP, Namespace, accept_one, fetch};
 pub use lab_tests::{Learner, Outcome, needs_root, open_tempdir, wait_until};
+pub use lab_tests::{children, comm};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ch05-network");
 

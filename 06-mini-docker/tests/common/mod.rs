@@ -152,3 +152,69 @@ pub fn cgroups_of(id: &str) -> Vec<String> {
     walk(std::path::Path::new("/sys/fs/cgroup"), &name, 5, &mut found);
     found
 }
+
+/// A pseudo-terminal that a test types into, as a user would, and reads back: its
+/// "screen" is everything the other side wrote.
+#[derive(Debug)]
+pub struct Terminal {
+    user: std::fs::File,
+    slave: std::fs::File,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    pub fn new(size: Option<nix::pty::Winsize>) -> Terminal {
+        use std::io::Read;
+        let pty = nix::pty::openpty(size.as_ref(), None).expect("openpty");
+        let user = std::fs::File::from(pty.master);
+        let mut reader = user.try_clone().expect("dup");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let shown = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Until EIO: every process holding the slave end is gone.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .expect("the screen")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal {
+            user,
+            slave: std::fs::File::from(pty.slave),
+            screen,
+        }
+    }
+
+    /// Give `command` this terminal as its stdin, stdout and stderr.
+    pub fn attach(&self, command: &mut std::process::Command) {
+        let copy = || self.slave.try_clone().expect("dup");
+        command.stdin(copy()).stdout(copy()).stderr(copy());
+    }
+
+    pub fn screen(&self) -> String {
+        self.screen.lock().expect("the screen").clone()
+    }
+
+    pub fn type_keys(&mut self, keys: &str) {
+        use std::io::Write;
+        self.user.write_all(keys.as_bytes()).expect("type");
+    }
+
+    /// Wait until `shows` appears on the screen after the last `after` (anywhere,
+    /// when `after` is empty).
+    pub fn wait_for(&self, after: &str, shows: &str) {
+        wait_until(shows, || {
+            let screen = self.screen();
+            let rest = match after.is_empty() {
+                true => Some(screen.as_str()),
+                false => screen.rsplit_once(after).map(|(_, rest)| rest),
+            };
+            rest.is_some_and(|r| r.contains(shows)).then_some(())
+        });
+    }
+}
