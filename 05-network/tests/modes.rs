@@ -96,9 +96,11 @@ fn p2p_joins_two_containers_with_one_cable() {
     let (code, text) = sandbox
         .ch05()
         .args(["-q", "p2p", "--"])
-        .args(["busybox", "nc", "-l", "-p", "5000"])
+        // The server sends; the client retries until the server listens (both
+        // start at once), then prints what it got.
+        .args(["busybox", "nc", "-l", "-p", "5000", "-e", "echo", "hello over the cable"])
         .args(["--", "sh", "-c"])
-        .arg("busybox ip -4 -o addr show eth0 | cut -d' ' -f2,7; busybox ip route; until echo hello over the cable | busybox nc 10.99.0.1 5000; do sleep 0.1; done")
+        .arg("busybox ip -4 -o addr show eth0 | cut -d' ' -f2,7; busybox ip route; until busybox nc 10.99.0.1 5000 2>/dev/null; do sleep 0.1; done")
         .transcript();
     assert_eq!(code, 0, "{text}");
     let text = redact(&text);
