@@ -134,8 +134,8 @@ fn layer(path: &Path, entries: &[(&str, &str)]) {
     builder.finish().expect("finish");
 }
 
-/// Three layers: busybox (exported), two files in /data, then /data made opaque
-/// with a third file, /etc/group deleted, and a greeting.
+/// Three layers: busybox (exported), two files in /data (gzipped), then /data made
+/// opaque with a third file, /etc/group deleted, and a greeting.
 fn three_layers(docker: &Docker, dir: &Path) -> Vec<std::path::PathBuf> {
     let out = docker.out(&["create", "--name", "bb", "--network", "none", "busybox"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -146,11 +146,17 @@ fn three_layers(docker: &Docker, dir: &Path) -> Vec<std::path::PathBuf> {
             .code,
         0
     );
-    let two = dir.join("two.tar");
+    // The second layer gzipped, as registries store them.
+    let plain = dir.join("two-plain.tar");
     layer(
-        &two,
+        &plain,
         &[("data/", ""), ("data/one", "1\n"), ("data/two", "2\n")],
     );
+    let two = dir.join("two.tar.gz");
+    let file = std::fs::File::create(&two).expect("create");
+    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    std::io::copy(&mut std::fs::File::open(&plain).expect("open"), &mut gz).expect("gzip");
+    gz.finish().expect("gzip");
     let three = dir.join("three.tar");
     layer(
         &three,

@@ -161,3 +161,57 @@ fn signals_to_a_foreground_run_reach_the_container() {
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot INT\n");
 }
+
+/// `--network container:NAME`: the second container is born in the first one's
+/// network namespace: the same address, and its server on 127.0.0.1.
+#[test]
+fn container_mode_joins_another_containers_network() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "busybox",
+        "nc",
+        "-l",
+        "-p",
+        "6000",
+        "-e",
+        "echo",
+        "hi over lo",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&docker.out(&["inspect", "first"]).stdout).expect("json");
+    let ip = inspect[0]["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:first",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | cut -d' ' -f7; nc 127.0.0.1 6000",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, format!("{ip}/24\nhi over lo\n"));
+    let stopped = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:first",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        stopped.code, 125,
+        "first's server has ended: {}",
+        stopped.stderr
+    );
+}
