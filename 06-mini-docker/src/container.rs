@@ -71,7 +71,7 @@ impl std::fmt::Display for Status {
 }
 
 /// What happened: the fields of `docker inspect`'s `State`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct State {
     pub status: Status,
@@ -88,6 +88,16 @@ pub struct State {
     pub finished_at: String,
     /// The address on the bridge, when it has one.
     pub ip_address: String,
+    /// How long each step of the last start took, in the monitor.
+    pub start_timings: Vec<Phase>,
+}
+
+/// One step of a start and its duration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Phase {
+    pub step: String,
+    pub ms: f64,
 }
 
 #[derive(Debug, Clone)]

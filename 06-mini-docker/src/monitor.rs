@@ -210,6 +210,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let image = image::find(store, &config.image_id)
         .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
     let host = Host::real();
+    let mut clock = Clock::start();
     let mut setup = Setup {
         group: None,
         merged: None,
@@ -230,6 +231,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         None,
         &limits,
     )?);
+    clock.mark("cgroup (03)");
     // Chapter 04: the overlay, in a mount namespace of the monitor's own, so that
     // it disappears with the monitor whatever happens.
     unshare(CloneFlags::CLONE_NEWNS)
@@ -244,6 +246,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     )?;
     overlay.mount()?;
     setup.merged = Some(merged.clone());
+    clock.mark("overlay mount (04)");
     // Chapter 02: the namespaces and the root.
     let network = network::options(store, &config)?;
     let mut namespaces = vec![
@@ -281,6 +284,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
             read_only: !m.rw,
         })
         .collect();
+    clock.mark("plan (02)");
     // Chapter 05: the network.
     let mut attachment = match network.mode {
         Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),
@@ -290,7 +294,9 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         }
         Mode::None | Mode::Host => None,
     };
+    clock.mark("network: bridge, lease, rules, /etc (05)");
     let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
+    clock.mark("clone into namespaces (02)");
     let prepared = setup
         .group
         .as_ref()
@@ -304,6 +310,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         child.abandon();
         return Err(failure);
     }
+    clock.mark("join cgroup, plug veth (03, 05)");
     let pid = child.go();
     let started = State {
         status: Status::Running,
@@ -315,6 +322,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
             .as_ref()
             .map(|a| a.lease.ip.to_string())
             .unwrap_or_default(),
+        start_timings: clock.phases,
         ..State::default()
     };
     container.save_state(&started)?;
@@ -359,6 +367,31 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     Ok(())
 }
 // ANCHOR_END: monitor
+
+/// Where the time of a start goes, step by step (`inspect` shows it).
+struct Clock {
+    last: std::time::Instant,
+    phases: Vec<crate::container::Phase>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            last: std::time::Instant::now(),
+            phases: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &str) {
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1000.0;
+        self.phases.push(crate::container::Phase {
+            step: step.to_string(),
+            ms: (ms * 1000.0).round() / 1000.0,
+        });
+        self.last = now;
+    }
+}
 
 /// Where the container's output comes from.
 enum Output {

@@ -81,7 +81,7 @@ impl Store {
 
 // ANCHOR: atomic
 /// Write `value` as JSON to `path`, atomically: a temp file in the same directory,
-/// flushed to disk, then renamed over `path`.
+/// then renamed over `path`.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -89,9 +89,10 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| io_failure(dir, e))?;
     let text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
-    tmp.write_all(&text)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| io_failure(path, e))?;
+    // No fsync: rename alone is what protects against a process killed midway
+    // (the kernel keeps what was written); an fsync per file would be for power
+    // loss, and would cost a disk flush on every state change of every container.
+    tmp.write_all(&text).map_err(|e| io_failure(path, e))?;
     tmp.persist(path).map_err(|e| io_failure(path, e.error))?;
     Ok(())
 }

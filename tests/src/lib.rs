@@ -8,6 +8,7 @@
 //! - [`host_state`]: the host's mounts, links, netfilter rules, cgroups and our
 //!   processes, captured before and after a run to prove nothing was left behind.
 
+pub mod bench;
 pub mod book_check;
 pub mod host_state;
 mod learner;

@@ -17,10 +17,19 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("exercises") => exercises(),
+        Some("bench") => bench(&args[1..]),
+        // The measuring half of `bench`, in a process of its own: it leaves the
+        // host's network namespace, and the host check must not.
+        Some("bench-run") => bench_run(&args[1..]),
         _ => {
             eprintln!("usage: cargo lab test [CARGO TEST ARGS...]");
             eprintln!("         the whole suite, then a check that the host is left as it was");
             eprintln!("       cargo lab exercises");
+            eprintln!("         (see below)");
+            eprintln!("       cargo lab bench [ROUNDS]");
+            eprintln!(
+                "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
+            );
             eprintln!(
                 "         each exercise check fails on the starting code and passes with its solution"
             );
@@ -51,6 +60,45 @@ fn cargo_command(dir: &Path, args: &[&str], extra: &[String]) -> Command {
     let mut cmd = Command::new(cargo);
     cmd.args(args).args(extra).current_dir(dir);
     cmd
+}
+
+fn bench(args: &[String]) -> ExitCode {
+    let rounds = args.first().cloned().unwrap_or_else(|| "100".into());
+    with_host_check("cargo lab bench", || {
+        cargo(
+            &[
+                "build",
+                "--release",
+                "-p",
+                "mini-docker",
+                "-p",
+                "ch01-chroot",
+            ],
+            &[],
+        ) && std::env::current_exe()
+            .ok()
+            .and_then(|me| Command::new(me).args(["bench-run", &rounds]).status().ok())
+            .is_some_and(|s| s.success())
+    })
+}
+
+fn bench_run(args: &[String]) -> ExitCode {
+    let bench = lab_tests::bench::Bench {
+        rounds: args.first().and_then(|r| r.parse().ok()).unwrap_or(100),
+        bin: workspace().join("target/release"),
+        repo: workspace(),
+    };
+    match bench.run() {
+        Ok(report) => {
+            println!("{report}");
+            println!("written: bench/results.md, book/src/images/bench.svg");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cargo lab bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn test(extra: &[String]) -> ExitCode {

@@ -1,0 +1,482 @@
+//! `cargo lab bench`: how fast `mini-docker run` starts a container, next to the
+//! tools people would use instead, all measured in one run on this machine.
+//!
+//! Every tool runs `true` in a container of the same busybox rootfs (chapter 01's
+//! builder), and removes it. Rounds are interleaved (each round runs every tool
+//! once), so that a slow moment of the machine hits every tool alike. The whole
+//! benchmark runs in a network namespace of its own: bridge mode never touches the
+//! host's network. It writes `bench/results.md` and `book/src/images/bench.svg`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One thing to measure: a name, and the command line of run number `n`.
+struct Tool {
+    name: String,
+    argv: Box<dyn Fn(usize) -> Vec<String>>,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+fn run_quiet(argv: &[String], env: &[(&str, &Path)]) -> Result<(), String> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("{}: {e}", argv[0]))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+    }
+}
+
+/// Median, min and max, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+fn stats(mut ms: Vec<f64>) -> Stats {
+    ms.sort_by(f64::total_cmp);
+    let median = match ms.len() % 2 {
+        1 => ms[ms.len() / 2],
+        _ => (ms[ms.len() / 2 - 1] + ms[ms.len() / 2]) / 2.0,
+    };
+    Stats {
+        median,
+        min: ms[0],
+        max: ms[ms.len() - 1],
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    labkit::doctor::Host::real().find_program(name)
+}
+
+/// runc and crun from the distribution's packages, when they are missing and
+/// apt is there (the benchmark's only download; the containers need none).
+fn install_runtimes() {
+    let missing: Vec<&str> = ["runc", "crun"]
+        .into_iter()
+        .filter(|r| which(r).is_none())
+        .collect();
+    if missing.is_empty() || which("apt-get").is_none() {
+        return;
+    }
+    eprintln!(
+        "cargo lab bench: installing {} with apt-get",
+        missing.join(" ")
+    );
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null())
+        .status();
+}
+
+fn timed(argv: &[String], root: &Path) -> Option<f64> {
+    let start = Instant::now();
+    run_quiet(argv, &[("MINI_DOCKER_ROOT", root)]).ok()?;
+    Some(start.elapsed().as_secs_f64() * 1000.0)
+}
+
+#[derive(Debug)]
+pub struct Bench {
+    pub rounds: usize,
+    pub bin: PathBuf,
+    pub repo: PathBuf,
+}
+
+impl Bench {
+    fn md(&self, args: &str) -> Vec<String> {
+        let mut argv = vec![self.bin.join("mini-docker").to_string_lossy().into_owned()];
+        argv.extend(words(args));
+        argv
+    }
+
+    pub fn run(&self) -> Result<String, String> {
+        install_runtimes();
+        // A network namespace of our own, inherited by everything we start.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("unshare(CLONE_NEWNET): {}", e.desc()))?;
+        run_quiet(&words("ip link set lo up"), &[])?;
+        let dir = tempfile::Builder::new()
+            .prefix("lab-bench-")
+            .tempdir_in("/tmp")
+            .map_err(|e| e.to_string())?;
+        let root = dir.path().join("store");
+        let result = self.measure(dir.path(), &root);
+        // Whatever happened: no container, bridge or state left.
+        let _ = run_quiet(&self.md("container prune"), &[("MINI_DOCKER_ROOT", &root)]);
+        let _ = run_quiet(&self.md("network rm lab0"), &[("MINI_DOCKER_ROOT", &root)]);
+        result
+    }
+
+    fn tools(&self, dir: &Path, skipped: &mut Vec<(String, String)>) -> Vec<Tool> {
+        let mut tools: Vec<Tool> = Vec::new();
+        let none = self.md("run --rm --network none busybox true");
+        let bridge = self.md("run --rm busybox true");
+        tools.push(Tool {
+            name: "mini-docker --network none".into(),
+            argv: Box::new(move |_| none.clone()),
+        });
+        tools.push(Tool {
+            name: "mini-docker (bridge)".into(),
+            argv: Box::new(move |_| bridge.clone()),
+        });
+        // runc and crun: an OCI bundle of the same rootfs, `runc spec`'s defaults
+        // (pid, net, ipc, uts, mount namespaces), running `true`.
+        let bundle = dir.join("bundle");
+        let made = run_quiet(
+            &[
+                self.bin.join("ch01-chroot").to_string_lossy().into_owned(),
+                "-q".into(),
+                "rootfs".into(),
+                bundle.join("rootfs").to_string_lossy().into_owned(),
+            ],
+            &[],
+        );
+        for runtime in ["runc", "crun"] {
+            let Some(program) = which(runtime) else {
+                skipped.push((
+                    runtime.into(),
+                    "not installed (apt-get install runc crun)".into(),
+                ));
+                continue;
+            };
+            let spec = (|| -> Result<(), String> {
+                made.clone()?;
+                if !bundle.join("config.json").exists() {
+                    let out = Command::new(which("runc").unwrap_or(program.clone()))
+                        .args(["spec", "--bundle"])
+                        .arg(&bundle)
+                        .output()
+                        .map_err(|e| e.to_string())?;
+                    if !out.status.success() {
+                        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+                    }
+                    let path = bundle.join("config.json");
+                    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                    let mut config: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                    config["process"]["terminal"] = false.into();
+                    config["process"]["args"] = serde_json::json!(["true"]);
+                    std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = spec {
+                skipped.push((runtime.into(), e));
+                continue;
+            }
+            let program = program.to_string_lossy().into_owned();
+            let bundle = bundle.to_string_lossy().into_owned();
+            let name = runtime.to_string();
+            let argv = move |n: usize| {
+                vec![
+                    program.clone(),
+                    "run".into(),
+                    "--bundle".into(),
+                    bundle.clone(),
+                    format!("bench-{name}-{n}"),
+                ]
+            };
+            match run_quiet(&argv(usize::MAX), &[]) {
+                Ok(()) => tools.push(Tool {
+                    name: runtime.into(),
+                    argv: Box::new(argv),
+                }),
+                Err(e) => skipped.push((runtime.into(), format!("cannot run here: {e}"))),
+            }
+        }
+        if which("podman").is_none() {
+            skipped.push(("podman".into(), "not installed".into()));
+        }
+        let floor = words("unshare --fork --pid --mount --uts --ipc --net true");
+        tools.push(Tool {
+            name: "floor: unshare (no rootfs, no cgroup)".into(),
+            argv: Box::new(move |_| floor.clone()),
+        });
+        tools
+    }
+
+    fn measure(&self, dir: &Path, root: &Path) -> Result<String, String> {
+        // The image and the bridge first: made once, not measured.
+        run_quiet(
+            &self.md("run --rm busybox true"),
+            &[("MINI_DOCKER_ROOT", root)],
+        )?;
+        let mut skipped = Vec::new();
+        let tools = self.tools(dir, &mut skipped);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); tools.len()];
+        let warmup = 5;
+        for round in 0..self.rounds + warmup {
+            for (i, tool) in tools.iter().enumerate() {
+                if let Some(ms) = timed(&(tool.argv)(round), root)
+                    && round >= warmup
+                {
+                    times[i].push(ms);
+                }
+            }
+        }
+        let results: Vec<(String, Stats)> = tools
+            .iter()
+            .zip(times)
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(tool, t)| (tool.name.clone(), stats(t)))
+            .collect();
+        let scaling = self.scaling(root)?;
+        let breakdown = self.breakdown(root)?;
+        let report = report(&results, &skipped, &scaling, &breakdown, self.rounds);
+        std::fs::write(self.repo.join("bench/results.md"), &report).map_err(|e| e.to_string())?;
+        std::fs::write(self.repo.join("book/src/images/bench.svg"), chart(&results))
+            .map_err(|e| e.to_string())?;
+        Ok(report)
+    }
+
+    /// Start latency with 0, 10, 50, 100 containers running; the monitors' memory;
+    /// 50 started at once.
+    fn scaling(&self, root: &Path) -> Result<Scaling, String> {
+        let env = [("MINI_DOCKER_ROOT", root)];
+        let probe = self.md("run --rm --network none busybox true");
+        let mut latency = Vec::new();
+        let mut running = 0;
+        for level in [0, 10, 50, 100] {
+            while running < level {
+                run_quiet(&self.md("run -d --network none busybox sleep 3600"), &env)?;
+                running += 1;
+            }
+            let ms: Vec<f64> = (0..20).filter_map(|_| timed(&probe, root)).collect();
+            latency.push((level, stats(ms)));
+        }
+        let pss = self.monitor_pss(root);
+        self.remove_all(root)?;
+        // 50 at once.
+        let start = Instant::now();
+        let starts: Vec<_> = (0..50)
+            .map(|_| {
+                let argv = self.md("run -d --network none busybox sleep 3600");
+                Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("MINI_DOCKER_ROOT", root)
+                    .stdout(Stdio::null())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let ok = starts
+            .into_iter()
+            .filter_map(|mut c| c.wait().ok())
+            .filter(|s| s.success())
+            .count();
+        let parallel = (start.elapsed(), ok);
+        self.remove_all(root)?;
+        Ok(Scaling {
+            latency,
+            pss,
+            parallel,
+        })
+    }
+
+    fn ids(&self, root: &Path) -> Vec<String> {
+        let argv = self.md("ps -aq");
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("MINI_DOCKER_ROOT", root)
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn remove_all(&self, root: &Path) -> Result<(), String> {
+        let ids = self.ids(root);
+        for chunk in ids.chunks(25) {
+            let mut argv = self.md("rm -f");
+            argv.extend(chunk.iter().cloned());
+            run_quiet(&argv, &[("MINI_DOCKER_ROOT", root)])?;
+        }
+        Ok(())
+    }
+
+    /// Average PSS of the running containers' monitors, in KiB.
+    fn monitor_pss(&self, root: &Path) -> Option<f64> {
+        let mut argv = self.md("inspect");
+        argv.extend(self.ids(root));
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("MINI_DOCKER_ROOT", root)
+            .output()
+            .ok()?;
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let pss: Vec<f64> = all
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["State"]["MonitorPid"].as_i64())
+            .filter_map(|pid| pss_kib(pid as i32))
+            .collect();
+        (!pss.is_empty()).then(|| pss.iter().sum::<f64>() / pss.len() as f64)
+    }
+
+    /// The monitor's own account of where a start's time goes.
+    fn breakdown(&self, root: &Path) -> Result<Vec<(String, f64)>, String> {
+        let mut sums: Vec<(String, Vec<f64>)> = Vec::new();
+        for mode in ["--network none", ""] {
+            for _ in 0..20 {
+                let argv = self.md(&format!("run -d {mode} busybox true"));
+                let out = Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .env("MINI_DOCKER_ROOT", root)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let inspect = self.md(&format!("inspect {id}"));
+                let out = Command::new(&inspect[0])
+                    .args(&inspect[1..])
+                    .env("MINI_DOCKER_ROOT", root)
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                let value: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+                for phase in value[0]["State"]["StartTimings"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let step = phase["Step"].as_str().unwrap_or("?").to_string();
+                    let ms = phase["Ms"].as_f64().unwrap_or(0.0);
+                    match sums.iter_mut().find(|(s, _)| *s == step) {
+                        Some((_, v)) => v.push(ms),
+                        None => sums.push((step, vec![ms])),
+                    }
+                }
+            }
+            self.remove_all(root)?;
+        }
+        Ok(sums
+            .into_iter()
+            .map(|(s, v)| (s, stats(v).median))
+            .collect())
+    }
+}
+
+fn pss_kib(pid: i32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Pss:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[derive(Debug)]
+pub struct Scaling {
+    latency: Vec<(usize, Stats)>,
+    pss: Option<f64>,
+    parallel: (Duration, usize),
+}
+
+fn report(
+    results: &[(String, Stats)],
+    skipped: &[(String, String)],
+    scaling: &Scaling,
+    breakdown: &[(String, f64)],
+    rounds: usize,
+) -> String {
+    let base = results.first().map_or(1.0, |(_, s)| s.median);
+    let mut out = format!(
+        "Written by `cargo lab bench` ({rounds} interleaved rounds after 5 warm-up rounds; \
+         each command runs `true` in a container of the same busybox rootfs and removes it).\n\n\
+         | command | median | min | max | median / mini-docker's |\n|---|---|---|---|---|\n"
+    );
+    for (name, s) in results {
+        out.push_str(&format!(
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |\n",
+            s.median,
+            s.min,
+            s.max,
+            s.median / base
+        ));
+    }
+    for (name, why) in skipped {
+        out.push_str(&format!("| {name} | not measured: {why} | | | |\n"));
+    }
+    out.push_str("\n**With containers already running** (`run --rm --network none busybox true`, 20 runs each):\n\n| running | median | min | max | vs none running |\n|---|---|---|---|---|\n");
+    let idle = scaling.latency.first().map_or(1.0, |(_, s)| s.median);
+    for (level, s) in &scaling.latency {
+        out.push_str(&format!(
+            "| {level} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |\n",
+            s.median,
+            s.min,
+            s.max,
+            s.median / idle
+        ));
+    }
+    out.push_str(&format!(
+        "\n**Memory per idle container**: its monitor's PSS, {} (podman's conmon: not installed here).\n\n\
+         **50 containers started at once** (`run -d`): {:.2} s for all, {} of 50 started.\n",
+        scaling.pss.map_or("not measured".into(), |k| format!("{k:.0} KiB on average")),
+        scaling.parallel.0.as_secs_f64(),
+        scaling.parallel.1
+    ));
+    out.push_str("\n**Where the time goes**, as the monitor records it (`inspect`'s `StartTimings`, median of 20 starts with each network mode, one line per step):\n\n| step | median |\n|---|---|\n");
+    for (step, ms) in breakdown {
+        out.push_str(&format!("| {step} | {ms:.2} ms |\n"));
+    }
+    out
+}
+
+/// A horizontal bar chart of the medians, as SVG.
+fn chart(results: &[(String, Stats)]) -> String {
+    let max = results
+        .iter()
+        .map(|(_, s)| s.max.min(s.median * 3.0))
+        .fold(1.0_f64, f64::max);
+    let (left, width, row) = (300.0, 500.0, 36.0);
+    let height = 50.0 + row * results.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" height=\"{height}\" viewBox=\"0 0 860 {height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
+         <title>Start a container that runs true, and remove it: median (bar) and min-max (line)</title>\n\
+         <rect width=\"860\" height=\"{height}\" fill=\"#ffffff\"/>\n\
+         <text x=\"20\" y=\"24\" font-weight=\"bold\">run true, then remove (ms; bar: median, line: min to max)</text>\n"
+    );
+    for (i, (name, s)) in results.iter().enumerate() {
+        let y = 40.0 + row * i as f64;
+        let scale = |v: f64| left + width * v.min(max) / max;
+        let colour = if name.starts_with("mini-docker") {
+            "#7fb8e6"
+        } else {
+            "#c9c9c9"
+        };
+        svg.push_str(&format!(
+            "<text x=\"20\" y=\"{:.0}\">{name}</text>\n\
+             <rect x=\"{left}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"20\" fill=\"{colour}\"/>\n\
+             <line x1=\"{:.1}\" y1=\"{:.0}\" x2=\"{:.1}\" y2=\"{:.0}\" stroke=\"#333\" stroke-width=\"1.5\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.0}\" font-size=\"11\">{:.1}</text>\n",
+            y + 15.0,
+            scale(s.median) - left,
+            scale(s.min),
+            y + 10.0,
+            scale(s.max),
+            y + 10.0,
+            scale(s.max) + 6.0,
+            y + 15.0,
+            s.median
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
