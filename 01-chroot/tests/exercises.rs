@@ -72,3 +72,31 @@ fn drop_chroot_cap() {
         .output();
     assert_ne!(escape.code, 0);
 }
+
+#[test]
+#[ignore = "exercise 3: ch01-chroot run --workdir DIR"]
+fn workdir() {
+    needs_root!();
+    let (_tmp, rootfs) = busybox_rootfs();
+    let run = |dir: &str| {
+        Learner::new(BIN)
+            .args(["-q", "run", "--workdir", dir])
+            .args([&rootfs])
+            .args(["--", "/bin/sh", "-c", "pwd"])
+            .output()
+    };
+    let out = run("/etc");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "/etc\n", "the directory inside the new root");
+    let missing = run("/nonexistent");
+    assert_eq!(
+        missing.code, 125,
+        "a missing directory is our failure: {}",
+        missing.stderr
+    );
+    assert!(
+        missing.stderr.contains("/nonexistent"),
+        "{}",
+        missing.stderr
+    );
+}
