@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("exercises") => exercises(),
         Some("bench") => bench(&args[1..]),
+        Some(verb @ ("check" | "solve" | "unsolve")) => one_exercise(verb, &args[1..]),
         // The measuring half of `bench`, in a process of its own: it leaves the
         // host's network namespace, and the host check must not.
         Some("bench-run") => bench_run(&args[1..]),
@@ -26,6 +27,10 @@ fn main() -> ExitCode {
             eprintln!("         the whole suite, then a check that the host is left as it was");
             eprintln!("       cargo lab exercises");
             eprintln!("         (see below)");
+            eprintln!("       cargo lab check CHAPTER N    (e.g. cargo lab check 02 1)");
+            eprintln!("         run exercise N's check: it fails until the exercise is solved");
+            eprintln!("       cargo lab solve CHAPTER N / cargo lab unsolve CHAPTER N");
+            eprintln!("         apply (or take back) the reference solution in this checkout");
             eprintln!("       cargo lab bench [ROUNDS]");
             eprintln!(
                 "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
@@ -60,6 +65,73 @@ fn cargo_command(dir: &Path, args: &[&str], extra: &[String]) -> Command {
     let mut cmd = Command::new(cargo);
     cmd.args(args).args(extra).current_dir(dir);
     cmd
+}
+
+/// `cargo lab check 02 1`: chapter 02's exercise 1, as a learner works on it.
+fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
+    let root = workspace();
+    let (Some(chapter), Some(number)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: cargo lab {verb} CHAPTER N   (e.g. cargo lab {verb} 02 1)");
+        return ExitCode::from(2);
+    };
+    // `2` or `02` both mean the folder 02-namespaces.
+    let chapter = format!("{:02}", chapter.parse::<u32>().unwrap_or(0));
+    let found = find_exercises(&root).into_iter().find(|ex| {
+        let folder = ex
+            .patch
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name);
+        let in_chapter =
+            folder.is_some_and(|f| f.to_string_lossy().starts_with(&format!("{chapter}-")));
+        let name = ex
+            .patch
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        in_chapter && name.split('-').next() == Some(number.as_str())
+    });
+    let Some(ex) = found else {
+        eprintln!("cargo lab {verb}: chapter {chapter} has no exercise {number} with a check");
+        return ExitCode::from(2);
+    };
+    let ok = match verb {
+        "check" => cargo(
+            &[
+                "test",
+                "-p",
+                &ex.package,
+                "--test",
+                "exercises",
+                "--",
+                "--ignored",
+                "--exact",
+                &ex.test,
+            ],
+            &[],
+        ),
+        _ => {
+            let mut git = Command::new("git");
+            git.arg("apply").current_dir(&root);
+            if verb == "unsolve" {
+                git.arg("-R");
+            }
+            git.arg(&ex.patch).status().is_ok_and(|s| s.success())
+        }
+    };
+    println!(
+        "cargo lab {verb}: {} {} ({}): {}",
+        ex.package,
+        number,
+        ex.test,
+        if ok { "ok" } else { "not yet" }
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn bench(args: &[String]) -> ExitCode {
