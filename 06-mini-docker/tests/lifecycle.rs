@@ -605,3 +605,24 @@ fn exec_with_a_terminal() {
     assert_eq!(cli.wait().expect("wait").code(), Some(6));
     terminal.wait_for("", "got hello");
 }
+
+/// On a fresh store, five `run busybox` at once build the image once.
+#[test]
+fn the_busybox_image_is_built_once() {
+    needs_root!();
+    let docker = Docker::new();
+    let runs: Vec<_> = (0..5)
+        .map(|_| {
+            docker
+                .command(&["run", "--rm", "--network", "none", "busybox", "true"])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().expect("wait").success());
+    }
+    assert_eq!(lab_tests::ls(&docker.root().join("images")).len(), 1);
+    assert_eq!(lab_tests::ls(&docker.root().join("layers")).len(), 1);
+}
