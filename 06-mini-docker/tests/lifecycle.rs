@@ -475,13 +475,31 @@ fn a_terminal_with_line_editing_ctrl_c_and_window_size() {
         ws_ypixel: 0,
     };
     let mut terminal = Terminal::new(Some(size));
-    let mut command = docker.command(&["run", "--rm", "-it", "--network", "none", "busybox", "sh"]);
+    let mut command = docker.command(&[
+        "run",
+        "--rm",
+        "-it",
+        "--name",
+        "term",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+    ]);
     terminal.attach(&mut command);
     let mut cli = command.spawn().expect("spawn");
     terminal.type_keys("stty size; echo hello $((6*7))\r");
     terminal.wait_for("$((6*7))", "hello 42");
     terminal.type_keys("echo started; sleep 30\r");
     terminal.wait_for("sleep 30", "started\r\n");
+    // Ctrl-C must find sleep running in the foreground, not the shell about to fork it.
+    wait_until("sleep to run", || {
+        docker
+            .out(&["top", "term"])
+            .stdout
+            .contains("sleep 30")
+            .then_some(())
+    });
     // Ctrl-C: the pty's line discipline sends SIGINT to the container's job.
     terminal.type_keys("\x03");
     terminal.wait_for("started\r\n", "/ # ");
