@@ -129,37 +129,64 @@ fn proc_mount(target: &Path) -> Result<()> {
     )
 }
 
-/// A directory inside the rootfs to mount on: created when missing, refused when it
-/// is a symlink (it could point anywhere on the host).
+/// A directory inside the rootfs to mount on: created when missing. A symlink
+/// anywhere on the way is refused: the image owns the rootfs, and its `/etc` or
+/// `/proc` could point anywhere on the host.
 fn mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
-    mount_target(rootfs, inside, |path| std::fs::create_dir_all(path))
+    mount_target(rootfs, inside, true)
 }
 
 /// The same for a file: an empty one is created when missing.
 fn file_mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
-    mount_target(rootfs, inside, |path| std::fs::write(path, ""))
+    mount_target(rootfs, inside, false)
 }
 
-fn mount_target(
-    rootfs: &Path,
-    inside: &str,
-    make: impl Fn(&Path) -> std::io::Result<()>,
-) -> Result<PathBuf> {
-    let path = rootfs.join(inside.trim_start_matches('/'));
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_symlink() => Err(Failure::new(format!(
-            "{inside} in the rootfs is a symlink: refusing to mount over it (it could lead onto the host)"
-        ))),
-        Ok(_) => Ok(path),
-        Err(_) => make(&path).map(|()| path.clone()).map_err(|e| {
-            Failure::new(format!(
-                "cannot create {}: {}",
-                path.display(),
-                labkit::failure::describe_io(&e)
-            ))
-        }),
+// ANCHOR: mount_target
+/// Walk `inside` one name at a time, each opened relative to its parent's
+/// descriptor with `O_NOFOLLOW` (and made with `mkdirat`, or `openat(O_CREAT)` for a
+/// final file, when missing): no path through a symlink is ever followed, so nothing
+/// is created or mounted on the host by a rootfs that links out of itself.
+fn mount_target(rootfs: &Path, inside: &str, dir: bool) -> Result<PathBuf> {
+    use nix::fcntl::{OFlag, open, openat};
+    let refuse = |why: String| {
+        Failure::new(format!(
+            "{inside} in the rootfs: {why}: refusing to mount there (it could lead onto the host)"
+        ))
+    };
+    let names: Vec<&str> = inside.split('/').filter(|n| !n.is_empty()).collect();
+    let walk = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut here = open(rootfs, walk, Mode::empty())
+        .map_err(|e| Failure::new(format!("{}: {}", rootfs.display(), e.desc())))?;
+    for (i, name) in names.iter().enumerate() {
+        if *name == ".." || *name == "." {
+            return Err(refuse(format!("{name:?} is not allowed")));
+        }
+        let last = i + 1 == names.len();
+        if last && !dir {
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            return match openat(&here, *name, flags, Mode::from_bits_truncate(0o644)) {
+                Ok(_) => Ok(rootfs.join(inside.trim_start_matches('/'))),
+                Err(Errno::ELOOP) => Err(refuse(format!("{name} is a symlink"))),
+                Err(e) => Err(refuse(format!("{name}: {}", e.desc()))),
+            };
+        }
+        here = match openat(&here, *name, walk, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::ENOENT) => {
+                nix::sys::stat::mkdirat(&here, *name, Mode::from_bits_truncate(0o755))
+                    .map_err(|e| refuse(format!("cannot create {name}: {}", e.desc())))?;
+                openat(&here, *name, walk, Mode::empty())
+                    .map_err(|e| refuse(format!("{name}: {}", e.desc())))?
+            }
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(refuse(format!("{name} is a symlink or not a directory")));
+            }
+            Err(e) => return Err(refuse(format!("{name}: {}", e.desc()))),
+        };
     }
+    Ok(rootfs.join(inside.trim_start_matches('/')))
 }
+// ANCHOR_END: mount_target
 
 /// The device nodes a program expects: (name, major, minor).
 pub const DEVICES: [(&str, u64, u64); 6] = [

@@ -140,3 +140,39 @@ fn missing_iptables_is_explained() {
         .transcript();
     assert_eq!(code, 0, "{text}");
 }
+
+/// A rootfs whose /etc links out of it (absolute, relative, or to a directory of
+/// the host) must not make `run` write /etc/hosts and friends on the host.
+#[test]
+fn a_rootfs_whose_etc_links_out_is_refused() {
+    needs_root!();
+    let sandbox = Sandbox::new();
+    let (tmp, rootfs) = rootfs();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    std::fs::remove_dir_all(rootfs.join("etc")).expect("rm etc");
+    for link in ["/", "../../../../../..", &outside.to_string_lossy()] {
+        let _ = std::fs::remove_file(rootfs.join("etc"));
+        std::os::unix::fs::symlink(link, rootfs.join("etc")).expect("symlink");
+        let (code, text) = sandbox
+            .ch05()
+            .redact_path(tmp.path(), "/tmp/lab-XXXXXX")
+            .args(["-q", "run", "--network", "none", "--rootfs"])
+            .arg(&rootfs)
+            .cmd(&["true"])
+            .transcript();
+        assert_eq!(code, 125, "{link}: {text}");
+        assert!(text.contains("etc is a symlink"), "{link}: {text}");
+        assert_eq!(
+            lab_tests::ls(&outside),
+            Vec::<String>::new(),
+            "{link}: written outside"
+        );
+        for host_file in ["/hostname", "/hosts", "/resolv.conf"] {
+            assert!(
+                !std::path::Path::new(host_file).exists(),
+                "{link}: {host_file} on the host"
+            );
+        }
+    }
+}

@@ -644,3 +644,53 @@ fn the_busybox_image_is_built_once() {
     assert_eq!(lab_tests::ls(&docker.root().join("images")).len(), 1);
     assert_eq!(lab_tests::ls(&docker.root().join("layers")).len(), 1);
 }
+
+/// A volume whose target goes through a symlink of the image (to `/`, or to a
+/// directory of the host) is refused, and nothing is made on the host.
+#[test]
+fn a_volume_target_through_a_symlink_is_refused() {
+    needs_root!();
+    let docker = Docker::new();
+    let host = open_tempdir();
+    let out = docker.out(&[
+        "run",
+        "--name",
+        "base",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "ln -s / /root-link && ln -s {} /host-link",
+            host.path().display()
+        ),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(docker.out(&["commit", "base", "links"]).code, 0);
+    let source = open_tempdir();
+    let volume = |target: &str| format!("{}:{target}", source.path().display());
+    for target in ["/root-link/made-by-a-volume", "/host-link/made-by-a-volume"] {
+        let out = docker.out(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &volume(target),
+            "links",
+            "true",
+        ]);
+        assert_eq!(out.code, 125, "{target}: {}", out.stderr);
+        assert!(out.stderr.contains("is a symlink"), "{}", out.stderr);
+    }
+    assert!(
+        !Path::new("/made-by-a-volume").exists(),
+        "made on the host's /"
+    );
+    assert_eq!(
+        lab_tests::ls(host.path()),
+        Vec::<String>::new(),
+        "made in a host directory"
+    );
+}
