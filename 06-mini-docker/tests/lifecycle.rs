@@ -694,3 +694,62 @@ fn a_volume_target_through_a_symlink_is_refused() {
         "made in a host directory"
     );
 }
+
+/// Nothing of mini-docker's reaches a container but stdio: not in `run`, not in
+/// `exec`, not as a working directory (`-w /proc/self/fd/N` was CVE-2024-21626).
+#[test]
+fn no_descriptor_leaks_into_a_container() {
+    needs_root!();
+    let docker = Docker::new();
+    // `ls` opens one directory itself (fd 3): anything else would be a leak.
+    let fds = "ls /proc/self/fd | tr '\\n' ' '";
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        fds,
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "0 1 2 3 "),
+        "{}",
+        out.stderr
+    );
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = docker.out(&["exec", "c", "sh", "-c", fds]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "0 1 2 3 "),
+        "{}",
+        out.stderr
+    );
+    for n in 3..=20 {
+        let dir = format!("/proc/self/fd/{n}");
+        let out = docker.out(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-w",
+            &dir,
+            "busybox",
+            "pwd",
+        ]);
+        assert_ne!(out.code, 0, "-w {dir} worked: {}", out.stdout);
+    }
+}
