@@ -7,7 +7,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use labkit::failure::describe_io;
+use labkit::failure::{Context, describe_io};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -68,13 +68,7 @@ impl Overlay {
             })
             .collect::<Result<Vec<_>>>()?;
         for dir in [upper, work] {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Failure::new(format!(
-                    "cannot create {}: {}",
-                    dir.display(),
-                    describe_io(&e)
-                ))
-            })?;
+            std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
         }
         let (upper, work) = (canonical("--upper", upper)?, canonical("--work", work)?);
         let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).unwrap_or(0);

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use ch01_chroot::rootfs_writer::RootfsWriter;
-use labkit::failure::describe_io;
+use labkit::failure::{Context, describe_io};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use tar::{Archive, EntryType};
@@ -168,13 +168,7 @@ pub fn unpack_layer(tar: &Path, dir: &Path) -> Result<Unpacked> {
 
 /// Write the entries of a validated layer.
 fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        Failure::new(format!(
-            "cannot create {}: {}",
-            dir.display(),
-            describe_io(&e)
-        ))
-    })?;
+    std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
     narrate::step(
         format!("untar {:?} into {:?}, applying .wh. whiteouts", tar, dir),
         format!(

@@ -15,6 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
+use labkit::failure::Context;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::Flock;
@@ -23,14 +24,6 @@ use nix::unistd::Pid;
 use crate::args::{Publish, gateway};
 
 pub const STATE_ROOT: &str = "/run/ch05-network";
-
-fn io_failure(path: &Path, e: std::io::Error) -> Failure {
-    Failure::new(format!(
-        "{}: {}",
-        path.display(),
-        labkit::failure::describe_io(&e)
-    ))
-}
 
 /// The state of the network namespace we are in.
 #[derive(Debug, Clone)]
@@ -41,7 +34,7 @@ pub struct State {
 impl State {
     pub fn here() -> Result<Self> {
         let ns = Path::new("/proc/self/ns/net");
-        let inode = fs::metadata(ns).map_err(|e| io_failure(ns, e))?.ino();
+        let inode = fs::metadata(ns).context(|| ns.display().to_string())?.ino();
         Ok(State {
             dir: Path::new(STATE_ROOT).join(format!("net-{inode}")),
         })
@@ -68,7 +61,7 @@ impl State {
     /// One lock for the whole namespace: allocations take a few microseconds, and
     /// holding it serialises every `run` that starts at the same moment.
     pub fn lock(&self) -> Result<Flock<File>> {
-        fs::create_dir_all(&self.dir).map_err(|e| io_failure(&self.dir, e))?;
+        fs::create_dir_all(&self.dir).context(|| self.dir.display().to_string())?;
         labkit::lock::lock_dir(&self.dir)
     }
     // ANCHOR_END: lock
@@ -146,7 +139,7 @@ impl Lease {
                 ports.join(",")
             ),
         )
-        .map_err(|e| io_failure(&self.path, e))
+        .context(|| self.path.display().to_string())
     }
 
     /// Note the container's process in the lease.
@@ -231,7 +224,7 @@ pub fn allocate(
 ) -> Result<(Lease, Vec<Lease>)> {
     let _locked = state.lock()?;
     let dir = state.bridge_dir(bridge).join("leases");
-    fs::create_dir_all(&dir).map_err(|e| io_failure(&dir, e))?;
+    fs::create_dir_all(&dir).context(|| dir.display().to_string())?;
     let (live, stale) = take_back_stale(state, bridge);
     check_ports_free(state, ports)?;
     let taken: Vec<Ipv4Addr> = live.iter().map(|l| l.ip).collect();
@@ -253,7 +246,7 @@ pub fn allocate(
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| io_failure(&path, e))?;
+        .context(|| path.display().to_string())?;
     let lease = Lease {
         ip,
         veth: veth_name(ip),
@@ -264,7 +257,7 @@ pub fn allocate(
     };
     lease.write()?;
     let last = state.bridge_dir(bridge).join("last");
-    fs::write(&last, ip.to_string()).map_err(|e| io_failure(&last, e))?;
+    fs::write(&last, ip.to_string()).context(|| last.display().to_string())?;
     Ok((lease, stale))
 }
 // ANCHOR_END: allocate

@@ -5,11 +5,12 @@ use ch03_cgroups::limits::{parse_count, parse_cpus, parse_size};
 use ch05_network::args::Publish;
 use ch05_network::run::Mode;
 use clap::Args;
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 
 use crate::container::{self, Config, Container, MountSpec, State};
 use crate::image;
-use crate::store::{Store, io_failure, lock, new_id, now};
+use crate::store::{Store, lock, new_id, now};
 
 /// `run` and `create`'s flags: Docker's names and meanings.
 #[derive(Args, Debug, Clone)]
@@ -299,7 +300,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     let made = (|| {
         for dir in ["upper", "work", "merged"] {
             let path = container.dir.join(dir);
-            std::fs::create_dir_all(&path).map_err(|e| io_failure(&path, e))?;
+            std::fs::create_dir_all(&path).context(|| path.display().to_string())?;
         }
         container.save_config(&config)?;
         container.save_state(&State::default())

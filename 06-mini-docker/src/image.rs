@@ -6,10 +6,11 @@
 
 use std::path::PathBuf;
 
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, io_failure, new_id, now, read_json, write_json};
+use crate::store::{Store, new_id, now, read_json, write_json};
 
 /// What a container of this image starts with, as in an OCI image config.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +125,7 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
             return Err(failure);
         }
     };
-    std::fs::rename(&tmp, store.layer(&layer)).map_err(|e| io_failure(&tmp, e))?;
+    std::fs::rename(&tmp, store.layer(&layer)).context(|| tmp.display().to_string())?;
     let image = Image {
         id: new_id()?,
         tags: vec!["busybox:latest".into()],

@@ -11,20 +11,21 @@ use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::container::{self, Container};
 use crate::image::{self, Image, ImageConfig, normalize};
-use crate::store::{Store, io_failure, new_id, now};
+use crate::store::{Store, new_id, now};
 
 fn sha256_of(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| io_failure(path, e))?;
+    let mut file = File::open(path).context(|| path.display().to_string())?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).map_err(|e| io_failure(path, e))?;
+        let n = file.read(&mut buf).context(|| path.display().to_string())?;
         if n == 0 {
             break;
         }
@@ -51,7 +52,7 @@ pub fn add_layer(store: &Store, tar: &Path) -> Result<String> {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(failure);
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| io_failure(&dir, e))?;
+    std::fs::rename(&tmp, &dir).context(|| dir.display().to_string())?;
     Ok(id)
 }
 // ANCHOR_END: add_layer
@@ -140,7 +141,7 @@ pub fn remove_image(store: &Store, reference: &str) -> Result<()> {
         )));
     }
     let path = store.image_file(&image.id);
-    std::fs::remove_file(&path).map_err(|e| io_failure(&path, e))?;
+    std::fs::remove_file(&path).context(|| path.display().to_string())?;
     let used: Vec<String> = image::list(store)
         .into_iter()
         .flat_map(|i| i.layers)
@@ -159,7 +160,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
     let scratch = tempfile::Builder::new()
         .prefix(".load-")
         .tempdir_in(store.root.join("layers"))
-        .map_err(|e| io_failure(&store.root, e))?;
+        .context(|| store.root.display().to_string())?;
     let dir = match path.is_dir() {
         true => path.to_path_buf(),
         false => {
@@ -186,7 +187,7 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
 // ANCHOR_END: load
 
 fn read_value(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_failure(path, e))?;
+    let text = std::fs::read_to_string(path).context(|| path.display().to_string())?;
     serde_json::from_str(&text)
         .map_err(|e| Failure::new(format!("{}: not valid JSON ({e})", path.display())))
 }
@@ -355,7 +356,7 @@ pub fn with_root<T>(
     work: impl FnOnce(&File) -> Result<T>,
 ) -> Result<T> {
     let state = crate::lifecycle::current_state(container)?;
-    let open_dir = |path: &Path| File::open(path).map_err(|e| io_failure(path, e));
+    let open_dir = |path: &Path| File::open(path).context(|| path.display().to_string());
     if state.running {
         return work(&open_dir(Path::new(&format!("/proc/{}/root", state.pid)))?);
     }
@@ -394,7 +395,7 @@ fn write_tree(root: &Path, out: &mut dyn std::io::Write) -> Result<()> {
     ) -> Result<()> {
         let path = root.join(rel);
         let mut names: Vec<_> = std::fs::read_dir(&path)
-            .map_err(|e| io_failure(&path, e))?
+            .context(|| path.display().to_string())?
             .flatten()
             .map(|e| e.file_name())
             .collect();

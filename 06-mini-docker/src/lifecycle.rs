@@ -1,6 +1,6 @@
 //! start, stop, kill, wait, rm: what happens to a container after `create`.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use labkit::failure::EXIT_TOOL_FAILED;
@@ -112,13 +112,9 @@ pub fn wait_pid(pid: i32, timeout: Option<Duration>) -> bool {
     if !is_alive(pid) {
         return true;
     }
-    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if raw < 0 {
+    let Ok(pidfd) = crate::monitor::open_pidfd(Pid::from_raw(pid)) else {
         return !is_alive(pid);
-    }
-    // SAFETY: a new descriptor that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    };
     let timeout = match timeout {
         Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
         None => PollTimeout::NONE,

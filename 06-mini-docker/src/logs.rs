@@ -6,10 +6,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{io_failure, now};
+use crate::store::now;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
@@ -35,7 +36,7 @@ impl LogWriter {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| io_failure(path, e))?;
+            .context(|| path.display().to_string())?;
         Ok(LogWriter {
             file,
             pending: [Vec::new(), Vec::new()],
@@ -82,7 +83,7 @@ pub fn read(path: &Path) -> Result<Vec<Line>> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(io_failure(path, e)),
+        Err(e) => return Err(e).context(|| path.display().to_string()),
     };
     Ok(BufReader::new(file)
         .lines()

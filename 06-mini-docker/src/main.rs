@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use labkit::failure::{EXIT_TOOL_FAILED, exit_with};
+use labkit::failure::{Context, EXIT_TOOL_FAILED, exit_with};
 use labkit::privilege::require_root;
 use labkit::{Failure, Result};
 use mini_docker::container::{self, Container};
@@ -393,8 +393,8 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             let container = container::find(store, &container)?;
             match output {
                 Some(path) => {
-                    let mut file = std::fs::File::create(&path)
-                        .map_err(|e| mini_docker::store::io_failure(&path, e))?;
+                    let mut file =
+                        std::fs::File::create(&path).context(|| path.display().to_string())?;
                     layers::export(store, &container, &mut file)?;
                 }
                 None => layers::export(store, &container, &mut std::io::stdout().lock())?,

@@ -558,8 +558,3 @@ fn pump_tty(pid: Pid, master: OwnedFd, log: &mut LogWriter, terminal: Terminal) 
 pub fn is_alive(pid: i32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
 }
-
-/// A config's command line, for `ps`.
-pub fn command_line(config: &Config) -> String {
-    labkit::narrate::shell_line(&config.cmd)
-}

@@ -4,17 +4,17 @@
 use ch03_cgroups::group::Group;
 use ch03_cgroups::hierarchy::Layout;
 use labkit::doctor::Host;
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 
 use crate::container::Container;
-use crate::store::io_failure;
 
 /// The container's directory: config, state, log, writable layer.
 pub fn remove_files(container: &Container) -> Result<()> {
     match std::fs::remove_dir_all(&container.dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_failure(&container.dir, e)),
+        Err(e) => Err(e).context(|| container.dir.display().to_string()),
     }
 }
 

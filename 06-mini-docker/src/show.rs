@@ -75,7 +75,7 @@ pub fn ps(store: &Store, all: bool, quiet: bool) -> String {
         }
         ids.push_str(&format!("{}\n", c.short_id()));
         let config = c.config().unwrap_or_default();
-        let mut command = crate::monitor::command_line(&config);
+        let mut command = labkit::narrate::shell_line(&config.cmd);
         if command.chars().count() > 20 {
             command = format!("{}…", command.chars().take(19).collect::<String>());
         }

@@ -17,6 +17,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use nix::fcntl::Flock;
 use serde::Serialize;
@@ -29,19 +30,11 @@ pub struct Store {
     pub root: PathBuf,
 }
 
-pub fn io_failure(path: &Path, e: std::io::Error) -> Failure {
-    Failure::new(format!(
-        "{}: {}",
-        path.display(),
-        labkit::failure::describe_io(&e)
-    ))
-}
-
 impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         for dir in ["layers", "images", "containers"] {
             let path = root.join(dir);
-            fs::create_dir_all(&path).map_err(|e| io_failure(&path, e))?;
+            fs::create_dir_all(&path).context(|| path.display().to_string())?;
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -87,13 +80,16 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
-        .map_err(|e| io_failure(dir, e))?;
+        .context(|| dir.display().to_string())?;
     let text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
     // No fsync: rename alone is what protects against a process killed midway
     // (the kernel keeps what was written); an fsync per file would be for power
     // loss, and would cost a disk flush on every state change of every container.
-    tmp.write_all(&text).map_err(|e| io_failure(path, e))?;
-    tmp.persist(path).map_err(|e| io_failure(path, e.error))?;
+    tmp.write_all(&text)
+        .context(|| path.display().to_string())?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .context(|| path.display().to_string())?;
     Ok(())
 }
 // ANCHOR_END: atomic
@@ -103,7 +99,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let mut text = String::new();
     File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|e| io_failure(path, e))?;
+        .context(|| path.display().to_string())?;
     serde_json::from_str(&text).map_err(|e| {
         Failure::new(format!(
             "{} is damaged ({e}); `mini-docker rm -f` still removes the container",

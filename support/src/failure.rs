@@ -80,8 +80,6 @@ impl<T> Context<T> for nix::Result<T> {
     }
 }
 
-/// End the process: with the code the work returned, or with the failure's message
-/// (prefixed by the tool's name, as Unix tools do) and its exit code.
 /// This program's name, as its messages start (`mini-docker: ...`): the file name
 /// it was started as. A forked child of a chapter's library speaks as that program.
 pub fn program() -> String {
@@ -95,6 +93,8 @@ pub fn program() -> String {
         .unwrap_or_else(|| "container".into())
 }
 
+/// End the process: with the code the work returned, or with the failure's message
+/// (prefixed by the tool's name, as Unix tools do) and its exit code.
 pub fn exit_with(tool: &str, outcome: Result<i32>) -> ! {
     match outcome {
         Ok(code) => std::process::exit(code),
