@@ -124,12 +124,19 @@ fn no_group_is_left_after_ctrl_c() {
         .spawn()
         .expect("spawn");
     let pgid = nix::unistd::Pid::from_raw(run.id() as i32);
-    // Once the sleep is in its group, press Ctrl-C (SIGINT to the process group).
-    wait_until("the sleep to be in its group", || {
+    // Once the sleep runs in its group, press Ctrl-C (SIGINT to the process group).
+    // Not before it has exec'd: until then the child still ignores SIGINT, as its
+    // parent does, and the key press would be lost.
+    wait_until("the sleep to run in its group", || {
         leftovers(&name)
             .iter()
             .any(|d| {
-                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+                std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|p| {
+                    p.split_whitespace().any(|pid| {
+                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|c| c.trim() == "sleep")
+                    })
+                })
             })
             .then_some(())
     });
