@@ -6,14 +6,15 @@
 //! private: otherwise, on hosts where `/` is shared (systemd does that), each mount
 //! would propagate back to the host, and `pivot_root` refuses to work at all.
 
-use std::os::unix::fs::symlink;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
 use nix::unistd::{chdir, pivot_root};
 
 use crate::namespace::Namespace;
@@ -52,22 +53,25 @@ fn mount_failed(what: &str, errno: Errno) -> Failure {
     Failure::new(format!("{what}: {}{why}", errno.desc()))
 }
 
-fn mount_step(
+/// Mount onto `target` through its descriptor; the narration shows its path.
+pub fn mount_step(
     source: &str,
-    target: &Path,
+    target: &Target,
     fstype: Option<&str>,
     flags: MsFlags,
     data: Option<&str>,
     shell: String,
 ) -> Result<()> {
     let call = format!(
-        "mount({source:?}, {target:?}, {}, {}{})",
+        "mount({source:?}, {:?}, {}, {}{})",
+        target.shown,
         fstype.map_or("NULL".into(), |t| format!("{t:?}")),
         flag_names(flags),
         data.map(|d| format!(", {d:?}")).unwrap_or_default()
     );
     narrate::step(&call, shell);
-    mount(Some(source), target, fstype, flags, data).map_err(|e| mount_failed(&call, e))
+    mount(Some(source), target.via_fd().as_str(), fstype, flags, data)
+        .map_err(|e| mount_failed(&call, e))
 }
 
 fn flag_names(flags: MsFlags) -> String {
@@ -114,10 +118,10 @@ pub fn make_private() -> Result<()> {
 /// `--pid` without `--rootfs`: a fresh /proc over the host's, in our mount
 /// namespace only, so that `ps` sees the new PID namespace.
 pub fn mount_fresh_proc() -> Result<()> {
-    proc_mount(Path::new("/proc"))
+    proc_mount(&Target::trusted(Path::new("/proc"))?)
 }
 
-fn proc_mount(target: &Path) -> Result<()> {
+fn proc_mount(target: &Target) -> Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount_step(
         "proc",
@@ -125,66 +129,116 @@ fn proc_mount(target: &Path) -> Result<()> {
         Some("proc"),
         flags,
         None,
-        format!("mount -t proc proc {}", target.display()),
+        format!("mount -t proc proc {}", target.shown.display()),
     )
 }
 
-/// A directory inside the rootfs to mount on: created when missing. A symlink
-/// anywhere on the way is refused: the image owns the rootfs, and its `/etc` or
-/// `/proc` could point anywhere on the host.
-fn mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
-    mount_target(rootfs, inside, true)
+/// A place to mount on, reached without following any symlink and held open. The
+/// mount goes through the descriptor (`/proc/self/fd/N`), not through the path: a
+/// name swapped for a symlink after the walk (CVE-2021-30465) changes nothing.
+#[derive(Debug)]
+pub struct Target {
+    fd: OwnedFd,
+    /// The path it was reached by, for messages and narration.
+    pub shown: PathBuf,
 }
 
-/// The same for a file: an empty one is created when missing.
-fn file_mount_point(rootfs: &Path, inside: &str) -> Result<PathBuf> {
-    mount_target(rootfs, inside, false)
+impl Target {
+    /// A path the caller chose on the host (the rootfs itself, the host's /proc):
+    /// opened as it is.
+    pub fn trusted(path: &Path) -> Result<Target> {
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| Failure::new(format!("{}: {}", path.display(), e.desc())))?;
+        Ok(Target {
+            fd,
+            shown: path.to_path_buf(),
+        })
+    }
+
+    /// The magic link the kernel resolves to exactly this descriptor's file.
+    pub fn via_fd(&self) -> String {
+        format!("/proc/self/fd/{}", self.fd.as_raw_fd())
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+}
+
+/// What `mount_target` does when a name is missing: make a directory, make an
+/// empty file, or nothing (`Ok(None)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    MakeDir,
+    MakeFile,
+    Skip,
+}
+
+/// A directory inside the rootfs to mount on: created when missing.
+fn mount_point(rootfs: &Path, inside: &str) -> Result<Target> {
+    Ok(mount_target(rootfs, inside, Missing::MakeDir)?.expect("made when missing"))
 }
 
 // ANCHOR: mount_target
 /// Walk `inside` one name at a time, each opened relative to its parent's
 /// descriptor with `O_NOFOLLOW` (and made with `mkdirat`, or `openat(O_CREAT)` for a
-/// final file, when missing): no path through a symlink is ever followed, so nothing
-/// is created or mounted on the host by a rootfs that links out of itself.
-fn mount_target(rootfs: &Path, inside: &str, dir: bool) -> Result<PathBuf> {
-    use nix::fcntl::{OFlag, open, openat};
+/// final file, when missing). A symlink anywhere on the way is refused: the image
+/// owns the rootfs, and its `/proc`, `/dev` or `/etc` could point anywhere on the
+/// host. What comes back is a descriptor, not a path.
+pub fn mount_target(root: &Path, inside: &str, missing: Missing) -> Result<Option<Target>> {
     let refuse = |why: String| {
         Failure::new(format!(
             "{inside} in the rootfs: {why}: refusing to mount there (it could lead onto the host)"
         ))
     };
     let names: Vec<&str> = inside.split('/').filter(|n| !n.is_empty()).collect();
-    let walk = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut here = open(rootfs, walk, Mode::empty())
-        .map_err(|e| Failure::new(format!("{}: {}", rootfs.display(), e.desc())))?;
+    let walk = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut here = nix::fcntl::open(root, walk | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|e| Failure::new(format!("{}: {}", root.display(), e.desc())))?;
     for (i, name) in names.iter().enumerate() {
         if *name == ".." || *name == "." {
             return Err(refuse(format!("{name:?} is not allowed")));
         }
         let last = i + 1 == names.len();
-        if last && !dir {
-            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            return match openat(&here, *name, flags, Mode::from_bits_truncate(0o644)) {
-                Ok(_) => Ok(rootfs.join(inside.trim_start_matches('/'))),
-                Err(Errno::ELOOP) => Err(refuse(format!("{name} is a symlink"))),
-                Err(e) => Err(refuse(format!("{name}: {}", e.desc()))),
-            };
-        }
-        here = match openat(&here, *name, walk, Mode::empty()) {
+        let flags = match last && missing != Missing::MakeDir {
+            true => walk, // the last name may be a file: checked below
+            false => walk | OFlag::O_DIRECTORY,
+        };
+        here = match openat(&here, *name, flags, Mode::empty()) {
             Ok(next) => next,
-            Err(Errno::ENOENT) => {
-                nix::sys::stat::mkdirat(&here, *name, Mode::from_bits_truncate(0o755))
-                    .map_err(|e| refuse(format!("cannot create {name}: {}", e.desc())))?;
-                openat(&here, *name, walk, Mode::empty())
-                    .map_err(|e| refuse(format!("{name}: {}", e.desc())))?
-            }
+            Err(Errno::ENOENT) => match (last, missing) {
+                (_, Missing::Skip) => return Ok(None),
+                (true, Missing::MakeFile) => {
+                    let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | walk;
+                    openat(
+                        &here,
+                        *name,
+                        create - OFlag::O_PATH,
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map_err(|e| refuse(format!("cannot create {name}: {}", e.desc())))?
+                }
+                _ => {
+                    nix::sys::stat::mkdirat(&here, *name, Mode::from_bits_truncate(0o755))
+                        .map_err(|e| refuse(format!("cannot create {name}: {}", e.desc())))?;
+                    openat(&here, *name, walk | OFlag::O_DIRECTORY, Mode::empty())
+                        .map_err(|e| refuse(format!("{name}: {}", e.desc())))?
+                }
+            },
             Err(Errno::ELOOP | Errno::ENOTDIR) => {
                 return Err(refuse(format!("{name} is a symlink or not a directory")));
             }
             Err(e) => return Err(refuse(format!("{name}: {}", e.desc()))),
         };
+        // O_PATH|O_NOFOLLOW opens a final symlink itself, rather than failing.
+        if last && nix::sys::stat::fstat(&here).is_ok_and(|st| is_symlink(st.st_mode)) {
+            return Err(refuse(format!("{name} is a symlink")));
+        }
     }
-    Ok(rootfs.join(inside.trim_start_matches('/')))
+    Ok(Some(Target {
+        fd: here,
+        shown: root.join(inside.trim_start_matches('/')),
+    }))
 }
 // ANCHOR_END: mount_target
 
@@ -198,6 +252,10 @@ pub const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
+fn is_symlink(mode: libc::mode_t) -> bool {
+    mode & libc::S_IFMT == libc::S_IFLNK
+}
+
 // ANCHOR: prepare_rootfs
 /// Mount what a container needs inside `rootfs`, then make it our `/`.
 /// In a user namespace device nodes cannot be created, so the host's are bound in;
@@ -208,7 +266,7 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
     let r = rootfs.display();
     mount_step(
         &rootfs.to_string_lossy(),
-        rootfs,
+        &Target::trusted(rootfs)?,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
@@ -239,7 +297,7 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
             None,
             format!("mount --rbind /sys {r}/sys"),
         )?;
-        remount_readonly(&sys)?;
+        remount_readonly(&mount_point(rootfs, "/sys")?)?;
     }
     bind_all(rootfs, &plan.binds)?;
     pivot_into(rootfs)
@@ -252,10 +310,11 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
 pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
     for bind in binds {
         let inside = bind.target.to_string_lossy();
-        let target = match bind.source.is_dir() {
-            true => mount_point(root, &inside)?,
-            false => file_mount_point(root, &inside)?,
+        let missing = match bind.source.is_dir() {
+            true => Missing::MakeDir,
+            false => Missing::MakeFile,
         };
+        let target = mount_target(root, &inside, missing)?.expect("made when missing");
         mount_step(
             &bind.source.to_string_lossy(),
             &target,
@@ -265,11 +324,14 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
             format!(
                 "mount --bind {} {}",
                 bind.source.display(),
-                target.display()
+                target.shown.display()
             ),
         )?;
         if bind.read_only {
-            remount_readonly(&target)?;
+            // The descriptor still holds what was under the mount: walk again to
+            // reach the mount itself.
+            let mounted = mount_target(root, &inside, Missing::Skip)?;
+            remount_readonly(&mounted.ok_or_else(|| Failure::new(format!("{inside}: gone")))?)?;
         }
     }
     Ok(())
@@ -277,30 +339,28 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
 // ANCHOR_END: bind_all
 
 fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
-    let dev = mount_point(rootfs, "/dev")?;
     let r = rootfs.display();
     mount_step(
         "tmpfs",
-        &dev,
+        &mount_point(rootfs, "/dev")?,
         Some("tmpfs"),
         MsFlags::MS_NOSUID,
         Some("mode=755,size=65536k"),
         format!("mount -t tmpfs -o mode=755 tmpfs {r}/dev"),
     )?;
+    // Walked again: the descriptor from before the mount is the directory under it.
+    let dev = mount_point(rootfs, "/dev")?;
+    let io_failed = |what: String, e: Errno| Failure::new(format!("{what}: {}", e.desc()));
     for (name, major, minor) in DEVICES {
-        let node = dev.join(name);
+        let shown = dev.shown.join(name);
         if in_user_ns {
             // mknod(2) of a device needs CAP_MKNOD in the *initial* user namespace.
-            std::fs::write(&node, "").map_err(|e| {
-                Failure::new(format!(
-                    "{}: {}",
-                    node.display(),
-                    labkit::failure::describe_io(&e)
-                ))
-            })?;
+            let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
+            let fd = openat(dev.fd(), name, create, Mode::from_bits_truncate(0o644))
+                .map_err(|e| io_failed(shown.display().to_string(), e))?;
             mount_step(
                 &format!("/dev/{name}"),
-                &node,
+                &Target { fd, shown },
                 None,
                 MsFlags::MS_BIND,
                 None,
@@ -308,30 +368,25 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
             )?;
         } else {
             narrate::step(
-                format!("mknod({:?}, S_IFCHR|0666, makedev({major}, {minor}))", node),
+                format!("mknod({shown:?}, S_IFCHR|0666, makedev({major}, {minor}))"),
                 format!("mknod -m 666 {r}/dev/{name} c {major} {minor}"),
             );
-            mknod(
-                &node,
-                SFlag::S_IFCHR,
-                Mode::from_bits_truncate(0o666),
-                makedev(major, minor),
-            )
-            .map_err(|e| Failure::new(format!("mknod {}: {}", node.display(), e.desc())))?;
+            let mode = Mode::from_bits_truncate(0o666);
+            mknodat(dev.fd(), name, SFlag::S_IFCHR, mode, makedev(major, minor))
+                .map_err(|e| io_failed(format!("mknod {}", shown.display()), e))?;
             // mknod's mode is filtered by the umask; devices must be usable by all.
             nix::sys::stat::fchmodat(
-                nix::fcntl::AT_FDCWD,
-                &node,
-                Mode::from_bits_truncate(0o666),
+                dev.fd(),
+                name,
+                mode,
                 nix::sys::stat::FchmodatFlags::FollowSymlink,
             )
-            .map_err(|e| Failure::new(format!("chmod {}: {}", node.display(), e.desc())))?;
+            .map_err(|e| io_failed(format!("chmod {}", shown.display()), e))?;
         }
     }
-    let pts = mount_point(rootfs, "/dev/pts")?;
     mount_step(
         "devpts",
-        &pts,
+        &mount_point(rootfs, "/dev/pts")?,
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
@@ -348,21 +403,17 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(target, dev.join(link)).map_err(|e| {
-            Failure::new(format!(
-                "symlink /dev/{link}: {}",
-                labkit::failure::describe_io(&e)
-            ))
-        })?;
+        nix::unistd::symlinkat(target, dev.fd(), link)
+            .map_err(|e| io_failed(format!("symlink /dev/{link}"), e))?;
     }
     Ok(())
 }
 
 /// Make a bind mount read-only, keeping the flags the kernel locked on it (in a
 /// user namespace, a remount may not drop nosuid, nodev or noexec).
-fn remount_readonly(path: &Path) -> Result<()> {
-    let locked = nix::sys::statvfs::statvfs(path)
-        .map_err(|e| Failure::new(format!("statvfs {}: {}", path.display(), e.desc())))?
+fn remount_readonly(target: &Target) -> Result<()> {
+    let locked = nix::sys::statvfs::fstatvfs(target.fd())
+        .map_err(|e| Failure::new(format!("statvfs {}: {}", target.shown.display(), e.desc())))?
         .flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     use nix::sys::statvfs::FsFlags;
@@ -377,11 +428,11 @@ fn remount_readonly(path: &Path) -> Result<()> {
     }
     mount_step(
         "none",
-        path,
+        target,
         None,
         flags,
         None,
-        format!("mount -o remount,bind,ro {}", path.display()),
+        format!("mount -o remount,bind,ro {}", target.shown.display()),
     )
 }
 
