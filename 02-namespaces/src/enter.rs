@@ -134,6 +134,16 @@ pub fn exec_in(
     } else {
         (None, None)
     };
+    // ANCHOR: dumpable
+    // Until it execs, the joining process carries what the container must not get:
+    // descriptors of the host, our memory. Not dumpable, no process in the container
+    // may ptrace it or open its /proc/PID/{fd,exe,mem,environ} (CVE-2016-9962:
+    // runc's did not, and a container process could take its descriptors). exec
+    // makes the new program dumpable again.
+    narrate::step("prctl(PR_SET_DUMPABLE, 0)", "# no shell equivalent");
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| fail(format!("prctl(PR_SET_DUMPABLE): {}", e.desc())))?;
+    // ANCHOR_END: dumpable
     for (ns, fd) in &handles {
         narrate::step(
             format!("setns(open(\"/proc/{pid}/ns/{ns}\"), {})", ns.flag_name()),
