@@ -90,6 +90,18 @@ fn validate(tar: &Path, allow_devices: bool) -> Result<()> {
                 .find(|a| symlinks.contains(*a))
                 .map(Path::to_path_buf)
         };
+        // `.wh.NAME` deletes NAME: a name, never the directory itself or its parent.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let deleted = name
+            .as_deref()
+            .and_then(|n| n.strip_prefix(WHITEOUT_PREFIX));
+        if matches!(deleted, Some("" | "." | "..")) {
+            return Err(bad(
+                tar,
+                &raw,
+                "is a whiteout of no name, of its own directory or of its parent",
+            ));
+        }
         if let Some(link) = through(&path) {
             return Err(bad(
                 tar,

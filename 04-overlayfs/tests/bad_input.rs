@@ -228,3 +228,25 @@ fn mounts_that_cannot_work() {
         "ch04-overlayfs: --lower: 501 lower directories, but overlayfs stacks at most 500: merge some layers first\n"
     );
 }
+
+/// A whiteout names what it deletes after `.wh.`: `.wh...` would delete the
+/// directory above (here, the one that holds the target and `outside`).
+#[test]
+fn a_whiteout_of_the_parent_directory() {
+    refused_layer(
+        "bad-layer-whiteout-dotdot",
+        &[raw_entry(Regular, ".wh...", "", b"")],
+    );
+}
+
+/// `.wh.` names nothing: it would delete the directory it is in.
+#[test]
+fn a_whiteout_of_nothing() {
+    refused_layer(
+        "bad-layer-whiteout-empty",
+        &[
+            raw_entry(tar::EntryType::Directory, "a/", "", b""),
+            raw_entry(Regular, "a/.wh.", "", b""),
+        ],
+    );
+}
