@@ -21,12 +21,21 @@ pub fn become_container(plan: &Plan) -> ! {
     let code = match setup(plan) {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("{}: {failure}", labkit::failure::program());
             // A step of ours failed (125), unless exec gave its own 126/127.
-            match failure.code() {
+            let code = match failure.code() {
                 EXIT_FAILURE => EXIT_TOOL_FAILED,
                 code => code,
+            };
+            match plan.report_failure {
+                Some(fd) => {
+                    let report = [&[code as u8][..], failure.message().as_bytes()].concat();
+                    // SAFETY: the descriptor was left open for us by our parent.
+                    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                    let _ = nix::unistd::write(fd, &report);
+                }
+                None => eprintln!("{}: {failure}", labkit::failure::program()),
             }
+            code
         }
     };
     // SAFETY: _exit ends the child without running the parent's exit handlers.
@@ -72,7 +81,16 @@ fn setup(plan: &Plan) -> Result<i32> {
     }
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if plan.init {
-        return run_init(&plan.command, host_root);
+        // From here the init is the command, as far as whoever started us knows.
+        if let Some(fd) = plan.report_failure {
+            let _ = nix::unistd::close(fd);
+        }
+        return Ok(
+            run_init(&plan.command, host_root).unwrap_or_else(|failure| {
+                eprintln!("{}: {failure}", labkit::failure::program());
+                failure.code()
+            }),
+        );
     }
     Err(ch01_chroot::exec::exec_with_path(&plan.command, host_root))
 }

@@ -54,7 +54,7 @@ pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
             // The command must not inherit our blocked signals.
             let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
             let failure = ch01_chroot::exec::exec_with_path(command, host_root);
-            eprintln!("ch02-namespaces: {failure}");
+            eprintln!("{}: {failure}", labkit::failure::program());
             // SAFETY: _exit ends the child without running exit handlers.
             unsafe { libc::_exit(failure.code()) }
         }

@@ -60,6 +60,10 @@ pub struct Plan {
     pub before_exec: Option<Hook>,
     /// Run the command as this uid and gid (`docker run -u UID[:GID]`).
     pub user: Option<(u32, u32)>,
+    /// A close-on-exec descriptor the child writes to when it cannot become the
+    /// command (its exit code, a byte, then why), instead of stderr. A successful
+    /// exec closes it: its reader sees the end of it exactly when the command runs.
+    pub report_failure: Option<std::os::fd::RawFd>,
 }
 
 /// A step a later chapter adds to the child's setup.
@@ -199,6 +203,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         workdir: None,
         before_exec: None,
         user: None,
+        report_failure: None,
     })
 }
 // ANCHOR_END: plan

@@ -11,7 +11,7 @@
 //! `error CODE MESSAGE`).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -270,6 +270,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     plan.before_exec = Some(crate::hardening::last_steps(
         config.tty,
         config.tmpfs.clone(),
+        config.seccomp(),
     ));
     // The container's TERM is its config's (set with -t), not the CLI's.
     // SAFETY: the monitor is single-threaded.
@@ -295,7 +296,12 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Mode::None | Mode::Host => None,
     };
     clock.mark("network: bridge, lease, rules, /etc (05)");
+    // The child reports on this pipe why it could not exec, if it could not.
+    let (exec_read, exec_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
+    plan.report_failure = Some(exec_write.as_raw_fd());
     let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
+    drop(exec_write);
     clock.mark("clone into namespaces (02)");
     let prepared = setup
         .group
@@ -312,6 +318,30 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     }
     clock.mark("join cgroup, plug veth (03, 05)");
     let pid = child.go();
+    // ANCHOR: exec_report
+    // Started means exec'd, as for `docker run -d`: wait for the end of the pipe (a
+    // successful exec closes it) or for the reason the child gives.
+    let mut report = vec![];
+    let _ = File::from(exec_read).read_to_end(&mut report);
+    if let [code, why @ ..] = &report[..] {
+        let _ = nix::sys::wait::waitpid(pid, None);
+        drop(attachment);
+        drop(setup);
+        let why = String::from_utf8_lossy(why).replace('\n', " ");
+        container.save_state(&State {
+            status: Status::Exited,
+            exit_code: i32::from(*code),
+            error: why.clone(),
+            finished_at: now(),
+            ..State::default()
+        })?;
+        if config.auto_remove {
+            crate::remove::remove_files(container)?;
+        }
+        let _ = writeln!(cli, "error {code} {why}");
+        return Ok(());
+    }
+    // ANCHOR_END: exec_report
     let started = State {
         status: Status::Running,
         running: true,
