@@ -36,7 +36,20 @@ pub struct Config {
     pub tty: bool,
     pub auto_remove: bool,
     pub init: bool,
+    /// `--security-opt`s, as given (`seccomp=unconfined`).
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 }
+
+impl Config {
+    /// Whether the container's processes get the default seccomp profile.
+    pub fn seccomp(&self) -> bool {
+        !self.security_opt.iter().any(|o| o == UNCONFINED)
+    }
+}
+
+/// The `--security-opt` that turns seccomp off.
+pub const UNCONFINED: &str = "seccomp=unconfined";
 
 /// A bind mount, as `docker inspect` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

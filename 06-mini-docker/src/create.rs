@@ -57,9 +57,12 @@ pub struct CreateArgs {
     /// The CPUs it may run on (e.g. 0-1 or 0,2).
     #[arg(long = "cpuset-cpus", value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
-    /// The most processes at once.
-    #[arg(long = "pids-limit", value_name = "N")]
+    /// The most processes at once (default 2048; -1 for no limit).
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// seccomp=unconfined: no seccomp filter. (no-new-privileges is always on.)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<Publish>,
@@ -177,6 +180,27 @@ fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
     Ok(env)
 }
 
+/// Unlike Docker, a container may not start more processes than this unless told:
+/// a fork bomb inside then stops at the limit instead of taking the host down.
+pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
+
+/// The `--security-opt`s mini-docker knows.
+fn security_opt(option: &str) -> Result<()> {
+    match option {
+        container::UNCONFINED => Ok(()),
+        // Always on here: accepted, as Docker accepts it.
+        "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => Ok(()),
+        o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => Err(Failure::new(format!(
+            "--security-opt {o}: only seccomp=unconfined is supported (mini-docker has one \
+             profile, Docker's default, in seccomp.rs)"
+        ))),
+        o => Err(Failure::new(format!(
+            "--security-opt {o}: unknown option (mini-docker knows seccomp=unconfined and \
+             no-new-privileges)"
+        ))),
+    }
+}
+
 // ANCHOR: create
 pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     if let Some(name) = &args.name {
@@ -202,11 +226,14 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .transpose()
         // Chapter 03 calls the flag --cpuset; Docker calls it --cpuset-cpus.
         .map_err(|f| Failure::new(f.to_string().replacen("--cpuset:", "--cpuset-cpus:", 1)))?;
-    let pids_limit = args
-        .pids_limit
-        .as_deref()
-        .map(|p| parse_count("--pids-limit", p, 1, 4_194_304))
-        .transpose()?;
+    let pids_limit = match args.pids_limit.as_deref() {
+        None => Some(DEFAULT_PIDS_LIMIT),
+        Some("-1" | "0") => None,
+        Some(p) => Some(parse_count("--pids-limit", p, 1, 4_194_304)?),
+    };
+    for option in &args.security_opt {
+        security_opt(option)?;
+    }
     if !args.network.starts_with("container:") {
         args.network.parse::<Mode>().map_err(Failure::new)?;
     }
@@ -279,6 +306,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         tty: args.tty,
         auto_remove: args.rm,
         init: args.init,
+        security_opt: args.security_opt.clone(),
     };
     // Names are unique: checked and taken under one lock for the whole store.
     let _locked = lock(&store.root)?;

@@ -4,13 +4,17 @@
 //! Applied by the child inside the new root, just before exec (chapter 02's
 //! `Plan::before_exec`).
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use caps::{CapSet, Capability};
+use ch02_namespaces::container_fs::{Missing, mount_step, mount_target};
 use ch02_namespaces::plan::Hook;
 use labkit::narrate;
 use labkit::{Failure, Result};
+use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
+use nix::sys::stat::{Mode, fstat, makedev};
 
 /// The capabilities Docker leaves a container (moby's `DefaultCapabilities`).
 pub const DOCKER_CAPABILITIES: [Capability; 14] = [
@@ -59,61 +63,79 @@ fn failed(what: &str, path: &str, e: nix::errno::Errno) -> Failure {
     Failure::new(format!("{what} {path}: {}", e.desc()))
 }
 
+// ANCHOR: null_device
+/// The `/dev/null` to mask with, opened without following a symlink and checked to
+/// be the null device, character 1:3. Bound over a masked path, anything else would
+/// *unmask* it, or expose what it points to (CVE-2025-31133: a container that
+/// made its /dev/null a symlink to /proc/sys/kernel/core_pattern got that file
+/// bound, writable, over the paths meant to be hidden).
+fn null_device() -> Result<OwnedFd> {
+    let refuse = |why: &str| {
+        Failure::new(format!(
+            "/dev/null in the container {why}: refusing to mask /proc and /sys with it"
+        ))
+    };
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd =
+        open("/dev/null", flags, Mode::empty()).map_err(|e| refuse(&format!(": {}", e.desc())))?;
+    let st = fstat(&fd).map_err(|e| refuse(&format!(": {}", e.desc())))?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind == libc::S_IFLNK {
+        return Err(refuse("is a symlink"));
+    }
+    if kind != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
+        return Err(refuse("is not the null device (character 1:3)"));
+    }
+    Ok(fd)
+}
+// ANCHOR_END: null_device
+
 // ANCHOR: mounts
 /// Mask and make read-only, inside the container's root (after `pivot_root`).
+/// Every target is reached by chapter 02's walk, which follows no symlink.
 pub fn protect_paths() -> Result<()> {
     narrate::note(format!(
         "masking {} paths of /proc and /sys, {} more read-only (Docker's defaults)",
         MASKED.len(),
         READ_ONLY.len()
     ));
+    let null = null_device()?;
+    let null = format!("/proc/self/fd/{}", null.as_raw_fd());
+    let root = Path::new("/");
     for path in MASKED {
-        let target = Path::new(path);
-        if !target.exists() {
+        let Some(target) = mount_target(root, path, Missing::Skip)? else {
             continue;
-        }
-        if target.is_dir() {
+        };
+        let is_dir = fstat(target.fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if is_dir {
             let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-            narrate::step(
-                format!("mount(\"tmpfs\", {path:?}, \"tmpfs\", MS_RDONLY)"),
-                format!("mount -t tmpfs -o ro tmpfs {path}"),
-            );
-            mount(Some("tmpfs"), target, Some("tmpfs"), flags, None::<&str>)
-                .map_err(|e| failed("mask", path, e))?;
+            let shell = format!("mount -t tmpfs -o ro tmpfs {path}");
+            mount_step("tmpfs", &target, Some("tmpfs"), flags, None, shell)?;
         } else {
-            narrate::step(
-                format!("mount(\"/dev/null\", {path:?}, NULL, MS_BIND)"),
-                format!("mount --bind /dev/null {path}"),
-            );
-            mount(
-                Some("/dev/null"),
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| failed("mask", path, e))?;
+            let shell = format!("mount --bind /dev/null {path}");
+            mount_step(&null, &target, None, MsFlags::MS_BIND, None, shell)?;
         }
     }
     for path in READ_ONLY {
-        if !Path::new(path).exists() {
+        let Some(target) = mount_target(root, path, Missing::Skip)? else {
             continue;
-        }
-        narrate::step(
-            format!("mount({path:?}, {path:?}, MS_BIND|MS_REC), remount MS_RDONLY"),
-            format!("mount --bind {path} {path}; mount -o remount,bind,ro {path}"),
-        );
-        mount(
-            Some(path),
+        };
+        let shell = format!("mount --bind {path} {path}");
+        mount_step(
             path,
-            None::<&str>,
+            &target,
+            None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| failed("bind", path, e))?;
+            None,
+            shell,
+        )?;
+        // Walked again: the descriptor from before holds what is under the mount.
+        let Some(mounted) = mount_target(root, path, Missing::Skip)? else {
+            continue;
+        };
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        mount(None::<&str>, path, None::<&str>, ro, None::<&str>)
-            .map_err(|e| failed("read-only", path, e))?;
+        let shell = format!("mount -o remount,bind,ro {path}");
+        mount_step("none", &mounted, None, ro, None, shell)?;
     }
     Ok(())
 }
@@ -121,9 +143,10 @@ pub fn protect_paths() -> Result<()> {
 
 // ANCHOR: last_steps
 /// What the child does last, inside its root, before exec: with `-t`, make its
-/// console; mount the `--tmpfs` directories; then Docker's protections. In this
-/// order: each step needs what the next one takes away.
-pub fn last_steps(tty: bool, tmpfs: Vec<String>) -> Hook {
+/// console; mount the `--tmpfs` directories; then Docker's protections, the
+/// seccomp filter last of all (unless `seccomp=unconfined`). In this order: each
+/// step needs what the next one takes away.
+pub fn last_steps(tty: bool, tmpfs: Vec<String>, seccomp: bool) -> Hook {
     Hook(std::sync::Arc::new(move || {
         if tty {
             crate::tty::make_console()?;
@@ -132,19 +155,27 @@ pub fn last_steps(tty: bool, tmpfs: Vec<String>) -> Hook {
             mount_tmpfs(dir)?;
         }
         protect_paths()?;
-        drop_privileges()
+        drop_privileges()?;
+        match seccomp {
+            true => crate::seccomp::apply_default_profile(),
+            false => Ok(()),
+        }
     }))
 }
 // ANCHOR_END: last_steps
 
-/// What an `exec`'d process gets: the container's capabilities and no_new_privs
-/// (the mounts are the container's already).
-pub fn exec_steps(tty: bool) -> Hook {
+/// What an `exec`'d process gets: the container's capabilities, no_new_privs and
+/// seccomp filter (the mounts are the container's already).
+pub fn exec_steps(tty: bool, seccomp: bool) -> Hook {
     Hook(std::sync::Arc::new(move || {
         if tty {
             crate::tty::make_console()?;
         }
-        drop_privileges()
+        drop_privileges()?;
+        match seccomp {
+            true => crate::seccomp::apply_default_profile(),
+            false => Ok(()),
+        }
     }))
 }
 

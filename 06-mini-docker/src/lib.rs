@@ -10,6 +10,8 @@ pub mod logs;
 pub mod monitor;
 pub mod network;
 pub mod remove;
+pub mod sealed;
+pub mod seccomp;
 pub mod show;
 pub mod store;
 pub mod tty;

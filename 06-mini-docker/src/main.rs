@@ -220,7 +220,19 @@ fn main() {
         );
         std::process::exit(report.print());
     }
+    // The verbs that put processes into containers run from a file they cannot write.
+    let enters = matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Start { .. }
+            | Command::Restart { .. }
+            | Command::Exec { .. }
+    );
     let outcome = require_root("containers need root (namespaces, cgroups, mounts)")
+        .and_then(|()| match enters {
+            true => mini_docker::sealed::reexec_sealed(),
+            false => Ok(()),
+        })
         .and_then(|()| Store::open(&cli.root))
         .and_then(|store| command(&store, cli.command));
     exit_with("mini-docker", outcome)

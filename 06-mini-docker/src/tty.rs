@@ -46,40 +46,51 @@ pub fn set_window_size(fd: BorrowedFd, size: &Winsize) {
 }
 
 // ANCHOR: console
-/// In the container, just before exec: a pty from its own /dev/ptmx; the slave as
+/// In the container, just before exec: a pty from its own devpts; the slave as
 /// stdio and controlling terminal (in a session of its own); the master sent away.
+/// No path the container could have replaced is trusted: the master is opened as
+/// `/dev/pts/ptmx` (devpts, where nothing can be made) without following a
+/// symlink, and checked to be the pty multiplexer; the slave comes from the master
+/// itself (`TIOCGPTPEER`), not from a `/dev/pts/N` looked up by name.
 pub fn make_console() -> Result<()> {
-    let master = open(
-        "/dev/ptmx",
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| fail("open /dev/ptmx", e))?;
-    // SAFETY: grantpt and unlockpt take the master's descriptor.
-    if unsafe { libc::grantpt(master.as_raw_fd()) != 0 || libc::unlockpt(master.as_raw_fd()) != 0 }
-    {
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let master =
+        open("/dev/pts/ptmx", flags, Mode::empty()).map_err(|e| fail("open /dev/pts/ptmx", e))?;
+    let st = nix::sys::stat::fstat(&master).map_err(|e| fail("fstat /dev/pts/ptmx", e))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(5, 2) {
+        return Err(Failure::new(
+            "/dev/pts/ptmx is not the pty multiplexer (5:2)",
+        ));
+    }
+    // SAFETY: unlockpt takes the master's descriptor.
+    if unsafe { libc::unlockpt(master.as_raw_fd()) } != 0 {
         return Err(Failure::new(format!(
             "unlockpt: {}",
             std::io::Error::last_os_error()
         )));
     }
-    let mut name = [0u8; 64];
-    // SAFETY: ptsname_r writes a NUL-terminated name into `name`.
-    if unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr().cast(), name.len()) } != 0 {
-        return Err(Failure::new("ptsname: no name for the pty"));
-    }
-    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
-    let slave_path = std::str::from_utf8(&name[..end])
-        .unwrap_or("/dev/pts/0")
-        .to_string();
     nix::unistd::setsid().map_err(|e| fail("setsid", e))?;
-    // Opened by a session leader with no terminal: it becomes the controlling one.
-    let slave = open(slave_path.as_str(), OFlag::O_RDWR, Mode::empty())
-        .map_err(|e| fail(&format!("open {slave_path}"), e))?;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor, or -1.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY,
+        )
+    };
+    if slave < 0 {
+        return Err(Failure::new(format!(
+            "ioctl(TIOCGPTPEER): {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     for target in 0..3 {
         // SAFETY: dup2 onto our own stdio descriptors.
         unsafe { libc::dup2(slave.as_raw_fd(), target) };
     }
+    // A session leader with no terminal takes this one as its controlling terminal.
     // SAFETY: TIOCSCTTY takes an integer argument.
     unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
     // SAFETY: fd 200 was left open for us by the monitor; we own it from here.

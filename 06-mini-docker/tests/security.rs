@@ -1,0 +1,557 @@
+//! Known ways out of a container, each tried the way an attacker would try it, and
+//! each defence shown to hold: a naive runtime fails every one of these tests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+/// An image of busybox plus `probe` (tests/src/bin/probe.rs) with its libraries,
+/// built by chapter 01's `rootfs --add`, imported as `probe`.
+fn probe_image(docker: &Docker) {
+    let dir = open_tempdir();
+    let rootfs = dir.path().join("rootfs");
+    let probe = lab_tests::workspace_bin("probe");
+    let built = std::process::Command::new(lab_tests::workspace_bin("ch01-chroot"))
+        .args(["rootfs", "-q", "--add"])
+        .arg(&probe)
+        .arg(&rootfs)
+        .output()
+        .expect("ch01-chroot runs");
+    assert!(built.status.success(), "{built:?}");
+    let tar = dir.path().join("probe.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&tar).expect("create"));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &rootfs).expect("tar");
+    builder.finish().expect("finish");
+    let out = docker.out(&["import", &tar.to_string_lossy(), "probe"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+// ANCHOR: defaults
+/// Docker's defaults: 14 capabilities in the bounding, permitted and effective sets,
+/// none inheritable or ambient; no_new_privs; seccomp; masked and read-only /proc
+/// paths; a read-only /sys (and so /sys/fs/cgroup); none of the host's processes.
+#[test]
+fn security_defaults() {
+    needs_root!();
+    let docker = Docker::new();
+    let (code, text) = docker
+        .md()
+        .args(["run", "--rm", "--network", "none", "busybox", "sh", "-c"])
+        .arg(
+            "exec 2>&1; \
+             grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; \
+             wc -c < /proc/timer_list; \
+             echo x > /proc/sys/kernel/domainname || echo /proc/sys is read-only; \
+             mount -t tmpfs none /tmp || echo mount refused; \
+             mkdir /sys/fs/cgroup/x || echo no cgroup made; \
+             awk '$5 == \"/sys\" {print \"/sys is mounted\", $6}' /proc/self/mountinfo; \
+             ps -o pid,comm",
+        )
+        .transcript();
+    assert_eq!(code, 0, "{text}");
+    // Docker's 14: chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
+    for set in ["CapPrm", "CapEff", "CapBnd"] {
+        assert!(
+            text.contains(&format!("{set}:\t00000000a80425fb")),
+            "{set}: {text}"
+        );
+    }
+    assert!(text.contains("CapInh:\t0000000000000000"), "{text}");
+    assert!(text.contains("CapAmb:\t0000000000000000"), "{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    assert!(text.contains("Seccomp:\t2"), "{text}");
+    assert!(text.contains("/sys is mounted ro,"), "{text}");
+    snap("security_defaults", &redact(&text));
+}
+// ANCHOR_END: defaults
+
+// ANCHOR: seccomp
+/// The default seccomp profile answers EPERM to what it does not list (the
+/// keyring, a user namespace), ENOSYS to clone3; `seccomp=unconfined` lifts it.
+#[test]
+fn seccomp_blocks_what_docker_blocks_unless_unconfined() {
+    needs_root!();
+    let docker = Docker::new();
+    probe_image(&docker);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(extra);
+        args.extend(["probe", "probe", "syscalls"]);
+        docker.md().args(&args).transcript()
+    };
+    let (code, confined) = run(&[]);
+    assert_eq!(code, 0, "{confined}");
+    for call in ["keyctl", "add_key", "unshare(CLONE_NEWUSER)"] {
+        assert!(
+            confined
+                .lines()
+                .any(|l| l.starts_with(call) && l.contains(": EPERM")),
+            "{call}: {confined}"
+        );
+    }
+    assert!(confined.contains("clone3(NULL, 0): ENOSYS"), "{confined}");
+    assert!(confined.contains("getppid(): allowed"), "{confined}");
+    snap("seccomp_default", &confined);
+    let (code, unconfined) = run(&["--security-opt", "seccomp=unconfined"]);
+    assert_eq!(code, 0, "{unconfined}");
+    assert!(!unconfined.contains("EPERM"), "{unconfined}");
+    assert!(
+        unconfined.contains("clone3(NULL, 0): EINVAL"),
+        "{unconfined}"
+    );
+    // exec'd processes get the container's profile.
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "probe",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = docker.out(&["exec", "c", "probe", "syscalls"]);
+    assert!(
+        out.stdout.contains("keyctl(KEYCTL_GET_KEYRING_ID): EPERM"),
+        "{}",
+        out.stdout
+    );
+}
+// ANCHOR_END: seccomp
+
+// ANCHOR: joining
+/// What a process of the container can do to one of the runtime's as it comes in
+/// (`exec`, before it has become the command):
+/// - CVE-2016-9962: read its memory, environment, descriptors. It is not dumpable
+///   until exec: none of that is allowed.
+/// - CVE-2019-5736: take hold of its program through `/proc/PID/exe`, wait until
+///   nothing runs that file, and write into it: the next root to run mini-docker
+///   runs the container's code. The binary here is a fresh copy (as after an
+///   upgrade), so that the running container's monitor does not keep it busy
+///   ("text file busy"). Not reachable (not dumpable), and read-only if it were.
+#[test]
+fn a_joining_process_cannot_be_inspected_or_overwritten_from_inside() {
+    needs_root!();
+    let docker = Docker::new();
+    probe_image(&docker);
+    let copy_dir = open_tempdir();
+    let upgraded = copy_dir.path().join("mini-docker");
+    std::fs::copy(BIN, &upgraded).expect("copy");
+    let before = std::fs::read(&upgraded).expect("read");
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "probe",
+        "probe",
+        "watch",
+        "8",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    wait_until("watching", || {
+        docker
+            .out(&["logs", "c"])
+            .stdout
+            .contains("watching")
+            .then_some(())
+    });
+    for _ in 0..100 {
+        let out = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", docker.sandbox.host.path()))
+            .arg(&upgraded)
+            .args(["exec", "-e", "SECRET=x", "c", "true"])
+            .env("MINI_DOCKER_ROOT", docker.root())
+            .output()
+            .expect("exec");
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(docker.out(&["wait", "c"]).stdout, "0\n");
+    let report = docker.out(&["logs", "c"]).stdout;
+    let seen: u32 = report
+        .split("saw ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        seen > 0,
+        "no joining process was seen: the test proves nothing: {report}"
+    );
+    for nothing in [
+        "environment 0 times",
+        "its descriptors 0 times",
+        "wrote into it 0 times",
+    ] {
+        assert!(report.contains(nothing), "{report}");
+    }
+    assert!(
+        std::fs::read(&upgraded).expect("read") == before,
+        "the binary was changed"
+    );
+}
+// ANCHOR_END: joining
+
+/// Nothing of mini-docker's reaches a container but stdio: not in `run`, not in
+/// `exec`, not as a working directory (`-w /proc/self/fd/N` was CVE-2024-21626).
+#[test]
+fn no_descriptor_leaks_into_a_container() {
+    needs_root!();
+    let docker = Docker::new();
+    // `ls` opens one directory itself (fd 3): anything else would be a leak.
+    let fds = "ls /proc/self/fd | tr '\\n' ' '";
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        fds,
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "0 1 2 3 "),
+        "{}",
+        out.stderr
+    );
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = docker.out(&["exec", "c", "sh", "-c", fds]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "0 1 2 3 "),
+        "{}",
+        out.stderr
+    );
+    for n in 3..=20 {
+        let dir = format!("/proc/self/fd/{n}");
+        let out = docker.out(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-w",
+            &dir,
+            "busybox",
+            "pwd",
+        ]);
+        assert_ne!(out.code, 0, "-w {dir} worked: {}", out.stdout);
+        let out = docker.out(&["exec", "-w", &dir, "c", "pwd"]);
+        assert_ne!(out.code, 0, "exec -w {dir} worked: {}", out.stdout);
+    }
+}
+
+/// An image whose `name` (in the rootfs) is a symlink to `target`: busybox's
+/// files, from chapter 01's builder, with that one changed.
+fn image_with_symlink(docker: &Docker, image: &str, name: &str, target: &str) {
+    let dir = open_tempdir();
+    let rootfs = dir.path().join("rootfs");
+    let built = std::process::Command::new(lab_tests::workspace_bin("ch01-chroot"))
+        .args(["rootfs", "-q"])
+        .arg(&rootfs)
+        .output()
+        .expect("ch01-chroot runs");
+    assert!(built.status.success(), "{built:?}");
+    let link = rootfs.join(name.trim_start_matches('/'));
+    let _ = std::fs::remove_dir_all(&link);
+    std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(target, &link).expect("symlink");
+    let tar = dir.path().join("image.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&tar).expect("create"));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &rootfs).expect("tar");
+    builder.finish().expect("finish");
+    let out = docker.out(&["import", &tar.to_string_lossy(), image]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+// ANCHOR: symlinked_targets
+/// CVE-2021-30465 and the "/proc is a symlink" family: an image whose /proc, /dev,
+/// /sys, or a volume's target is a symlink (absolute, relative, or to `/`) is
+/// refused, and the runtime touches nothing on the host.
+#[test]
+fn mount_targets_that_are_symlinks_are_refused() {
+    needs_root!();
+    let docker = Docker::new();
+    let host = open_tempdir();
+    let h = host.path().to_string_lossy().into_owned();
+    let cases = [
+        ("/proc", "/"),
+        ("/proc", h.as_str()),
+        ("/dev", "../../../../../.."),
+        ("/sys", h.as_str()),
+        ("/etc", "/"), // /etc/hosts, /etc/hostname, /etc/resolv.conf are mounted
+        ("/data", "/"),
+        ("/data", h.as_str()),
+        ("/data", "../../.."),
+    ];
+    let source = open_tempdir();
+    let volume = format!("{}:/data/made-by-a-volume", source.path().display());
+    for (i, (name, target)) in cases.iter().enumerate() {
+        let image = format!("link{i}");
+        image_with_symlink(&docker, &image, name, target);
+        let network = if *name == "/etc" { "bridge" } else { "none" };
+        let out = docker.out(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "-v",
+            &volume,
+            &image,
+            "true",
+        ]);
+        assert_eq!(out.code, 125, "{name} -> {target}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is a symlink"),
+            "{name} -> {target}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        lab_tests::ls(host.path()),
+        Vec::<String>::new(),
+        "made on the host"
+    );
+    assert!(
+        !Path::new("/made-by-a-volume").exists(),
+        "made on the host's /"
+    );
+    assert_eq!(docker.containers(), Vec::<String>::new());
+}
+// ANCHOR_END: symlinked_targets
+
+// ANCHOR: race
+/// The same, racing: while containers start, a directory on the way to a volume's
+/// target is swapped, over and over, with a symlink to a host directory
+/// (`renameat2(RENAME_EXCHANGE)`, atomic). Every start either refuses, or mounts
+/// the volume where it belongs; nothing is ever made or mounted on the host.
+#[test]
+fn a_symlink_swapped_in_during_start_never_reaches_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let (outer, inner, host) = (open_tempdir(), open_tempdir(), open_tempdir());
+    std::fs::create_dir(outer.path().join("sub")).expect("mkdir");
+    std::os::unix::fs::symlink(host.path(), outer.path().join("swap")).expect("symlink");
+    std::fs::write(inner.path().join("marker"), "the volume\n").expect("write");
+    let swapper = Swapper::start(outer.path().to_path_buf());
+    let (mut mounted, mut refused) = (0, 0);
+    for i in 0..40 {
+        let name = format!("r{i}");
+        let out = docker.out(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "-v",
+            &format!("{}:/data", outer.path().display()),
+            "-v",
+            &format!("{}:/data/sub/target", inner.path().display()),
+            "busybox",
+            "sleep",
+            "30",
+        ]);
+        match out.code {
+            0 => {
+                mounted += 1;
+                // Wherever the swapping left it, the mount is on the real directory.
+                let look =
+                    "cat /data/sub/target/marker 2>/dev/null || cat /data/swap/target/marker";
+                let _still = swapper.gate.lock().expect("gate");
+                let seen = docker.out(&["exec", &name, "sh", "-c", look]);
+                assert_eq!(seen.stdout, "the volume\n", "{}", seen.stderr);
+            }
+            125 => {
+                refused += 1;
+                assert!(out.stderr.contains("symlink"), "{}", out.stderr);
+            }
+            code => panic!("code {code}: {}", out.stderr),
+        }
+        assert_eq!(docker.out(&["rm", "-f", &name]).code, 0);
+        assert_eq!(
+            lab_tests::ls(host.path()),
+            Vec::<String>::new(),
+            "made on the host"
+        );
+    }
+    let swaps = swapper.stop();
+    assert!(swaps > 100, "the race hardly ran: {swaps} swaps");
+    eprintln!("{mounted} mounted, {refused} refused, {swaps} swaps");
+}
+// ANCHOR_END: race
+
+/// A thread that swaps `sub` and `swap` in a directory until stopped (also when
+/// the test fails: it must not race the temp dir's removal).
+struct Swapper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Held for each swap, and by the test while it looks inside a container.
+    gate: std::sync::Arc<std::sync::Mutex<()>>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Swapper {
+    fn start(dir: PathBuf) -> Swapper {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let (stopping, gated) = (stop.clone(), gate.clone());
+        let thread = std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                let _swapping = gated.lock().unwrap_or_else(|e| e.into_inner());
+                let swapped = nix::fcntl::renameat2(
+                    nix::fcntl::AT_FDCWD,
+                    &dir.join("sub"),
+                    nix::fcntl::AT_FDCWD,
+                    &dir.join("swap"),
+                    nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                );
+                if swapped.is_err() {
+                    break;
+                }
+                swaps += 1;
+            }
+            swaps
+        });
+        Swapper {
+            stop,
+            gate,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop, and say how many swaps were made.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ANCHOR: null
+/// CVE-2025-31133: masking binds /dev/null over /proc and /sys files. A volume over
+/// /dev whose `null` is a plain file, or a symlink to a file of the host's kernel,
+/// would unmask them, or bind that file in their place: refused.
+#[test]
+fn a_dev_null_that_is_not_the_null_device_is_refused() {
+    needs_root!();
+    let docker = Docker::new();
+    let dev = open_tempdir();
+    let null = dev.path().join("null");
+    let volume = format!("{}:/dev", dev.path().display());
+    for (make, says) in [
+        (
+            &(|p: &Path| std::fs::write(p, "")) as &dyn Fn(&Path) -> std::io::Result<()>,
+            "is not the null device (character 1:3)",
+        ),
+        (
+            &|p: &Path| std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", p),
+            "is a symlink",
+        ),
+    ] {
+        let _ = std::fs::remove_file(&null);
+        make(&null).expect("make /dev/null");
+        let (code, text) = docker
+            .md()
+            .redact_path(dev.path(), "/tmp/lab-DEV")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                &volume,
+                "busybox",
+                "true",
+            ])
+            .transcript();
+        assert_eq!(code, 125, "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+    assert_eq!(lab_tests::ls(dev.path()), ["null"]);
+    assert_eq!(docker.containers(), Vec::<String>::new());
+}
+// ANCHOR_END: null
+
+// ANCHOR: pids
+/// A fork bomb stops at the default pids limit (2048, where Docker has none);
+/// the host is not affected, and `rm -f` takes it all down.
+#[test]
+fn a_fork_bomb_stops_at_the_default_pids_limit() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "bomb",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "f() { f | f & }; f; sleep 60",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let inspect = docker.out(&["inspect", "bomb"]).stdout;
+    assert!(inspect.contains("\"PidsLimit\": 2048"), "{inspect}");
+    let id = inspect
+        .split("\"Id\": \"")
+        .nth(1)
+        .and_then(|s| s.get(..64))
+        .expect("id")
+        .to_string();
+    let pids_dir = cgroups_of(&id)
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("pids.max").exists())
+        .expect("the pids cgroup");
+    assert_eq!(
+        std::fs::read_to_string(pids_dir.join("pids.max")).expect("pids.max"),
+        "2048\n"
+    );
+    wait_until("the bomb to hit the limit", || {
+        let events = std::fs::read_to_string(pids_dir.join("pids.events")).ok()?;
+        (events.trim() != "max 0").then_some(())
+    });
+    let current: u64 = std::fs::read_to_string(pids_dir.join("pids.current"))
+        .expect("pids.current")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(current <= 2048, "{current} processes");
+    assert_eq!(docker.out(&["rm", "-f", "bomb"]).code, 0);
+    assert!(cgroups_of(&id).is_empty(), "cgroups left");
+    std::thread::sleep(Duration::from_millis(10));
+}
+// ANCHOR_END: pids
