@@ -180,9 +180,11 @@ fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
     Ok(env)
 }
 
+// ANCHOR: pids
 /// Unlike Docker, a container may not start more processes than this unless told:
 /// a fork bomb inside then stops at the limit instead of taking the host down.
 pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
+// ANCHOR_END: pids
 
 /// The `--security-opt`s mini-docker knows.
 fn security_opt(option: &str) -> Result<()> {

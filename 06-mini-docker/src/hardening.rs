@@ -16,6 +16,8 @@ use nix::fcntl::{OFlag, open};
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, fstat, makedev};
 
+use crate::container::Config;
+
 /// The capabilities Docker leaves a container (moby's `DefaultCapabilities`).
 pub const DOCKER_CAPABILITIES: [Capability; 14] = [
     Capability::CAP_CHOWN,
@@ -146,17 +148,18 @@ pub fn protect_paths() -> Result<()> {
 /// console; mount the `--tmpfs` directories; then Docker's protections, the
 /// seccomp filter last of all (unless `seccomp=unconfined`). In this order: each
 /// step needs what the next one takes away.
-pub fn last_steps(tty: bool, tmpfs: Vec<String>, seccomp: bool) -> Hook {
+pub fn last_steps(config: &Config) -> Hook {
+    let config = config.clone();
     Hook(std::sync::Arc::new(move || {
-        if tty {
+        if config.tty {
             crate::tty::make_console()?;
         }
-        for dir in &tmpfs {
+        for dir in &config.tmpfs {
             mount_tmpfs(dir)?;
         }
         protect_paths()?;
         drop_privileges()?;
-        match seccomp {
+        match config.seccomp() {
             true => crate::seccomp::apply_default_profile(),
             false => Ok(()),
         }
@@ -166,7 +169,8 @@ pub fn last_steps(tty: bool, tmpfs: Vec<String>, seccomp: bool) -> Hook {
 
 /// What an `exec`'d process gets: the container's capabilities, no_new_privs and
 /// seccomp filter (the mounts are the container's already).
-pub fn exec_steps(tty: bool, seccomp: bool) -> Hook {
+pub fn exec_steps(config: &Config, tty: bool) -> Hook {
+    let seccomp = config.seccomp();
     Hook(std::sync::Arc::new(move || {
         if tty {
             crate::tty::make_console()?;

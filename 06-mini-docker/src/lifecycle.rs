@@ -293,7 +293,7 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
         env,
         workdir: flags.workdir.clone().map(Into::into),
         user: flags.user.or(config.user),
-        before_exec: Some(crate::hardening::exec_steps(flags.tty, config.seccomp())),
+        before_exec: Some(crate::hardening::exec_steps(&config, flags.tty)),
         while_running: None,
     };
     if flags.tty {

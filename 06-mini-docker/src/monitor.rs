@@ -267,11 +267,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let mut plan = plan(request, &host)?;
     plan.env = config.env.clone();
     plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
-    plan.before_exec = Some(crate::hardening::last_steps(
-        config.tty,
-        config.tmpfs.clone(),
-        config.seccomp(),
-    ));
+    plan.before_exec = Some(crate::hardening::last_steps(&config));
     // The container's TERM is its config's (set with -t), not the CLI's.
     // SAFETY: the monitor is single-threaded.
     unsafe { std::env::remove_var("TERM") };

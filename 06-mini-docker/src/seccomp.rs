@@ -2,7 +2,7 @@
 //!
 //! Capabilities decide what a process may do *through* a system call; seccomp
 //! decides which system calls it may make at all. A filter (a small BPF program the
-//! kernel runs on every system call) allows about 350 of them and answers every
+//! kernel runs on every system call) allows some 300 of them and answers every
 //! other one with `EPERM`: the kernel's keyring (`keyctl`, `add_key`), new
 //! namespaces (`unshare`, `clone` with namespace flags), mounting, loading modules,
 //! `bpf`, `perf_event_open`, the clock, `reboot`... Most of those need capabilities
