@@ -33,6 +33,7 @@ pub fn resolve(name: &str, path_var: &str) -> Result<PathBuf, Failure> {
         })
 }
 
+// ANCHOR: cloexec
 /// Only stdin, stdout and stderr go through exec: every other descriptor this
 /// process has (inherited from whoever started the tool, or opened by it) is marked
 /// close-on-exec. A descriptor that leaked into a container was CVE-2024-21626.
@@ -62,6 +63,7 @@ fn close_on_exec_above_stdio() {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
+// ANCHOR_END: cloexec
 
 // ANCHOR: exec
 /// `execve(2)` the command; returns only if that failed, with the reason.

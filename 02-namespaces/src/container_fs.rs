@@ -133,6 +133,7 @@ fn proc_mount(target: &Target) -> Result<()> {
     )
 }
 
+// ANCHOR: target
 /// A place to mount on, reached without following any symlink and held open. The
 /// mount goes through the descriptor (`/proc/self/fd/N`), not through the path: a
 /// name swapped for a symlink after the walk (CVE-2021-30465) changes nothing.
@@ -164,6 +165,7 @@ impl Target {
         &self.fd
     }
 }
+// ANCHOR_END: target
 
 /// What `mount_target` does when a name is missing: make a directory, make an
 /// empty file, or nothing (`Ok(None)`).

@@ -101,3 +101,72 @@ fn read_only() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "wrote /tmp/y\n");
 }
+
+#[test]
+#[ignore = "exercise 4: --cap-add and --cap-drop"]
+fn cap_add_drop() {
+    let docker = Docker::new();
+    let run = |flags: &[&str], script: &str| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags);
+        args.extend(["busybox", "sh", "-c", script]);
+        docker.out(&args)
+    };
+    let effective = "grep CapEff /proc/self/status";
+    let only = run(
+        &["--cap-drop", "ALL", "--cap-add", "net_bind_service"],
+        effective,
+    );
+    assert_eq!(
+        only.stdout, "CapEff:\t0000000000000400\n",
+        "{}",
+        only.stderr
+    );
+    // Giving a file away needs CAP_CHOWN.
+    let out = run(&["--cap-drop", "CHOWN"], "touch /f && chown 1 /f");
+    assert_ne!(out.code, 0, "chown worked without CAP_CHOWN");
+    assert!(
+        out.stderr.contains("Operation not permitted"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["--cap-add", "NOT_A_CAP"], "true");
+    assert_eq!(out.code, 125, "{}", out.stderr);
+    assert!(out.stderr.contains("no such capability"), "{}", out.stderr);
+    // exec gets the container's set, not Docker's default.
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = docker.out(&["exec", "c", "sh", "-c", effective]);
+    assert_eq!(out.stdout, "CapEff:\t0000000000000000\n", "{}", out.stderr);
+}
+
+#[test]
+#[ignore = "exercise 5: --security-opt systempaths=unconfined"]
+fn systempaths_unconfined() {
+    let docker = Docker::new();
+    // Masked: /dev/null is mounted over it, and reads give nothing.
+    let look = "grep -c ' /proc/timer_list ' /proc/self/mountinfo; \
+                head -c 10 /proc/timer_list | wc -c";
+    let run = |flags: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags);
+        args.extend(["busybox", "sh", "-c", look]);
+        docker.out(&args)
+    };
+    let masked = run(&[]);
+    assert_eq!(masked.stdout, "1\n0\n", "{}", masked.stderr);
+    let open = run(&["--security-opt", "systempaths=unconfined"]);
+    assert_eq!(open.stdout, "0\n10\n", "{}", open.stderr);
+}

@@ -201,6 +201,7 @@ fn a_joining_process_cannot_be_inspected_or_overwritten_from_inside() {
 }
 // ANCHOR_END: joining
 
+// ANCHOR: descriptors
 /// Nothing of mini-docker's reaches a container but stdio: not in `run`, not in
 /// `exec`, not as a working directory (`-w /proc/self/fd/N` was CVE-2024-21626).
 #[test]
@@ -261,6 +262,7 @@ fn no_descriptor_leaks_into_a_container() {
         assert_ne!(out.code, 0, "exec -w {dir} worked: {}", out.stdout);
     }
 }
+// ANCHOR_END: descriptors
 
 /// An image whose `name` (in the rootfs) is a symlink to `target`: busybox's
 /// files, from chapter 01's builder, with that one changed.
@@ -555,3 +557,67 @@ fn a_fork_bomb_stops_at_the_default_pids_limit() {
     std::thread::sleep(Duration::from_millis(10));
 }
 // ANCHOR_END: pids
+
+/// Look from the host: the defences of a running container, in /proc and its cgroup.
+#[test]
+fn the_defences_seen_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = docker.out(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let inspect = docker.out(&["inspect", "web"]).stdout;
+    let number = |key: &str| -> String {
+        inspect
+            .split(&format!("\"{key}\": "))
+            .nth(1)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .expect(key)
+            .to_string()
+    };
+    let (pid, monitor) = (number("Pid"), number("MonitorPid"));
+    let id = inspect
+        .split("\"Id\": \"")
+        .nth(1)
+        .and_then(|s| s.get(..64))
+        .expect("id")
+        .to_string();
+    let pids = cgroups_of(&id)
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("pids.max").exists())
+        .expect("pids cgroup");
+    let commands: [Vec<String>; 3] = [
+        vec![
+            "grep".into(),
+            "-E".into(),
+            "^(Cap(Inh|Eff|Bnd|Amb)|NoNewPrivs|Seccomp)".into(),
+            format!("/proc/{pid}/status"),
+        ],
+        vec!["readlink".into(), format!("/proc/{monitor}/exe")],
+        vec!["cat".into(), pids.join("pids.max").display().to_string()],
+    ];
+    let mut shown = String::new();
+    for words in commands {
+        let (code, text) = Learner::new(&words[0])
+            .args(&words[1..])
+            .redact_path(pids.display().to_string(), "/sys/fs/cgroup/pids/[GROUP]")
+            .redact_path(format!("/proc/{pid}/"), "/proc/[PID]/")
+            .redact_path(format!("/proc/{monitor}/"), "/proc/[MONITOR]/")
+            .transcript();
+        assert_eq!(code, 0, "{text}");
+        shown.push_str(&text);
+    }
+    // The monitor runs from a mount attached nowhere: its path is just "/".
+    assert!(shown.contains("\n/\n"), "{shown}");
+    snap("security_from_the_host", &shown);
+}
