@@ -54,18 +54,7 @@ fn ps_filter() {
         "true",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "up",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("up", &["busybox", "sleep", "30"]);
     let names = |args: &[&str]| -> Vec<String> {
         let out = docker.out(args);
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -134,20 +123,7 @@ fn cap_add_drop() {
     assert_eq!(out.code, 125, "{}", out.stderr);
     assert!(out.stderr.contains("no such capability"), "{}", out.stderr);
     // exec gets the container's set, not Docker's default.
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "c",
-        "--network",
-        "none",
-        "--cap-drop",
-        "ALL",
-        "busybox",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("c", &["--cap-drop", "ALL", "busybox", "sleep", "30"]);
     let out = docker.out(&["exec", "c", "sh", "-c", effective]);
     assert_eq!(out.stdout, "CapEff:\t0000000000000000\n", "{}", out.stderr);
 }

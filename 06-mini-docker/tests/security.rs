@@ -4,30 +4,55 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
 
-/// An image of busybox plus `probe` (tests/src/bin/probe.rs) with its libraries,
-/// built by chapter 01's `rootfs --add`, imported as `probe`.
-fn probe_image(docker: &Docker) {
+/// Import, as `image`, a rootfs made by chapter 01's builder (`rootfs ARGS`), once
+/// `change` has had its way with it.
+fn import_rootfs(
+    docker: &Docker,
+    image: &str,
+    args: &[&std::ffi::OsStr],
+    change: impl FnOnce(&Path),
+) {
     let dir = open_tempdir();
     let rootfs = dir.path().join("rootfs");
-    let probe = lab_tests::workspace_bin("probe");
     let built = std::process::Command::new(lab_tests::workspace_bin("ch01-chroot"))
-        .args(["rootfs", "-q", "--add"])
-        .arg(&probe)
+        .args(["rootfs", "-q"])
+        .args(args)
         .arg(&rootfs)
         .output()
         .expect("ch01-chroot runs");
     assert!(built.status.success(), "{built:?}");
-    let tar = dir.path().join("probe.tar");
+    change(&rootfs);
+    let tar = dir.path().join("image.tar");
     let mut builder = tar::Builder::new(std::fs::File::create(&tar).expect("create"));
     builder.follow_symlinks(false);
     builder.append_dir_all(".", &rootfs).expect("tar");
     builder.finish().expect("finish");
-    let out = docker.out(&["import", &tar.to_string_lossy(), "probe"]);
+    let out = docker.out(&["import", &tar.to_string_lossy(), image]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// An image of busybox plus `probe` (tests/src/bin/probe.rs) with its libraries,
+/// imported as `probe`.
+fn probe_image(docker: &Docker) {
+    let probe = lab_tests::workspace_bin("probe");
+    import_rootfs(
+        docker,
+        "probe",
+        &["--add".as_ref(), probe.as_os_str()],
+        |_| (),
+    );
+}
+
+/// The directory of the container's pids cgroup.
+fn pids_cgroup(docker: &Docker, name: &str) -> PathBuf {
+    cgroups_of(&docker.id(name))
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|d| d.join("pids.max").exists())
+        .expect("the pids cgroup")
 }
 
 // ANCHOR: defaults
@@ -105,18 +130,7 @@ fn seccomp_blocks_what_docker_blocks_unless_unconfined() {
         "{unconfined}"
     );
     // exec'd processes get the container's profile.
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "c",
-        "--network",
-        "none",
-        "probe",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("c", &["probe", "sleep", "30"]);
     let out = docker.out(&["exec", "c", "probe", "syscalls"]);
     assert!(
         out.stdout.contains("keyctl(KEYCTL_GET_KEYRING_ID): EPERM"),
@@ -145,19 +159,7 @@ fn a_joining_process_cannot_be_inspected_or_overwritten_from_inside() {
     let upgraded = copy_dir.path().join("mini-docker");
     std::fs::copy(BIN, &upgraded).expect("copy");
     let before = std::fs::read(&upgraded).expect("read");
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "c",
-        "--network",
-        "none",
-        "probe",
-        "probe",
-        "watch",
-        "8",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("c", &["probe", "probe", "watch", "8"]);
     wait_until("watching", || {
         docker
             .out(&["logs", "c"])
@@ -226,18 +228,7 @@ fn no_descriptor_leaks_into_a_container() {
         "{}",
         out.stderr
     );
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "c",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("c", &["busybox", "sleep", "30"]);
     let out = docker.out(&["exec", "c", "sh", "-c", fds]);
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -267,25 +258,12 @@ fn no_descriptor_leaks_into_a_container() {
 /// An image whose `name` (in the rootfs) is a symlink to `target`: busybox's
 /// files, from chapter 01's builder, with that one changed.
 fn image_with_symlink(docker: &Docker, image: &str, name: &str, target: &str) {
-    let dir = open_tempdir();
-    let rootfs = dir.path().join("rootfs");
-    let built = std::process::Command::new(lab_tests::workspace_bin("ch01-chroot"))
-        .args(["rootfs", "-q"])
-        .arg(&rootfs)
-        .output()
-        .expect("ch01-chroot runs");
-    assert!(built.status.success(), "{built:?}");
-    let link = rootfs.join(name.trim_start_matches('/'));
-    let _ = std::fs::remove_dir_all(&link);
-    std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
-    std::os::unix::fs::symlink(target, &link).expect("symlink");
-    let tar = dir.path().join("image.tar");
-    let mut builder = tar::Builder::new(std::fs::File::create(&tar).expect("create"));
-    builder.follow_symlinks(false);
-    builder.append_dir_all(".", &rootfs).expect("tar");
-    builder.finish().expect("finish");
-    let out = docker.out(&["import", &tar.to_string_lossy(), image]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    import_rootfs(docker, image, &[], |rootfs| {
+        let link = rootfs.join(name.trim_start_matches('/'));
+        let _ = std::fs::remove_dir_all(&link);
+        std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(target, &link).expect("symlink");
+    });
 }
 
 // ANCHOR: symlinked_targets
@@ -512,32 +490,13 @@ fn a_dev_null_that_is_not_the_null_device_is_refused() {
 fn a_fork_bomb_stops_at_the_default_pids_limit() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
+    docker.run_detached(
         "bomb",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "f() { f | f & }; f; sleep 60",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+        &["busybox", "sh", "-c", "f() { f | f & }; f; sleep 60"],
+    );
     let inspect = docker.out(&["inspect", "bomb"]).stdout;
     assert!(inspect.contains("\"PidsLimit\": 2048"), "{inspect}");
-    let id = inspect
-        .split("\"Id\": \"")
-        .nth(1)
-        .and_then(|s| s.get(..64))
-        .expect("id")
-        .to_string();
-    let pids_dir = cgroups_of(&id)
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|d| d.join("pids.max").exists())
-        .expect("the pids cgroup");
+    let pids_dir = pids_cgroup(&docker, "bomb");
     assert_eq!(
         std::fs::read_to_string(pids_dir.join("pids.max")).expect("pids.max"),
         "2048\n"
@@ -552,9 +511,9 @@ fn a_fork_bomb_stops_at_the_default_pids_limit() {
         .parse()
         .expect("number");
     assert!(current <= 2048, "{current} processes");
+    let id = docker.id("bomb");
     assert_eq!(docker.out(&["rm", "-f", "bomb"]).code, 0);
     assert!(cgroups_of(&id).is_empty(), "cgroups left");
-    std::thread::sleep(Duration::from_millis(10));
 }
 // ANCHOR_END: pids
 
@@ -563,18 +522,7 @@ fn a_fork_bomb_stops_at_the_default_pids_limit() {
 fn the_defences_seen_from_the_host() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "web",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "60",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("web", &["busybox", "sleep", "60"]);
     let inspect = docker.out(&["inspect", "web"]).stdout;
     let number = |key: &str| -> String {
         inspect
@@ -585,17 +533,7 @@ fn the_defences_seen_from_the_host() {
             .to_string()
     };
     let (pid, monitor) = (number("Pid"), number("MonitorPid"));
-    let id = inspect
-        .split("\"Id\": \"")
-        .nth(1)
-        .and_then(|s| s.get(..64))
-        .expect("id")
-        .to_string();
-    let pids = cgroups_of(&id)
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|d| d.join("pids.max").exists())
-        .expect("pids cgroup");
+    let pids = pids_cgroup(&docker, "web");
     let commands: [Vec<String>; 3] = [
         vec![
             "grep".into(),

@@ -99,6 +99,26 @@ impl Docker {
         self.md().args(args).output()
     }
 
+    /// `run -d --name NAME --network none ARGS...` (image and command), which must
+    /// start.
+    pub fn run_detached(&self, name: &str, args: &[&str]) {
+        let mut all = vec!["run", "-d", "--name", name, "--network", "none"];
+        all.extend(args);
+        let out = self.out(&all);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+
+    /// A container's full id, from `inspect`.
+    pub fn id(&self, name: &str) -> String {
+        let inspect = self.out(&["inspect", name]).stdout;
+        inspect
+            .split("\"Id\": \"")
+            .nth(1)
+            .and_then(|s| s.get(..64))
+            .unwrap_or_else(|| panic!("no id for {name}: {inspect}"))
+            .to_string()
+    }
+
     /// The container directories left in the store.
     pub fn containers(&self) -> Vec<String> {
         let dir = self.root().join("containers");
