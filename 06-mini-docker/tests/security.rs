@@ -129,13 +129,29 @@ fn seccomp_blocks_what_docker_blocks_unless_unconfined() {
         unconfined.contains("clone3(NULL, 0): EINVAL"),
         "{unconfined}"
     );
-    // exec'd processes get the container's profile.
+    // exec'd processes get the container's profile...
     docker.run_detached("c", &["probe", "sleep", "30"]);
     let out = docker.out(&["exec", "c", "probe", "syscalls"]);
     assert!(
         out.stdout.contains("keyctl(KEYCTL_GET_KEYRING_ID): EPERM"),
         "{}",
         out.stdout
+    );
+    // ... and its capabilities.
+    let out = docker.out(&[
+        "exec",
+        "c",
+        "grep",
+        "-E",
+        "^Cap(Inh|Prm|Eff|Bnd|Amb)",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        out.stdout,
+        "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\n\
+         CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\n",
+        "{}",
+        out.stderr
     );
 }
 // ANCHOR_END: seccomp
@@ -317,6 +333,31 @@ fn mount_targets_that_are_symlinks_are_refused() {
     assert!(
         !Path::new("/made-by-a-volume").exists(),
         "made on the host's /"
+    );
+    // The image's own /dev/null and /dev/console, symlinks to a host file: /dev is
+    // a fresh tmpfs over them, and the container writes to its own devices.
+    let victim = host.path().join("victim");
+    std::fs::write(&victim, "").expect("write");
+    for (i, name) in ["/dev/null", "/dev/console"].iter().enumerate() {
+        let image = format!("dev{i}");
+        image_with_symlink(&docker, &image, name, &victim.to_string_lossy());
+        let write = format!("echo pwned > {name}; test -c /dev/null");
+        let out = docker.out(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &image,
+            "sh",
+            "-c",
+            &write,
+        ]);
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("read"),
+        "",
+        "written through"
     );
     assert_eq!(docker.containers(), Vec::<String>::new());
 }
