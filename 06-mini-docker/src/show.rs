@@ -245,11 +245,24 @@ pub fn stats(store: &Store, names: &[String]) -> Result<String> {
             .map(|n| container::find(store, n))
             .collect::<Result<_>>()?,
     };
+    // No limit shows as the host's memory, as in `docker stats`.
+    let host = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let kib = m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+        Some(
+            kib.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()?
+                * 1024,
+        )
+    });
     for c in chosen {
         let Ok(group) = crate::lifecycle::group_of(&c) else {
             continue;
         };
-        let s = ch03_cgroups::stats::Stats::read(&group);
+        let mut s = ch03_cgroups::stats::Stats::read(&group);
+        s.memory_limit = s.memory_limit.filter(|l| Some(*l) < host).or(host);
         let mib = |b: Option<u64>| b.map_or("-".into(), ch03_cgroups::stats::mib);
         rows.push(vec![
             c.short_id().into(),
