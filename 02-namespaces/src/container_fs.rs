@@ -413,7 +413,7 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
 
 /// Make a bind mount read-only, keeping the flags the kernel locked on it (in a
 /// user namespace, a remount may not drop nosuid, nodev or noexec).
-fn remount_readonly(target: &Target) -> Result<()> {
+pub fn remount_readonly(target: &Target) -> Result<()> {
     let locked = nix::sys::statvfs::fstatvfs(target.fd())
         .map_err(|e| Failure::new(format!("statvfs {}: {}", target.shown.display(), e.desc())))?
         .flags();

@@ -49,24 +49,7 @@ fn two_containers_on_one_bridge_reach_each_other() {
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let rootfs = rootfs.to_string_lossy().into_owned();
-    let _first = sandbox.background(
-        &[
-            "run",
-            "--ip",
-            "10.77.0.10",
-            "--rootfs",
-            &rootfs,
-            "--",
-            "nc",
-            "-l",
-            "-p",
-            "5000",
-            "-e",
-            "echo",
-            "hi from 10.77.0.10",
-        ],
-        "nc",
-    );
+    let _first = sandbox.echo_server(&rootfs, "10.77.0.10", "5000", "hi from 10.77.0.10");
     let out = sandbox
         .ch05()
         .args(["-q", "run", "--rootfs", &rootfs])

@@ -49,24 +49,7 @@ fn container_mode_shares_the_other_containers_interfaces() {
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let rootfs = rootfs.to_string_lossy().into_owned();
-    let first = sandbox.background(
-        &[
-            "run",
-            "--ip",
-            "10.77.0.20",
-            "--rootfs",
-            &rootfs,
-            "--",
-            "nc",
-            "-l",
-            "-p",
-            "6000",
-            "-e",
-            "echo",
-            "hi over lo",
-        ],
-        "nc",
-    );
+    let first = sandbox.echo_server(&rootfs, "10.77.0.20", "6000", "hi over lo");
     let (code, text) = sandbox
         .ch05()
         .redact_path(&rootfs, "/tmp/rootfs")

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use caps::{CapSet, Capability};
-use ch02_namespaces::container_fs::{Missing, mount_step, mount_target};
+use ch02_namespaces::container_fs::{Missing, mount_step, mount_target, remount_readonly};
 use ch02_namespaces::plan::Hook;
 use labkit::narrate;
 use labkit::{Failure, Result};
@@ -81,16 +81,22 @@ fn null_device() -> Result<OwnedFd> {
     let fd =
         open("/dev/null", flags, Mode::empty()).map_err(|e| refuse(&format!(": {}", e.desc())))?;
     let st = fstat(&fd).map_err(|e| refuse(&format!(": {}", e.desc())))?;
-    let kind = st.st_mode & libc::S_IFMT;
-    if kind == libc::S_IFLNK {
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
         return Err(refuse("is a symlink"));
     }
-    if kind != libc::S_IFCHR || st.st_rdev != makedev(1, 3) {
+    if !is_char_device(&fd, 1, 3) {
         return Err(refuse("is not the null device (character 1:3)"));
     }
     Ok(fd)
 }
 // ANCHOR_END: null_device
+
+/// Is `fd` the character device `major:minor`?
+pub fn is_char_device(fd: &OwnedFd, major: u64, minor: u64) -> bool {
+    fstat(fd).is_ok_and(|st| {
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == makedev(major, minor)
+    })
+}
 
 // ANCHOR: mounts
 /// Mask and make read-only, inside the container's root (after `pivot_root`).
@@ -132,12 +138,9 @@ pub fn protect_paths() -> Result<()> {
             shell,
         )?;
         // Walked again: the descriptor from before holds what is under the mount.
-        let Some(mounted) = mount_target(root, path, Missing::Skip)? else {
-            continue;
-        };
-        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-        let shell = format!("mount -o remount,bind,ro {path}");
-        mount_step("none", &mounted, None, ro, None, shell)?;
+        if let Some(mounted) = mount_target(root, path, Missing::Skip)? {
+            remount_readonly(&mounted)?;
+        }
     }
     Ok(())
 }

@@ -56,8 +56,7 @@ pub fn make_console() -> Result<()> {
     let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let master =
         open("/dev/pts/ptmx", flags, Mode::empty()).map_err(|e| fail("open /dev/pts/ptmx", e))?;
-    let st = nix::sys::stat::fstat(&master).map_err(|e| fail("fstat /dev/pts/ptmx", e))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(5, 2) {
+    if !crate::hardening::is_char_device(&master, 5, 2) {
         return Err(Failure::new(
             "/dev/pts/ptmx is not the pty multiplexer (5:2)",
         ));

@@ -47,18 +47,7 @@ fn refused_before_anything_is_made() {
 fn a_name_in_use_and_a_running_container() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "one",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("one", &["busybox", "sleep", "30"]);
     let mut all = String::new();
     for (args, code) in [
         (

@@ -137,20 +137,15 @@ fn the_whole_lifecycle() {
 fn a_detached_container_keeps_running_and_logging_with_no_cli() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
+    let id = docker.run_detached(
         "bg",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let id = out.stdout.trim().to_string();
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done",
+        ],
+    );
     assert_eq!(id.len(), 64, "the id: {id}");
     // The CLI is gone; the monitor is the container's parent and keeps the log.
     wait_until("20 lines logged", || {
@@ -228,19 +223,15 @@ fn state_survives_a_kill_9_of_the_cli() {
 fn stop_kills_what_ignores_sigterm_after_the_timeout() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
+    docker.run_detached(
         "stubborn",
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-        "-c",
-        "trap '' TERM; while true; do sleep 0.1; done",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        ],
+    );
     let started = Instant::now();
     assert_eq!(docker.out(&["stop", "-t", "1", "stubborn"]).code, 0);
     assert!(
@@ -539,18 +530,7 @@ fn cp_both_ways_and_symlinks_stay_inside() {
         ["dir", "note", "pw"],
         "something reached the host"
     );
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "live",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("live", &["busybox", "sleep", "30"]);
     assert_eq!(docker.out(&["cp", &note, "live:/tmp/"]).code, 0);
     assert_eq!(
         docker.out(&["exec", "live", "cat", "/tmp/note"]).stdout,
@@ -563,18 +543,7 @@ fn cp_both_ways_and_symlinks_stay_inside() {
 fn exec_with_a_terminal() {
     needs_root!();
     let docker = Docker::new();
-    let out = docker.out(&[
-        "run",
-        "-d",
-        "--name",
-        "t",
-        "--network",
-        "none",
-        "busybox",
-        "sleep",
-        "60",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    docker.run_detached("t", &["busybox", "sleep", "60"]);
     let mut terminal = Terminal::new(None);
     let mut command = docker.command(&[
         "exec",

@@ -102,6 +102,15 @@ impl Sandbox {
         Background { tool, pid }
     }
 
+    /// A container at `ip` of `rootfs` that answers `reply` to whoever connects to
+    /// `port` (busybox `nc -l -e echo`), left running in the background.
+    pub fn echo_server(&self, rootfs: &str, ip: &str, port: &str, reply: &str) -> Background {
+        let server = ["--", "nc", "-l", "-p", port, "-e", "echo", reply];
+        let mut args = vec!["run", "--ip", ip, "--rootfs", rootfs];
+        args.extend(server);
+        self.background(&args, "nc")
+    }
+
     /// The rules `ch05-network` left, in both tables.
     pub fn our_rules(&self) -> Vec<String> {
         let text = self.host.sh("iptables -w -t nat -S; iptables -w -S");

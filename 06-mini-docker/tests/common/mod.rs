@@ -100,12 +100,13 @@ impl Docker {
     }
 
     /// `run -d --name NAME --network none ARGS...` (image and command), which must
-    /// start.
-    pub fn run_detached(&self, name: &str, args: &[&str]) {
+    /// start; what it printed (the id).
+    pub fn run_detached(&self, name: &str, args: &[&str]) -> String {
         let mut all = vec!["run", "-d", "--name", name, "--network", "none"];
         all.extend(args);
         let out = self.out(&all);
         assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.trim().to_string()
     }
 
     /// A container's full id, from `inspect`.

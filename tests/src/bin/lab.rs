@@ -97,20 +97,7 @@ fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     let ok = match verb {
-        "check" => cargo(
-            &[
-                "test",
-                "-p",
-                &ex.package,
-                "--test",
-                "exercises",
-                "--",
-                "--ignored",
-                "--exact",
-                &ex.test,
-            ],
-            &[],
-        ),
+        "check" => cargo(&ex.check_args(&[]), &[]),
         _ => {
             let mut git = Command::new("git");
             git.arg("apply").current_dir(&root);
@@ -232,6 +219,17 @@ struct Exercise {
     patch: PathBuf,
 }
 
+impl Exercise {
+    /// `cargo test` after `options`, running this exercise's check alone.
+    fn check_args<'a>(&'a self, options: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["test"];
+        args.extend(options);
+        args.extend(["-p", &self.package, "--test", "exercises", "--"]);
+        args.extend(["--ignored", "--exact", &self.test]);
+        args
+    }
+}
+
 fn find_exercises(root: &Path) -> Vec<Exercise> {
     let mut found = vec![];
     let mut chapters: Vec<PathBuf> = std::fs::read_dir(root)
@@ -332,20 +330,7 @@ fn check_exercises() -> bool {
         let check = |dir: &Path| {
             cargo_command(
                 dir,
-                &[
-                    "test",
-                    "--quiet",
-                    "--target-dir",
-                    &target,
-                    "-p",
-                    &ex.package,
-                    "--test",
-                    "exercises",
-                    "--",
-                    "--ignored",
-                    "--exact",
-                    &ex.test,
-                ],
+                &ex.check_args(&["--quiet", "--target-dir", &target]),
                 &[],
             )
         };
