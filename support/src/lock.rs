@@ -1,5 +1,5 @@
-//! One lock file per directory, held with `flock(2)`: the lock goes when its holder
-//! drops the guard, or dies (the kernel releases it with the last descriptor).
+//! Locks held with `flock(2)`: a lock goes when its holder drops the guard, or
+//! dies (the kernel releases it with the last descriptor), so none is ever stale.
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -21,4 +21,13 @@ pub fn lock_dir(dir: &Path) -> Result<Flock<File>> {
         .map_err(|e| Failure::new(format!("{}: {}", path.display(), describe_io(&e))))?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, e)| Failure::new(format!("flock({}): {}", path.display(), e.desc())))
+}
+
+/// Hold an exclusive lock on the directory itself until the guard is dropped: for
+/// directories where no lock file can be made (cgroupfs makes no regular files).
+pub fn lock_directory_itself(dir: &Path) -> Result<Flock<File>> {
+    let file = File::open(dir)
+        .map_err(|e| Failure::new(format!("{}: {}", dir.display(), describe_io(&e))))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Failure::new(format!("flock({}): {}", dir.display(), e.desc())))
 }

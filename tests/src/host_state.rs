@@ -40,10 +40,49 @@ impl HostState {
                     || l.starts_with("network state ")
                     || l.starts_with("temp dir ")
                     || l.starts_with("process ")
-                    || (l.starts_with("cgroup ") && l.contains("/lab-"))
+                    || (l.starts_with("cgroup ")
+                        && ["/lab-", "/mini-docker", "/ch03-cgroups"]
+                            .iter()
+                            .any(|ours| l.contains(ours)))
             })
             .cloned()
             .collect()
+    }
+
+    /// Chapter 05's state of network namespaces that are gone (a run killed before
+    /// it took its bridge down): garbage that nothing can use, removed before the
+    /// host is captured so that it blocks no run. Returns what was removed.
+    pub fn forget_vanished_network_state() -> Vec<String> {
+        let mut alive = std::collections::HashSet::new();
+        for process in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            for task in std::fs::read_dir(process.path().join("task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Ok(link) = std::fs::read_link(task.path().join("ns/net")) {
+                    alive.insert(link.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut removed = vec![];
+        for entry in std::fs::read_dir("/run/ch05-network")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(inode) = name.strip_prefix("net-") else {
+                continue;
+            };
+            let ns = format!("net:[{inode}]");
+            if !alive.contains(&ns) && !mounts.contains(&ns) {
+                let _ = std::fs::remove_dir_all(entry.path());
+                removed.push(entry.path().display().to_string());
+            }
+        }
+        removed
     }
 
     /// `+ line` for what appeared, `- line` for what went away.
@@ -110,11 +149,22 @@ fn netfilter(lines: &mut BTreeSet<String>) {
     }
 }
 
-/// Every directory under /sys/fs/cgroup. systemd's own units (`*.scope`,
-/// `*.service`...) come and go on their own and are left out; ours never use those
-/// suffixes.
+/// Every directory under /sys/fs/cgroup, and the controllers each v2 group hands
+/// on to its children (`cgroup.subtree_control`: switching one on and leaving it on
+/// is a change too). systemd's own units (`*.scope`, `*.service`...) come and go on
+/// their own and are left out; ours never use those suffixes.
 fn cgroups(lines: &mut BTreeSet<String>) {
+    fn subtree_control(dir: &Path, lines: &mut BTreeSet<String>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) {
+            lines.insert(format!(
+                "cgroup {} hands on: {}",
+                dir.display(),
+                text.trim()
+            ));
+        }
+    }
     fn walk(dir: &Path, lines: &mut BTreeSet<String>) {
+        subtree_control(dir, lines);
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let Ok(kind) = entry.file_type() else {
                 continue;

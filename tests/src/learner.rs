@@ -205,31 +205,40 @@ impl Default for Redactor {
         let rules = [
             (r"fork\(\) = \d+", "fork() = [PID]"),
             (r"(clone\([^)]*\)) = \d+", "$1 = [PID]"),
+            (r"(clone3\(\{[^}]*\}\)) = \d+", "$1 = [PID]"),
             (r"waitpid\(\d+\)", "waitpid([PID])"),
             (r"\bpid \d+", "pid [PID]"),
             (r"/proc/\d+/", "/proc/[PID]/"),
             (r"device \d+:\d+", "device [DEV]"),
             (r"inode \d+", "inode [INODE]"),
         ];
-        Redactor {
+        let redactor = Redactor {
             rules: rules
                 .iter()
                 .map(|(re, to)| (Regex::new(re).expect("a valid regex"), to.to_string()))
                 .collect(),
+        };
+        // A child given no hostname of its own keeps this machine's.
+        match nix::unistd::gethostname() {
+            Ok(name) => {
+                let name = regex::escape(&name.to_string_lossy());
+                redactor.rule(&format!(r"\bHOSTNAME={name}\b"), "HOSTNAME=[HOST]")
+            }
+            Err(_) => redactor,
         }
     }
 }
 
 impl Redactor {
     pub fn literal(mut self, text: &str, name: &str) -> Self {
+        // A number (a PID) only as a whole word: PID 837 is not in inode 4026531837.
+        let pattern = match !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            true => format!(r"\b{text}\b"),
+            false => regex::escape(text),
+        };
         // Longest paths first, so that /tmp/x/rootfs wins over /tmp/x.
-        self.rules.insert(
-            0,
-            (
-                Regex::new(&regex::escape(text)).expect("escaped"),
-                name.into(),
-            ),
-        );
+        self.rules
+            .insert(0, (Regex::new(&pattern).expect("escaped"), name.into()));
         self.rules
             .sort_by_key(|(re, _)| std::cmp::Reverse(re.as_str().len()));
         self

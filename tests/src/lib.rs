@@ -7,14 +7,44 @@
 //!   so loudly, and under `CI=true` it fails instead of skipping.
 //! - [`host_state`]: the host's mounts, links, netfilter rules, cgroups and our
 //!   processes, captured before and after a run to prove nothing was left behind.
+//! - [`vm`]: `cargo lab vm`, a VM with pure cgroup v2 laid out as systemd does,
+//!   for the cgroup v2 lane.
 
 pub mod bench;
 pub mod book_check;
 pub mod host_state;
 mod learner;
 pub mod netns;
+pub mod vm;
 
 pub use learner::{Learner, Outcome, Redactor, workspace_bin};
+
+/// The test that calls: libtest names each test's thread after it.
+fn this_test(fallback: &str) -> String {
+    std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .map_or_else(|| fallback.to_string(), str::to_string)
+}
+
+/// Say loudly that a test did not run here, and why. `cargo lab test` gathers
+/// these (through the file named by `LAB_NOT_RUN`) and lists them at the end.
+pub fn not_run(test: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("{test}: NOT RUN: {why}");
+    // Straight to the descriptor: libtest captures eprintln!, and this must be seen.
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("\n!!! {line}\n\n").as_bytes());
+    if let Some(file) = std::env::var_os("LAB_NOT_RUN")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
 
 /// True when this test can go on. Not root: under `CI=true` the test fails (CI must
 /// never pass by skipping); elsewhere it says loudly that it did not run.
@@ -22,14 +52,12 @@ pub fn root_or_explain(test: &str) -> bool {
     if labkit::privilege::is_root() {
         return true;
     }
-    let why = format!(
-        "{test}: NOT RUN: this test drives the real kernel and needs root \
-         (run the suite as root: sudo -E cargo lab test)"
-    );
+    let why = "this test drives the real kernel and needs root \
+               (run the suite as root: sudo -E cargo lab test)";
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}; under CI=true that is a failure");
+        panic!("{test}: NOT RUN: {why}; under CI=true that is a failure");
     }
-    eprintln!("\n!!! {why}\n");
+    not_run(&this_test(test), why);
     false
 }
 
@@ -42,6 +70,38 @@ macro_rules! needs_root {
         }
     };
 }
+
+/// True when this host is of the cgroup `lane` the test needs (`"v2"` or
+/// `"hybrid"`); otherwise the test is reported as not run (it runs on CI's other
+/// lane) and must return.
+pub fn on_lane(test: &str, lane: &str) -> bool {
+    let here = cgroup_lane();
+    if here == lane {
+        return true;
+    }
+    not_run(
+        &this_test(test),
+        &format!(
+            "it needs a cgroup {lane} host and this one is {here} (CI runs it on its {lane} lane)"
+        ),
+    );
+    false
+}
+
+/// Return early from a test unless the host is of this cgroup lane (see [`on_lane`]).
+#[macro_export]
+macro_rules! only_on_lane {
+    ($lane:expr) => {
+        if !$crate::on_lane(module_path!(), $lane) {
+            return;
+        }
+    };
+}
+
+/// How long a test waits for an event before it gives up: long, because machines
+/// may be loaded or emulated (a CI lane runs under qemu's TCG, many times slower),
+/// and the bound only turns a hang into a failure; success never waits for it.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Every path under `dir` (relative), to show that a failed command wrote nothing.
 pub fn tree(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
@@ -82,6 +142,39 @@ pub fn snap(dir: &str, name: &str, text: &str) {
     });
 }
 
+/// The kind of cgroup host this is, as CI's two lanes name them: `v2` (one cgroup2
+/// tree at /sys/fs/cgroup, as systemd laptops have), `hybrid` (v1 controllers plus
+/// a cgroup2 mount), `v1`.
+pub fn cgroup_lane() -> &'static str {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let fstype_at = |point: Option<&str>| {
+        mounts.lines().any(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let dash = f.iter().position(|x| *x == "-");
+            let fstype = dash.and_then(|d| f.get(d + 1)).copied();
+            fstype == Some("cgroup2") && point.is_none_or(|p| f.get(4) == Some(&p))
+        })
+    };
+    match (fstype_at(Some("/sys/fs/cgroup")), fstype_at(None)) {
+        (true, _) => "v2",
+        (false, true) => "hybrid",
+        (false, false) => "v1",
+    }
+}
+
+/// Snapshot output that depends on the host's cgroup layout once per CI lane:
+/// `NAME` on hybrid hosts, `NAME-v2` on cgroup v2 hosts. On a v1-only host (no
+/// lane) it is checked without a snapshot, and says so.
+pub fn snap_per_lane(dir: &str, name: &str, text: &str) {
+    match cgroup_lane() {
+        "hybrid" => snap(dir, name, text),
+        "v2" => snap(dir, &format!("{name}-v2"), text),
+        lane => {
+            eprintln!("{name}: not snapshotted on a {lane} host (CI's lanes are hybrid and v2)")
+        }
+    }
+}
+
 /// The names in a directory, sorted: what `ls` prints.
 pub fn ls(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -93,10 +186,10 @@ pub fn ls(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
-/// Poll, bounded to 10 s, until `check` gives a value: for tests that watch a
+/// Poll, bounded by [`PATIENCE`], until `check` gives a value: for tests that watch a
 /// process from outside (a container starting, a counter moving), never for timing.
 pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         if let Some(value) = check() {
             return value;
@@ -107,6 +200,42 @@ pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// End a tool a test started in the background, and wait for it: through its
+/// container's first process `first` (a PID of ours; the tool then cleans up as it
+/// does after any exit), or, when that never appeared (0), the tool's children and
+/// the tool itself. Never `kill(0)`: that is the test's own process group.
+pub fn end_background(tool: &mut std::process::Child, first: u32) -> i32 {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let victims = match first {
+        0 => {
+            let mut all = children(tool.id());
+            all.push(tool.id());
+            all
+        }
+        pid => vec![pid],
+    };
+    for pid in victims.into_iter().filter(|p| *p > 0) {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+    tool.wait().map(|s| s.code().unwrap_or(-1)).unwrap_or(-1)
+}
+
+/// The whole disk a path is on, as `/dev/NAME` (the kernel throttles disks, not
+/// partitions); `None` when it is on no disk (tmpfs, overlay, 9p).
+pub fn whole_disk_of(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let sys = format!("/sys/dev/block/{}:{}", libc::major(dev), libc::minor(dev));
+    let real = std::fs::canonicalize(sys).ok()?;
+    let disk = match real.join("partition").exists() {
+        true => real.parent()?.to_path_buf(),
+        false => real,
+    };
+    let node = format!("/dev/{}", disk.file_name()?.to_string_lossy());
+    std::path::Path::new(&node).exists().then_some(node)
 }
 
 /// The children of process `pid`.

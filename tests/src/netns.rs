@@ -204,8 +204,8 @@ impl Sandbox {
 /// Connect to `to` from inside `ns`, send `request`, return the whole answer.
 pub fn fetch(ns: &Namespace, to: SocketAddr, request: &'static str) -> std::io::Result<String> {
     ns.on_thread(move || {
-        let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(30))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.write_all(request.as_bytes())?;
         let mut answer = String::new();
         stream.read_to_string(&mut answer)?;
@@ -225,7 +225,7 @@ pub fn accept_one(
         let listener = TcpListener::bind(at)?;
         listener.set_nonblocking(true)?;
         let _ = ready_tx.send(());
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + crate::PATIENCE;
         loop {
             match listener.accept() {
                 Ok((_, peer)) => return Ok(peer),

@@ -18,6 +18,12 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("exercises") => exercises(),
         Some("bench") => bench(&args[1..]),
+        Some("vm") => vm(&args[1..]),
+        // In the VM: set the guest up and run the command (see lab_tests::vm).
+        Some("vm-guest") => match args.get(1) {
+            Some(run) => ExitCode::from(lab_tests::vm::guest(Path::new(run)).clamp(0, 255) as u8),
+            None => ExitCode::from(2),
+        },
         Some(verb @ ("check" | "solve" | "unsolve")) => one_exercise(verb, &args[1..]),
         // The measuring half of `bench`, in a process of its own: it leaves the
         // host's network namespace, and the host check must not.
@@ -31,6 +37,13 @@ fn main() -> ExitCode {
             eprintln!("         run exercise N's check: it fails until the exercise is solved");
             eprintln!("       cargo lab solve CHAPTER N / cargo lab unsolve CHAPTER N");
             eprintln!("         apply (or take back) the reference solution in this checkout");
+            eprintln!(
+                "       cargo lab vm [--bare] [--cgroup PATH] [--cpus N] [--memory MIB] [--timeout SECS]"
+            );
+            eprintln!("                    [--share PATH]... [--setup] -- CMD [ARGS...]");
+            eprintln!(
+                "         run CMD here in a VM with pure cgroup v2 (systemd's layout unless --bare)"
+            );
             eprintln!("       cargo lab bench [ROUNDS]");
             eprintln!(
                 "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
@@ -121,6 +134,82 @@ fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
     }
 }
 
+/// `cargo lab vm [OPTIONS] -- CMD...`: see `lab_tests::vm`.
+fn vm(args: &[String]) -> ExitCode {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let host_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kib = m.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+            kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+        })
+        .map_or(4096, |kib| kib / 1024);
+    let mut vm = lab_tests::vm::Vm {
+        dir: workspace(),
+        cgroup: Some(lab_tests::vm::SESSION_SCOPE.to_string()),
+        cpus,
+        memory_mib: (host_mib * 3 / 4).min(8192),
+        timeout: None,
+        shares: vec![],
+    };
+    let mut setup_only = false;
+    let mut rest = args.iter();
+    let usage = || {
+        eprintln!(
+            "usage: cargo lab vm [--bare] [--cgroup PATH] [--cpus N] [--memory MIB] [--timeout SECS] [--share PATH]... [--setup] -- CMD [ARGS...]"
+        );
+        ExitCode::from(2)
+    };
+    while let Some(arg) = rest.next() {
+        let mut value = || rest.next().cloned();
+        match arg.as_str() {
+            "--bare" => vm.cgroup = None,
+            "--setup" => setup_only = true,
+            "--cgroup" => match value() {
+                Some(p) if p.starts_with('/') => vm.cgroup = Some(p),
+                _ => return usage(),
+            },
+            "--cpus" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => vm.cpus = n,
+                None => return usage(),
+            },
+            "--memory" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => vm.memory_mib = n,
+                None => return usage(),
+            },
+            "--timeout" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) => vm.timeout = Some(std::time::Duration::from_secs(n)),
+                None => return usage(),
+            },
+            "--share" => match value() {
+                Some(p) => vm.shares.push(p.into()),
+                None => return usage(),
+            },
+            "--" => break,
+            _ => return usage(),
+        }
+    }
+    let command: Vec<String> = rest.cloned().collect();
+    if !lab_tests::root_or_explain("cargo lab vm") {
+        return ExitCode::FAILURE;
+    }
+    let outcome = match setup_only {
+        true => lab_tests::vm::setup().map(|k| {
+            eprintln!("lab vm: ready: kernel {}", k.release);
+            0
+        }),
+        false if command.is_empty() => return usage(),
+        false => lab_tests::vm::run(&vm, &command),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("lab vm: {e}");
+            ExitCode::from(125)
+        }
+    }
+}
+
 fn bench(args: &[String]) -> ExitCode {
     let rounds = args.first().cloned().unwrap_or_else(|| "100".into());
     with_host_check("cargo lab bench", || {
@@ -161,9 +250,27 @@ fn bench_run(args: &[String]) -> ExitCode {
 }
 
 fn test(extra: &[String]) -> ExitCode {
-    with_host_check("cargo lab test", || {
-        cargo(&["build", "--workspace", "--bins"], &[]) && cargo(&["test", "--workspace"], extra)
-    })
+    // Tests that cannot run here say so into this file; they are listed at the end.
+    let not_run = tempfile::NamedTempFile::new().expect("a temp file");
+    // SAFETY: single-threaded still: no other thread reads the environment.
+    unsafe { std::env::set_var("LAB_NOT_RUN", not_run.path()) };
+    let code = with_host_check("cargo lab test", || {
+        // Every test binary runs, even after a failure: CI shows them all at once.
+        cargo(&["build", "--workspace", "--bins"], &[])
+            && cargo(&["test", "--workspace", "--no-fail-fast"], extra)
+    });
+    let listed = std::fs::read_to_string(not_run.path()).unwrap_or_default();
+    if !listed.is_empty() {
+        println!(
+            "\n{} test(s) did NOT RUN on this host (cgroup {}):",
+            listed.lines().count(),
+            lab_tests::cgroup_lane()
+        );
+        for line in listed.lines() {
+            println!("  {line}");
+        }
+    }
+    code
 }
 
 /// Run `work` as root between two captures of the host; fail on any difference.
@@ -176,6 +283,9 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .expect("our own directory");
+    for gone in HostState::forget_vanished_network_state() {
+        println!("host check: removed {gone}: state of a network namespace that is gone");
+    }
     let before = HostState::capture(&bin_dir);
     let left = before.ours();
     if !left.is_empty() {
