@@ -61,6 +61,10 @@ impl State {
     /// One lock for the whole namespace: allocations take a few microseconds, and
     /// holding it serialises every `run` that starts at the same moment.
     pub fn lock(&self) -> Result<Flock<File>> {
+        if !self.dir.exists() {
+            // A namespace's first use: a moment to forget namespaces that are gone.
+            forget_vanished();
+        }
         fs::create_dir_all(&self.dir).context(|| self.dir.display().to_string())?;
         labkit::lock::lock_dir(&self.dir)
     }
@@ -79,6 +83,61 @@ impl State {
         }
     }
 }
+
+// ANCHOR: vanished
+/// State of network namespaces that are gone: their last process ended (killed,
+/// say) before anyone took their bridges down. Nothing can use it any more, so it
+/// never blocks anything: it is removed.
+pub fn forget_vanished() {
+    let alive = live_network_namespaces();
+    for entry in fs::read_dir(STATE_ROOT).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let inode = name
+            .strip_prefix("net-")
+            .and_then(|i| i.parse::<u64>().ok());
+        if inode.is_some_and(|i| !alive.contains(&i)) {
+            narrate::note(format!(
+                "forgetting {}: its network namespace is gone",
+                entry.path().display()
+            ));
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The inodes of every network namespace something still holds: a thread in it
+/// (each thread has its own, after setns), or a bind mount of it (`ip netns add`).
+pub fn live_network_namespaces() -> std::collections::HashSet<u64> {
+    let mut alive = std::collections::HashSet::new();
+    for process in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        for task in fs::read_dir(process.path().join("task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(meta) = fs::metadata(task.path().join("ns/net")) {
+                alive.insert(meta.ino());
+            }
+        }
+    }
+    // nsfs bind mounts show "net:[INODE]" as their root.
+    for line in fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Some(inode) = line
+            .split(' ')
+            .nth(3)
+            .and_then(|root| root.strip_prefix("net:["))
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|i| i.parse().ok())
+        {
+            alive.insert(inode);
+        }
+    }
+    alive
+}
+// ANCHOR_END: vanished
 
 /// An address (and the host ports) held by one container; released when dropped.
 #[derive(Debug)]

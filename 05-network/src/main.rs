@@ -131,6 +131,7 @@ fn run_command(
 fn down(name: &str) -> Result<i32> {
     check_interface_name(name)?;
     require_root("removing a bridge needs CAP_NET_ADMIN")?;
+    ipam::forget_vanished();
     let netlink = netlink::Netlink::here()?;
     bridge::down(&netlink, &ipam::State::here()?, name).map(|()| 0)
 }

@@ -58,23 +58,21 @@ impl Background {
         }
         let tool = cmd.spawn().expect("spawn");
         let tool_pid = tool.id();
-        let pid = wait_until("the container's first process", || {
+        // From here on, dropped (a timeout's panic included) means ended.
+        let mut started = Background { tool, pid: 0 };
+        started.pid = wait_until("the container's first process", || {
             children(tool_pid)
                 .into_iter()
                 .find(|c| comm(*c) == comm_wanted)
         });
-        Background { tool, pid }
+        started
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
         // The container's PID 1: we started it. Killing it ends its PID namespace.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.tool.wait();
+        lab_tests::end_background(&mut self.tool, self.pid);
     }
 }
 

@@ -94,12 +94,14 @@ impl Sandbox {
             .spawn()
             .expect("spawn");
         let tool_pid = tool.id();
-        let pid = wait_until("the container's first process", || {
+        // From here on, dropped (a timeout's panic included) means ended.
+        let mut started = Background { tool, pid: 0 };
+        started.pid = wait_until("the container's first process", || {
             children(tool_pid)
                 .into_iter()
                 .find(|c| self::comm(*c) == comm)
         });
-        Background { tool, pid }
+        started
     }
 
     /// A container at `ip` of `rootfs` that answers `reply` to whoever connects to
@@ -177,14 +179,7 @@ pub struct Background {
 impl Background {
     /// End the container and wait for `run` to finish cleaning up.
     pub fn stop(&mut self) -> i32 {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        self.tool
-            .wait()
-            .map(|s| s.code().unwrap_or(-1))
-            .unwrap_or(-1)
+        lab_tests::end_background(&mut self.tool, self.pid)
     }
 }
 
