@@ -16,9 +16,10 @@ use crate::namespace::Namespace;
 use crate::plan::Plan;
 
 /// Never returns: execs the command, or exits with the reason it could not.
-pub fn become_container(plan: &Plan) -> ! {
+/// `late_cgroupns`: make the new cgroup namespace now, in our group at last.
+pub fn become_container(plan: &Plan, late_cgroupns: bool) -> ! {
     ch01_chroot::chroot_run::IgnoreInterrupts::restore_defaults();
-    let code = match setup(plan) {
+    let code = match cgroup_namespace_now(late_cgroupns).and_then(|()| setup(plan)) {
         Ok(code) => code,
         Err(failure) => {
             // A step of ours failed (125), unless exec gave its own 126/127.
@@ -41,6 +42,21 @@ pub fn become_container(plan: &Plan) -> ! {
     // SAFETY: _exit ends the child without running the parent's exit handlers.
     unsafe { libc::_exit(code) }
 }
+
+// ANCHOR: late_cgroupns
+/// A new cgroup namespace takes the group its creator is in as its root, so it is
+/// made once the parent has moved us into our group (unless clone3 put us there).
+fn cgroup_namespace_now(late: bool) -> Result<()> {
+    if !late {
+        return Ok(());
+    }
+    narrate::step("unshare(CLONE_NEWCGROUP)", "unshare --cgroup");
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWCGROUP): {}", e.desc())))?;
+    narrate::note("in our own group now: it is the root of the cgroup tree we see");
+    Ok(())
+}
+// ANCHOR_END: late_cgroupns
 
 // ANCHOR: setup
 fn setup(plan: &Plan) -> Result<i32> {

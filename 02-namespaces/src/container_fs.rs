@@ -299,12 +299,45 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
             None,
             format!("mount --rbind /sys {r}/sys"),
         )?;
-        remount_readonly(&mount_point(rootfs, "/sys")?)?;
+        // As the fresh sysfs above: nothing in /sys is a program, a device or setuid.
+        remount_readonly(
+            &mount_point(rootfs, "/sys")?,
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )?;
+    }
+    if plan.has(Namespace::Cgroup) && host_is_cgroup_v2() {
+        cgroup_mount(rootfs)?;
     }
     bind_all(rootfs, &plan.binds)?;
     pivot_into(rootfs)
 }
 // ANCHOR_END: prepare_rootfs
+
+/// Whether the host's `/sys/fs/cgroup` is one cgroup v2 tree (a pure v2 host).
+fn host_is_cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+// ANCHOR: cgroup_mount
+/// With a cgroup namespace of its own on a v2 host, the container gets its own
+/// `/sys/fs/cgroup`, read-only, as Docker mounts it: a cgroup2 mounted inside the
+/// namespace shows the namespace's root, the container's group, and nothing above.
+fn cgroup_mount(rootfs: &Path) -> Result<()> {
+    let target = mount_point(rootfs, "/sys/fs/cgroup")?;
+    mount_step(
+        "cgroup2",
+        &target,
+        Some("cgroup2"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None,
+        format!(
+            "mount -t cgroup2 -o ro cgroup2 {}/sys/fs/cgroup",
+            rootfs.display()
+        ),
+    )
+}
+// ANCHOR_END: cgroup_mount
 
 // ANCHOR: bind_all
 /// Bind each source onto its target under `root`. A missing target is created (an
@@ -333,7 +366,10 @@ pub fn bind_all(root: &Path, binds: &[Bind]) -> Result<()> {
             // The descriptor still holds what was under the mount: walk again to
             // reach the mount itself.
             let mounted = mount_target(root, &inside, Missing::Skip)?;
-            remount_readonly(&mounted.ok_or_else(|| Failure::new(format!("{inside}: gone")))?)?;
+            remount_readonly(
+                &mounted.ok_or_else(|| Failure::new(format!("{inside}: gone")))?,
+                MsFlags::empty(),
+            )?;
         }
     }
     Ok(())
@@ -411,13 +447,13 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
     Ok(())
 }
 
-/// Make a bind mount read-only, keeping the flags the kernel locked on it (in a
-/// user namespace, a remount may not drop nosuid, nodev or noexec).
-pub fn remount_readonly(target: &Target) -> Result<()> {
+/// Make a bind mount read-only, with `also` (nosuid, nodev, noexec), keeping the
+/// flags the kernel locked on it (in a user namespace, a remount may not drop them).
+pub fn remount_readonly(target: &Target, also: MsFlags) -> Result<()> {
     let locked = nix::sys::statvfs::fstatvfs(target.fd())
         .map_err(|e| Failure::new(format!("statvfs {}: {}", target.shown.display(), e.desc())))?
         .flags();
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | also;
     use nix::sys::statvfs::FsFlags;
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

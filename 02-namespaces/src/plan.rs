@@ -64,7 +64,23 @@ pub struct Plan {
     /// command (its exit code, a byte, then why), instead of stderr. A successful
     /// exec closes it: its reader sees the end of it exactly when the command runs.
     pub report_failure: Option<std::os::fd::RawFd>,
+    /// Chapter 03's cgroup for the child, when it has one.
+    pub cgroup: Option<IntoCgroup>,
 }
+
+// ANCHOR: into_cgroup
+/// Where chapter 03 puts the child: a cgroup v2 directory to create it in, and
+/// whether the parent must still move it into cgroup v1 groups before it goes on.
+/// Either way a new cgroup namespace (`--cgroup`) is made once the child is in its
+/// group, so that the group is the root it sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntoCgroup {
+    /// An open cgroup v2 directory: `clone3(CLONE_INTO_CGROUP)` creates the child in it.
+    pub v2: Option<std::os::fd::RawFd>,
+    /// cgroup v1 groups too, which only a write to their `cgroup.procs` can join.
+    pub v1: bool,
+}
+// ANCHOR_END: into_cgroup
 
 /// A step a later chapter adds to the child's setup.
 #[derive(Clone)]
@@ -204,6 +220,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         before_exec: None,
         user: None,
         report_failure: None,
+        cgroup: None,
     })
 }
 // ANCHOR_END: plan

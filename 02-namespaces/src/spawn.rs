@@ -8,7 +8,7 @@
 //! namespace's maps, release the child, and wait for it.
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
 use labkit::failure::EXIT_TOOL_FAILED;
@@ -20,7 +20,7 @@ use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::child::become_container;
 use crate::namespace::{Namespace, flag_names, flags, options};
-use crate::plan::{Plan, Via};
+use crate::plan::{IntoCgroup, Plan, Via};
 use crate::user_ns::write_maps;
 
 // ANCHOR: clone
@@ -48,18 +48,66 @@ pub fn clone_process(flags: libc::c_int) -> nix::Result<Option<Pid>> {
 }
 // ANCHOR_END: clone
 
+// ANCHOR: clone3
+/// `clone3(2)`'s arguments (`struct clone_args`, Linux 5.7's size: with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Create the child in the cgroup v2 directory `cgroup` (an open descriptor), fork
+/// -like: no migration afterwards, so it never runs a moment outside its group.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `fork()` with namespace flags, into a cgroup: `clone3(2)` with `CLONE_INTO_CGROUP`
+/// (Linux 5.7). Returns `None` in the child.
+pub fn clone3_into_cgroup(flags: libc::c_int, cgroup: RawFd) -> nix::Result<Option<Pid>> {
+    let args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: single-threaded, no CLONE_VM and no stack: the child gets a copy of
+    // our memory and continues from here, as with fork(2). `args` outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+// ANCHOR_END: clone3
+
 pub fn run(plan: &Plan) -> Result<i32> {
     run_with(plan, |_| Ok(()))
 }
 
 // ANCHOR: run_with
 /// Create the child, then, before it may go on, write its user namespace maps and
-/// call `before_go` (chapter 03 puts the child into its cgroup there, so that the
-/// command never runs a moment without its limits). Then wait for it.
-pub fn run_with(plan: &Plan, mut before_go: impl FnMut(Pid) -> Result<()>) -> Result<i32> {
+/// call `before_go` (chapter 03 puts the child into the groups it was not created
+/// in, so that the command never runs a moment without its limits). Then wait.
+pub fn run_with(plan: &Plan, mut before_go: impl FnMut(&Started) -> Result<()>) -> Result<i32> {
     let _ignoring = IgnoreInterrupts::start()?;
     let child = start(plan)?;
-    if let Err(failure) = before_go(child.pid) {
+    if let Err(failure) = before_go(&child) {
         child.abandon();
         return Err(failure.exit_code(EXIT_TOOL_FAILED));
     }
@@ -71,6 +119,8 @@ pub fn run_with(plan: &Plan, mut before_go: impl FnMut(Pid) -> Result<()>) -> Re
 #[derive(Debug)]
 pub struct Started {
     pub pid: Pid,
+    /// Created in its cgroup v2 group (`CLONE_INTO_CGROUP`): nothing to move.
+    pub in_cgroup: bool,
     go: OwnedFd,
 }
 
@@ -97,11 +147,11 @@ pub fn start(plan: &Plan) -> Result<Started> {
     // The child blocks on this pipe until the parent says go.
     let (go_read, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
-    let pid = match plan.via {
+    let (pid, in_cgroup) = match plan.via {
         Via::Clone => spawn_with_clone(plan, go_read)?,
         Via::Unshare => spawn_with_unshare(plan, go_read)?,
     };
-    let child = Started { pid, go };
+    let child = Started { pid, in_cgroup, go };
     if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via)
         && let Err(failure) = write_maps(&pid.to_string(), mapping)
     {
@@ -113,7 +163,7 @@ pub fn start(plan: &Plan) -> Result<Started> {
 // ANCHOR_END: run_with
 
 // ANCHOR: spawn_clone
-fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<Pid> {
+fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
     let mut namespaces = plan.namespaces.clone();
     if namespaces.remove(&Namespace::Time) {
         // CLONE_NEWTIME's bit is inside the byte where clone() takes the child's exit
@@ -123,35 +173,84 @@ fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<Pid> {
             "a time namespace for our children: clone(2) cannot make one",
         )?;
     }
-    let call = match namespaces.is_empty() {
-        true => "clone(SIGCHLD)".to_string(),
-        false => format!("clone({} | SIGCHLD)", flag_names(&namespaces)),
-    };
-    match clone_process(flags(&namespaces)) {
-        Ok(None) => {
-            wait_for_go(go);
-            become_container(plan)
+    let cgroup = plan.cgroup;
+    // A new cgroup namespace's root is the group its creator is in: made with the
+    // child only if clone3 puts it straight into its one and only group.
+    let mut late_cgroupns =
+        cgroup.is_some_and(|c| c.v1 || c.v2.is_none()) && namespaces.remove(&Namespace::Cgroup);
+    if let Some(IntoCgroup { v2: Some(fd), .. }) = cgroup {
+        let call = format!(
+            "clone3({{ {} | CLONE_INTO_CGROUP, cgroup: {fd} }})",
+            clone_flags(&namespaces)
+        );
+        match clone3_into_cgroup(flags(&namespaces), fd) {
+            Ok(None) => child_after_go(plan, go, late_cgroupns),
+            Ok(Some(child)) => {
+                narrate::step(format!("{call} = {child}"), fork_shell(&namespaces, true));
+                return Ok((child, true));
+            }
+            // Before Linux 5.3 no clone3 (ENOSYS, as under some seccomp filters);
+            // before 5.7 no cgroup field (E2BIG): the parent moves the child.
+            Err(Errno::ENOSYS | Errno::E2BIG) => {
+                narrate::note(
+                    "no clone3(CLONE_INTO_CGROUP) here (Linux 5.7+): clone, then the child is moved into its cgroup",
+                );
+                late_cgroupns |= namespaces.remove(&Namespace::Cgroup);
+            }
+            Err(errno) => return Err(explain_creation(&call, errno)),
         }
+    }
+    let call = format!("clone({})", clone_flags(&namespaces));
+    match clone_process(flags(&namespaces)) {
+        Ok(None) => child_after_go(plan, go, late_cgroupns),
         Ok(Some(child)) => {
-            let shell = if namespaces.is_empty() {
-                "( ... ) &   # no new namespaces: this is fork()".to_string()
-            } else {
-                format!("unshare {} --fork", options(&namespaces))
-            };
-            narrate::step(format!("{call} = {child}"), shell);
-            Ok(child)
+            narrate::step(format!("{call} = {child}"), fork_shell(&namespaces, false));
+            Ok((child, false))
         }
         Err(errno) => Err(explain_creation(&call, errno)),
     }
 }
 // ANCHOR_END: spawn_clone
 
+/// `CLONE_NEWNS | CLONE_NEWPID | SIGCHLD`, or `SIGCHLD` alone.
+fn clone_flags(namespaces: &crate::namespace::Namespaces) -> String {
+    match namespaces.is_empty() {
+        true => "SIGCHLD".to_string(),
+        false => format!("{} | SIGCHLD", flag_names(namespaces)),
+    }
+}
+
+/// The shell's way to a child in new namespaces (`in_cgroup`: and in its cgroup).
+fn fork_shell(namespaces: &crate::namespace::Namespaces, in_cgroup: bool) -> String {
+    let how = match namespaces.is_empty() {
+        true => "( ... ) &",
+        false => &format!("unshare {} --fork", options(namespaces)),
+    };
+    match (in_cgroup, namespaces.is_empty()) {
+        (true, _) => format!("{how}   # born in its cgroup: nothing to move"),
+        (false, true) => format!("{how}   # no new namespaces: this is fork()"),
+        (false, false) => how.to_string(),
+    }
+}
+
+/// In the child: wait for the parent's word, make the cgroup namespace if it had to
+/// wait until we were in our group, and become the container. Never returns.
+fn child_after_go(plan: &Plan, go: OwnedFd, late_cgroupns: bool) -> ! {
+    wait_for_go(go);
+    become_container(plan, late_cgroupns)
+}
+
 // ANCHOR: spawn_unshare
-fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<Pid> {
-    unshare_step(
-        &plan.namespaces,
-        "we are now in the new namespaces, except PID and time",
-    )?;
+fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
+    let mut namespaces = plan.namespaces.clone();
+    // Our own cgroup would be its root: the child makes it, once in its group.
+    let late_cgroupns = plan.cgroup.is_some() && namespaces.remove(&Namespace::Cgroup);
+    if !namespaces.is_empty() {
+        unshare_step(
+            &namespaces,
+            "we are now in the new namespaces, except PID and time",
+        )?;
+    }
     if let Some(mapping) = &plan.mapping {
         // We are inside the new user namespace ourselves: write our own maps.
         write_maps("self", mapping).map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
@@ -161,18 +260,29 @@ fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<Pid> {
             "unshare(CLONE_NEWPID) put our *children* in the new PID namespace: fork one",
         );
     }
+    if let Some(fd) = plan.cgroup.and_then(|c| c.v2) {
+        match clone3_into_cgroup(0, fd) {
+            Ok(None) => child_after_go(plan, go, late_cgroupns),
+            Ok(Some(child)) => {
+                narrate::step(
+                    format!("clone3({{ SIGCHLD | CLONE_INTO_CGROUP, cgroup: {fd} }}) = {child}"),
+                    "(the --fork of unshare --fork, born in its cgroup)",
+                );
+                return Ok((child, true));
+            }
+            Err(Errno::ENOSYS | Errno::E2BIG) => {}
+            Err(errno) => return Err(explain_creation("clone3", errno)),
+        }
+    }
     // SAFETY: single-threaded, so the child may do anything.
     match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
-        ForkResult::Child => {
-            wait_for_go(go);
-            become_container(plan)
-        }
+        ForkResult::Child => child_after_go(plan, go, late_cgroupns),
         ForkResult::Parent { child } => {
             narrate::step(
                 format!("fork() = {child}"),
                 "(the --fork of unshare --fork)",
             );
-            Ok(child)
+            Ok((child, false))
         }
     }
 }

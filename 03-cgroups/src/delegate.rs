@@ -1,11 +1,12 @@
 //! cgroup v2 delegation: a child group gets a controller only if its parent lists it
 //! in `cgroup.subtree_control`. And the "no internal processes" rule: a group that
-//! hands controllers to its children may not hold processes itself (the root excepted).
-//! So when the tool's own group has processes, and we are the only one, we first move
-//! ourselves into a leaf of it, then switch the controllers on.
+//! hands controllers to its children may hold no processes itself (the real root
+//! excepted). So when a level we switch controllers on in holds processes, and we are
+//! the only one (`--parent .` under `systemd-run --scope -p Delegate=yes`), we first
+//! move ourselves into a leaf of it; when others are there, we cannot.
 //!
-//! Nothing here is needed on a v1 host, nor on a hybrid host whose v2 tree has no
-//! controllers of its own (this project's test machines).
+//! What we switch on in a level we did not make is recorded on it
+//! ([`ENABLED`](crate::place::ENABLED)), and [`undo`] switches it off again.
 
 use std::path::{Path, PathBuf};
 
@@ -13,146 +14,165 @@ use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
 use labkit::{Failure, Result};
 
-use crate::files::{self, procs};
+use crate::files::{self, label, procs, remove_label, set_label, words};
+use crate::hierarchy::is_true_root;
+use crate::place::{ENABLED, children, is_ours};
 
-/// What we changed, to undo it afterwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delegation {
-    pub parent: PathBuf,
-    /// Controllers we switched on in the parent's subtree_control.
-    pub enabled: Vec<String>,
-    /// The leaf we moved ourselves into, if the parent had to become process-free.
-    pub leaf: Option<PathBuf>,
-}
+/// The leaf a tool moves into when its own group must give up its processes.
+pub const RUNNER_PREFIX: &str = "lab-runner-";
 
-fn words(path: &Path) -> Vec<String> {
-    files::read(path)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
+/// The v2 controllers a group gets whenever they are offered, for its accounting
+/// (memory used, CPU time, tasks, bytes read and written), limits or not: runc
+/// switches on every controller there is.
+pub const ACCOUNTING: [&str; 4] = ["memory", "cpu", "pids", "io"];
 
-// ANCHOR: delegate
-/// Make `controllers` available to new children of `parent` (a v2 directory).
-pub fn delegate(
-    parent: &Path,
-    controllers: &[String],
-    is_root: bool,
-) -> Result<Option<Delegation>> {
-    let enabled = words(&parent.join("cgroup.subtree_control"));
-    let missing: Vec<String> = controllers
+// ANCHOR: enable
+/// Make the `needed` controllers available to new children of `level` (a v2
+/// directory), and those of [`ACCOUNTING`] it offers when that costs no move.
+/// `made`: we made `level` just now (nothing to record: it goes when it is empty).
+/// Returns the leaf we moved into, if we had to.
+pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<Option<PathBuf>> {
+    let enabled = words(&level.join("cgroup.subtree_control"));
+    let available = words(&level.join("cgroup.controllers"));
+    let off = |c: &String| !enabled.contains(c);
+    let mut missing: Vec<String> = needed.iter().filter(|c| off(c)).cloned().collect();
+    let accounting: Vec<String> = ACCOUNTING
         .iter()
-        .filter(|c| !enabled.contains(c))
-        .cloned()
+        .map(|c| c.to_string())
+        .filter(|c| off(c) && available.contains(c) && !missing.contains(c))
         .collect();
-    if missing.is_empty() {
+    // Accounting alone is no reason to move anyone: only where nothing is in the way.
+    let free = is_true_root(level) || procs(level).is_empty();
+    if missing.is_empty() && (accounting.is_empty() || !free) {
         return Ok(None);
     }
-    let available = words(&parent.join("cgroup.controllers"));
     if let Some(c) = missing.iter().find(|c| !available.contains(c)) {
-        let up = parent.parent().unwrap_or(parent).display();
+        let up = level.parent().unwrap_or(level).display();
         return Err(Failure::new(format!(
             "the {c} controller is not delegated to {} (not in its cgroup.controllers): \
              enable it one level up (echo +{c} > {up}/cgroup.subtree_control), or run under \
              systemd-run --scope -p Delegate=yes",
-            parent.display()
+            level.display()
         ))
         .exit_code(EXIT_TOOL_FAILED));
     }
-    let me = std::process::id() as i32;
-    let inside = procs(parent);
-    let mut leaf = None;
-    if !is_root && !inside.is_empty() {
-        if inside != [me] {
-            return Err(Failure::new(format!(
-                "{} holds processes ({} of them), and cgroup v2 lets a group with processes hand no \
-                 controllers to its children (the no-internal-processes rule). Use --parent with a \
-                 group that holds none, or run under systemd-run --scope -p Delegate=yes",
-                parent.display(),
-                inside.len()
-            ))
-            .exit_code(EXIT_TOOL_FAILED));
-        }
-        narrate::note(
-            "no internal processes: we are the only process in our group, so we move into a leaf of it first",
-        );
-        let dir = parent.join(format!("lab-runner-{me}"));
-        narrate::step(
-            format!("mkdir({dir:?})"),
-            format!("mkdir {}", dir.display()),
-        );
-        std::fs::create_dir(&dir)
-            .map_err(|e| Failure::new(format!("mkdir {}: {e}", dir.display())))?;
-        files::write(&dir.join("cgroup.procs"), &me.to_string())?;
-        leaf = Some(dir);
-    }
+    let runner = leave_for_a_leaf(level)?;
+    missing.extend(accounting);
     let plus: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
-    files::write(&parent.join("cgroup.subtree_control"), &plus.join(" "))?;
-    Ok(Some(Delegation {
-        parent: parent.to_path_buf(),
-        enabled: missing,
-        leaf,
-    }))
+    files::write(&level.join("cgroup.subtree_control"), &plus.join(" "))?;
+    if !made {
+        let mut record = label(level, ENABLED).map_or_else(Vec::new, |r| {
+            r.split_whitespace().map(str::to_string).collect::<Vec<_>>()
+        });
+        for c in missing {
+            if !record.contains(&c) {
+                record.push(c);
+            }
+        }
+        if let Err(failure) = set_label(level, ENABLED, &record.join(" ")) {
+            narrate::note(format!(
+                "{failure}: without the record, they stay switched on afterwards"
+            ));
+        }
+    }
+    Ok(runner)
 }
-// ANCHOR_END: delegate
+// ANCHOR_END: enable
 
-/// Undo what `delegate` did, as far as the kernel lets us (a kept group may still
-/// need the controllers; then we stay in our leaf, and `rm` removes it later).
-pub fn undo(delegation: &Delegation) {
-    let minus: Vec<String> = delegation.enabled.iter().map(|c| format!("-{c}")).collect();
-    let _ = files::write(
-        &delegation.parent.join("cgroup.subtree_control"),
-        &minus.join(" "),
+// ANCHOR: no_internal_processes
+/// The no-internal-processes rule, before switching controllers on in `level`: it
+/// must hold no processes (unless it is the real root). If we are the only one, we
+/// move into a leaf of it; if others are there, nothing can be done from here.
+fn leave_for_a_leaf(level: &Path) -> Result<Option<PathBuf>> {
+    let inside = procs(level);
+    if is_true_root(level) || inside.is_empty() {
+        return Ok(None);
+    }
+    let me = std::process::id() as i32;
+    if inside != [me] {
+        return Err(Failure::new(format!(
+            "{} holds processes ({} of them), and cgroup v2 lets a group with processes hand no \
+             controllers to its children (the no-internal-processes rule). Leave out --parent \
+             (groups then go to a group of their own at the top), or run under \
+             systemd-run --scope -p Delegate=yes",
+            level.display(),
+            inside.len()
+        ))
+        .exit_code(EXIT_TOOL_FAILED));
+    }
+    narrate::note(
+        "no internal processes: we are the only process in this group, so we move into a leaf of it first",
     );
-    if let Some(leaf) = &delegation.leaf
-        && files::write(
-            &delegation.parent.join("cgroup.procs"),
-            &std::process::id().to_string(),
-        )
-        .is_ok()
-    {
-        let _ = std::fs::remove_dir(leaf);
+    let leaf = level.join(format!("{RUNNER_PREFIX}{me}"));
+    files::mkdir(&leaf)?;
+    files::write(&leaf.join("cgroup.procs"), &me.to_string())?;
+    Ok(Some(leaf))
+}
+// ANCHOR_END: no_internal_processes
+
+// ANCHOR: undo
+/// Switch off what we switched on in `level`, once none of our groups is beneath it;
+/// then leave our leaf (and earlier runs' empty ones). The kernel refuses to switch
+/// off a controller a child still hands on (EBUSY): that one stays recorded.
+pub fn undo(level: &Path) {
+    if children(level).iter().any(|c| is_ours(c)) {
+        return;
+    }
+    if let Some(record) = label(level, ENABLED) {
+        let mut kept = vec![];
+        for c in record.split_whitespace() {
+            if files::write(&level.join("cgroup.subtree_control"), &format!("-{c}")).is_err() {
+                kept.push(c);
+            }
+        }
+        match kept.is_empty() {
+            true => remove_label(level, ENABLED),
+            false => {
+                let _ = set_label(level, ENABLED, &kept.join(" "));
+            }
+        }
+    }
+    let me = std::process::id() as i32;
+    for leaf in children(level).into_iter().filter(|c| {
+        c.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(RUNNER_PREFIX))
+    }) {
+        let mine = procs(&leaf) == [me];
+        if mine && files::write(&level.join("cgroup.procs"), &me.to_string()).is_err() {
+            continue; // the level still hands on controllers: we stay in our leaf
+        }
+        if procs(&leaf).is_empty() {
+            files::rmdir(&leaf);
+        }
     }
 }
-
-/// Leaves of earlier runs whose runner is gone.
-pub fn stale_leaves(parent: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(parent)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("lab-runner-"))
-        })
-        .filter(|p| procs(p).is_empty())
-        .collect()
-}
+// ANCHOR_END: undo
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parent(subtree: &str, controllers: &str, procs: &str) -> tempfile::TempDir {
+    fn level(subtree: &str, controllers: &str, procs: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("cgroup.subtree_control"), subtree).expect("write");
         std::fs::write(dir.path().join("cgroup.controllers"), controllers).expect("write");
         std::fs::write(dir.path().join("cgroup.procs"), procs).expect("write");
+        // Not the real root: every other group has a cgroup.type.
+        std::fs::write(dir.path().join("cgroup.type"), "domain\n").expect("write");
         dir
     }
 
     #[test]
     fn nothing_to_do_when_already_delegated() {
-        let p = parent("memory pids\n", "cpu memory pids\n", "1\n2\n");
-        assert_eq!(delegate(p.path(), &["memory".into()], false).unwrap(), None);
+        // cpu is offered but not on: accounting alone moves no one.
+        let l = level("memory pids\n", "cpu memory pids\n", "1\n2\n");
+        assert_eq!(enable(l.path(), &["memory".into()], false).unwrap(), None);
     }
 
     #[test]
-    fn a_controller_the_parent_does_not_have() {
-        let p = parent("", "cpu\n", "");
-        let err = delegate(p.path(), &["memory".into()], false).unwrap_err();
+    fn a_controller_the_level_does_not_have() {
+        let l = level("", "cpu\n", "");
+        let err = enable(l.path(), &["memory".into()], false).unwrap_err();
         assert!(
             err.message()
                 .contains("the memory controller is not delegated"),
@@ -161,9 +181,9 @@ mod tests {
     }
 
     #[test]
-    fn other_processes_in_the_parent() {
-        let p = parent("", "memory\n", "1\n2\n");
-        let err = delegate(p.path(), &["memory".into()], false).unwrap_err();
+    fn other_processes_in_the_level() {
+        let l = level("", "memory\n", "1\n2\n");
+        let err = enable(l.path(), &["memory".into()], false).unwrap_err();
         assert!(
             err.message().contains("no-internal-processes rule"),
             "{err}"
@@ -171,17 +191,22 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_parent_just_gets_the_controllers() {
-        let p = parent("", "memory pids\n", "");
-        let done = delegate(p.path(), &["memory".into(), "pids".into()], false)
-            .unwrap()
-            .expect("changed");
-        assert_eq!(done.enabled, ["memory", "pids"]);
-        assert_eq!(done.leaf, None);
-        // A plain file stands for the kernel's: it shows what was written.
+    fn the_real_root_may_hold_processes() {
+        let l = level("", "memory\n", "1\n2\n");
+        std::fs::remove_file(l.path().join("cgroup.type")).expect("rm");
+        assert_eq!(enable(l.path(), &["memory".into()], true).unwrap(), None);
+    }
+
+    #[test]
+    fn an_empty_level_just_gets_the_controllers() {
+        let l = level("", "cpuset memory pids io\n", "");
+        let runner = enable(l.path(), &["cpuset".into()], true).unwrap();
+        assert_eq!(runner, None);
+        // A plain file stands for the kernel's: it shows what was written (the
+        // needed one, and those that account).
         assert_eq!(
-            std::fs::read_to_string(p.path().join("cgroup.subtree_control")).unwrap(),
-            "+memory +pids"
+            std::fs::read_to_string(l.path().join("cgroup.subtree_control")).unwrap(),
+            "+cpuset +memory +pids +io"
         );
     }
 }

@@ -1,10 +1,14 @@
 //! A control group as this chapter uses it: one directory per hierarchy it needs
-//! (the v2 tree, and each v1 controller's own tree), all named `lab-NAME`, beneath
-//! the cgroup the tool itself runs in (or `--parent`).
+//! (the v2 tree, and each v1 controller's own tree), each at the same [`Place`]:
+//! `/ch03-cgroups/lab-NAME` by default (mini-docker's: `/mini-docker/ID`).
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use ch02_namespaces::plan::IntoCgroup;
+use ch02_namespaces::spawn::Started;
 use labkit::doctor::Host;
 use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
@@ -12,13 +16,18 @@ use labkit::{Failure, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::delegate::{self, Delegation};
+use crate::delegate::RUNNER_PREFIX;
 use crate::files::{self, procs, write};
-use crate::hierarchy::{Layout, join};
-use crate::limits::{CPU_PERIOD_US, Limits, weight_to_shares};
+use crate::hierarchy::Layout;
+use crate::limits::{CPU_PERIOD_US, Limits, device_number, weight_to_shares};
+use crate::place::{self, Place};
 
 /// Every group this chapter makes is named `lab-NAME`, so that `ls` finds them.
 pub const PREFIX: &str = "lab-";
+
+/// Where `ch03-cgroups` puts its groups unless told `--parent`: a group of its own at
+/// the top of each hierarchy, as Docker's `/docker`.
+pub const DEFAULT_PARENT: &str = "/ch03-cgroups";
 
 /// One directory of a group: in the v2 tree, or in a v1 controller's tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,13 +36,19 @@ pub struct Dir {
     /// v1: the controllers of this hierarchy that we use; v2: those we use there.
     pub controllers: Vec<String>,
     pub path: PathBuf,
+    /// The root of its hierarchy.
+    pub root: PathBuf,
 }
 
 #[derive(Debug)]
 pub struct Group {
+    /// The group's own directory name (`lab-NAME`, or a container's id).
     pub name: String,
     pub dirs: Vec<Dir>,
-    delegation: Option<Delegation>,
+    /// The v2 directory, open: `clone3(CLONE_INTO_CGROUP)` starts a child in it.
+    v2_dir: Option<File>,
+    /// The directory whose lock is held while levels are made or removed.
+    lock_root: Option<PathBuf>,
 }
 
 fn fail(message: String) -> Failure {
@@ -69,46 +84,47 @@ pub fn needed(limits: &Limits) -> Vec<&'static str> {
     if limits.pids.is_some() {
         wanted.push("pids");
     }
+    if limits
+        .throttles()
+        .iter()
+        .any(|(_, _, list)| !list.is_empty())
+    {
+        wanted.push("io");
+    }
     wanted
 }
 
-/// Where `lab-NAME` lives: the v2 directory (when there is a v2 tree) and one per
-/// v1 hierarchy of `v1_controllers`, under our own cgroup or `parent`.
+/// Where the group's directories go: the v2 one (when there is a v2 tree) and one
+/// per v1 hierarchy of `v1_controllers`.
 fn placement(
     layout: &Layout,
-    name: &str,
-    parent: Option<&str>,
+    place: &Place,
     v1_controllers: &[&str],
     v2_controllers: &[&str],
 ) -> Vec<Dir> {
-    let leaf = format!("{PREFIX}{name}");
     let mut dirs: Vec<Dir> = vec![];
     if let Some(root) = &layout.v2 {
-        let base = parent.map_or_else(
-            || layout.own_v2().unwrap_or(root.clone()),
-            |p| join(root, p),
-        );
+        let own = layout.own.get("").map_or("/", String::as_str);
         dirs.push(Dir {
             version: 2,
             controllers: v2_controllers.iter().map(|c| c.to_string()).collect(),
-            path: base.join(&leaf),
+            path: place.parent_in(root, own).join(&place.leaf),
+            root: root.clone(),
         });
     }
     for controller in v1_controllers {
         let Some(root) = layout.v1.get(*controller) else {
             continue;
         };
-        let base = parent.map_or_else(
-            || layout.own_v1(controller).unwrap_or(root.clone()),
-            |p| join(root, p),
-        );
-        let path = base.join(&leaf);
+        let own = layout.own.get(*controller).map_or("/", String::as_str);
+        let path = place.parent_in(root, own).join(&place.leaf);
         match dirs.iter_mut().find(|d| d.path == path) {
             Some(shared) => shared.controllers.push(controller.to_string()),
             None => dirs.push(Dir {
                 version: 1,
                 controllers: vec![controller.to_string()],
                 path,
+                root: root.clone(),
             }),
         }
     }
@@ -117,15 +133,9 @@ fn placement(
 
 // ANCHOR: create
 impl Group {
-    /// Make the group's directories and write its limits.
-    pub fn create(
-        layout: &Layout,
-        host: &Host,
-        name: &str,
-        parent: Option<&str>,
-        limits: &Limits,
-    ) -> Result<Group> {
-        check_name(name)?;
+    /// Make the group's directories (and the levels above them that are missing),
+    /// and write its limits.
+    pub fn create(layout: &Layout, host: &Host, place: &Place, limits: &Limits) -> Result<Group> {
         let mode = layout.mode().ok_or_else(|| {
             fail("no cgroup filesystem is mounted here (see: ch03-cgroups doctor)".into())
         })?;
@@ -143,67 +153,65 @@ impl Group {
                 }
             }
         }
-        // Accounting (peak memory, throttling, pids, CPU time) and freezing, from
-        // whichever version runs them here, even without a limit.
-        for accounting in ["memory", "cpu", "pids", "cpuacct", "freezer"] {
+        // Accounting (peak memory, throttling, pids, CPU time, I/O) and freezing,
+        // from whichever version runs them here, even without a limit.
+        for accounting in ["memory", "cpu", "pids", "io", "cpuacct", "freezer"] {
             if layout.version_of(accounting, host) == Some(1) && !v1.contains(&accounting) {
                 v1.push(accounting);
             }
         }
-        let dirs = placement(layout, name, parent, &v1, &v2);
-        for dir in &dirs {
-            let base = dir.path.parent().unwrap_or(&dir.path);
-            if !base.is_dir() {
-                return Err(fail(format!(
-                    "--parent: {} does not exist (the parent must be an existing cgroup)",
-                    base.display()
-                )));
-            }
-            if dir.path.exists() {
-                return Err(fail(format!(
-                    "a group named {name} exists already ({}): choose another --name, or remove it: ch03-cgroups rm {name}",
-                    dir.path.display()
-                )));
-            }
-        }
         let mut group = Group {
-            name: name.to_string(),
+            name: place.leaf.clone(),
             dirs: vec![],
-            delegation: None,
+            v2_dir: None,
+            lock_root: layout.roots().first().cloned(),
         };
-        if let Some(v2dir) = dirs
-            .iter()
-            .find(|d| d.version == 2 && !d.controllers.is_empty())
-        {
-            let parent_dir = v2dir.path.parent().unwrap_or(&v2dir.path);
-            let is_root = Some(parent_dir) == layout.v2.as_deref();
-            group.delegation = delegate::delegate(parent_dir, &v2dir.controllers, is_root)?;
-        }
+        let lock = place::lock(layout)?;
+        let made = group.make(placement(layout, place, &v1, &v2));
+        drop(lock);
         // From here on, `group` removes what it made if anything fails.
-        for dir in dirs {
-            narrate::step(
-                format!("mkdir({:?})", dir.path),
-                format!("mkdir {}", dir.path.display()),
-            );
-            if let Err(e) = std::fs::create_dir(&dir.path) {
-                group.remove();
-                return Err(fail(format!(
-                    "cannot create {}: {} (see: ch03-cgroups doctor)",
-                    dir.path.display(),
-                    labkit::failure::describe_io(&e)
-                )));
-            }
-            group.dirs.push(dir);
-        }
-        if let Err(failure) = group.apply(limits) {
+        if let Err(failure) = made.and_then(|()| group.apply(limits)) {
             group.remove();
             return Err(failure);
         }
+        group.v2_dir = group.v2().and_then(|d| File::open(&d.path).ok());
         Ok(group)
+    }
+
+    /// Under the lock: each directory, after the levels above it.
+    fn make(&mut self, dirs: Vec<Dir>) -> Result<()> {
+        for dir in dirs {
+            let parent = dir.path.parent().unwrap_or(&dir.path).to_path_buf();
+            if dir.path.exists() {
+                return Err(exists(&dir.path));
+            }
+            let (path, version, controllers) =
+                (dir.path.clone(), dir.version, dir.controllers.clone());
+            self.dirs.push(dir);
+            let v2_controllers = if version == 2 { controllers } else { vec![] };
+            place::prepare(
+                &self.dirs[self.dirs.len() - 1].root,
+                &parent,
+                &v2_controllers,
+            )?;
+            files::mkdir(&path)?;
+            if !place::is_ours(&parent) {
+                // Directly beneath a level we did not make: labelled, so that what we
+                // switched on there stays while it is there.
+                place::mark(&path);
+            }
+            if version == 2 {
+                // What the group really has: the needed ones and those that account.
+                let last = self.dirs.len() - 1;
+                self.dirs[last].controllers = v2_controllers_of(&path);
+            }
+        }
+        Ok(())
     }
     // ANCHOR_END: create
 
-    fn dir_for(&self, controller: &str) -> Option<&Dir> {
+    /// The directory where `controller` is used.
+    pub fn dir_for(&self, controller: &str) -> Option<&Dir> {
         self.dirs
             .iter()
             .find(|d| d.controllers.iter().any(|c| c == controller))
@@ -272,49 +280,105 @@ impl Group {
         if let (Some(max), Some(dir)) = (limits.pids, self.dir_for("pids")) {
             write(&dir.path.join("pids.max"), &max.to_string())?;
         }
+        if let Some(dir) = self.dir_for("io") {
+            self.apply_throttles(dir, limits)?;
+        }
         Ok(())
     }
     // ANCHOR_END: apply
 
+    // ANCHOR: throttles
+    /// Disk throttles: v2 takes one line per disk in `io.max` (`8:0 wbps=1048576`),
+    /// v1 one file per kind (`blkio.throttle.write_bps_device`: `8:0 1048576`).
+    fn apply_throttles(&self, dir: &Dir, limits: &Limits) -> Result<()> {
+        for (key, v1_file, list) in limits.throttles() {
+            for device in list {
+                let flag = format!("--device-{}", key.replace("bps", "-bps"));
+                let number = device_number(&flag, &device.path)?;
+                match dir.version {
+                    1 => write(
+                        &dir.path.join(v1_file),
+                        &format!("{number} {}", device.rate),
+                    )?,
+                    _ => write(
+                        &dir.path.join("io.max"),
+                        &format!("{number} {key}={}", device.rate),
+                    )?,
+                }
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: throttles
+
     /// Find the directories of an existing group.
-    pub fn open(layout: &Layout, name: &str, parent: Option<&str>) -> Result<Group> {
-        check_name(name)?;
+    pub fn open(layout: &Layout, place: &Place) -> Result<Group> {
         let all: Vec<&str> = layout.v1.keys().map(String::as_str).collect();
-        let dirs: Vec<Dir> = placement(layout, name, parent, &all, &[])
+        let dirs: Vec<Dir> = placement(layout, place, &all, &[])
             .into_iter()
             .filter(|d| d.path.is_dir())
+            .map(|mut d| {
+                if d.version == 2 {
+                    d.controllers = v2_controllers_of(&d.path);
+                }
+                d
+            })
             .collect();
         if dirs.is_empty() {
+            let name = place.leaf.strip_prefix(PREFIX).unwrap_or(&place.leaf);
             return Err(Failure::new(format!(
                 "no group named {name} here (ch03-cgroups ls lists them)"
             )));
         }
         Ok(Group {
-            name: name.to_string(),
+            name: place.leaf.clone(),
             dirs,
-            delegation: None,
+            v2_dir: None,
+            lock_root: layout.roots().first().cloned(),
         })
     }
 
-    /// The names of this chapter's groups under our own cgroup (or `parent`).
-    pub fn list(layout: &Layout, parent: Option<&str>) -> Vec<String> {
+    /// The names of this chapter's groups (`lab-NAME`) in `parent`.
+    pub fn list(layout: &Layout, parent: &str) -> Result<Vec<String>> {
+        let place = Place::new(parent, "x")?;
         let all: Vec<&str> = layout.v1.keys().map(String::as_str).collect();
-        let mut names: Vec<String> = placement(layout, "x", parent, &all, &[])
+        let mut names: Vec<String> = placement(layout, &place, &all, &[])
             .iter()
             .filter_map(|d| d.path.parent().map(Path::to_path_buf))
             .flat_map(|base| std::fs::read_dir(base).into_iter().flatten().flatten())
             .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_prefix(PREFIX)
-                    .map(str::to_string)
+                let name = e.file_name().to_str()?.to_string();
+                match name.starts_with(RUNNER_PREFIX) {
+                    true => None,
+                    false => name.strip_prefix(PREFIX).map(str::to_string),
+                }
             })
-            .filter(|n| !n.starts_with("runner-"))
             .collect();
         names.sort();
         names.dedup();
-        names
+        Ok(names)
     }
+
+    // ANCHOR: into_cgroup
+    /// For chapter 02's plan: the v2 directory the child can be created in
+    /// (`clone3(CLONE_INTO_CGROUP)`), and whether v1 groups must still be joined.
+    pub fn into_cgroup(&self) -> IntoCgroup {
+        IntoCgroup {
+            v2: self.v2_dir.as_ref().map(AsRawFd::as_raw_fd),
+            v1: self.dirs.iter().any(|d| d.version == 1),
+        }
+    }
+
+    /// Before the child may go on: into every directory it was not created in.
+    pub fn join(&self, child: &Started) -> Result<()> {
+        for dir in &self.dirs {
+            if !(dir.version == 2 && child.in_cgroup) {
+                write(&dir.path.join("cgroup.procs"), &child.pid.to_string())?;
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: into_cgroup
 
     // ANCHOR: add
     /// Move a process into every directory of the group: its limits apply from now on.
@@ -404,31 +468,57 @@ impl Group {
     }
     // ANCHOR_END: kill
 
-    /// Kill what is left, and remove every directory (and undo any delegation).
+    // ANCHOR: remove
+    /// Kill what is left, remove every directory, then the levels above them that
+    /// we made and that are empty now, and switch off what we switched on.
     pub fn remove(&mut self) {
+        self.v2_dir = None;
         if !self.procs().is_empty() {
             let _ = self.kill();
         }
-        for dir in self.dirs.drain(..).rev() {
-            narrate::step(
-                format!("rmdir({:?})", dir.path),
-                format!("rmdir {}", dir.path.display()),
-            );
+        for dir in self.dirs.iter().rev().filter(|d| d.path.exists()) {
             // Right after its last process exits, a group can be busy for a moment.
-            let _ = wait(
-                || std::fs::remove_dir(&dir.path).is_ok() || !dir.path.exists(),
-                "rmdir",
-            );
+            if !files::rmdir(&dir.path) {
+                let _ = wait(
+                    || std::fs::remove_dir(&dir.path).is_ok() || !dir.path.exists(),
+                    "rmdir",
+                );
+            }
         }
-        if let Some(delegation) = self.delegation.take() {
-            delegate::undo(&delegation);
+        let _lock = self
+            .lock_root
+            .as_ref()
+            .map(|root| labkit::lock::lock_directory_itself(root));
+        for dir in self.dirs.drain(..) {
+            place::tidy(&dir.root, dir.path.parent().unwrap_or(&dir.path));
         }
+    }
+    // ANCHOR_END: remove
+}
+
+/// The controllers a v2 group has (its `cgroup.controllers`).
+fn v2_controllers_of(path: &Path) -> Vec<String> {
+    files::words(&path.join("cgroup.controllers"))
+}
+
+/// The refusal to make a group twice.
+fn exists(path: &Path) -> Failure {
+    let leaf = path.file_name().unwrap_or_default().to_string_lossy();
+    match leaf.strip_prefix(PREFIX) {
+        Some(name) => fail(format!(
+            "a group named {name} exists already ({}): choose another --name, or remove it: \
+             ch03-cgroups rm {name}",
+            path.display()
+        )),
+        None => fail(format!("{} exists already", path.display())),
     }
 }
 
-/// Poll (bounded, 5 s) until `done`: used only after the work, never on the start path.
+/// Poll until `done`, bounded (30 s: a loaded or emulated machine is slow, and the
+/// bound only turns a hang into an error): used only after the work, never on the
+/// start path.
 fn wait(mut done: impl FnMut() -> bool, what: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         if Instant::now() > deadline {
             return Err(fail(format!("timed out waiting for {what}")));

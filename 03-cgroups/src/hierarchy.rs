@@ -7,7 +7,8 @@
 //! - **hybrid**: v1 controllers plus a v2 mount (often `/sys/fs/cgroup/unified`) that has
 //!   few or no controllers, but still groups processes, freezes and kills them.
 //!
-//! A controller is in one version or the other, never both.
+//! A controller is in one version or the other, never both. This chapter calls the
+//! block I/O controller by its v2 name, `io`, on v1 too (where it is `blkio`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,7 +34,25 @@ impl fmt::Display for Mode {
 }
 
 /// The controllers this chapter uses.
-pub const CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer"];
+pub const CONTROLLERS: [&str; 7] = [
+    "memory", "cpu", "cpuacct", "cpuset", "pids", "io", "freezer",
+];
+
+/// The v1 name of a controller: v1's `blkio` became v2's `io`.
+pub fn v1_name(controller: &str) -> &str {
+    match controller {
+        "io" => "blkio",
+        other => other,
+    }
+}
+
+/// This chapter's name for a v1 controller.
+fn from_v1_name(controller: &str) -> &str {
+    match controller {
+        "blkio" => "io",
+        other => other,
+    }
+}
 
 /// What is mounted where, and where this process sits in each hierarchy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,7 +87,11 @@ impl Layout {
                 "cgroup2" => layout.v2 = Some(PathBuf::from(point)),
                 "cgroup" => {
                     let options = fields.get(dash + 3).copied().unwrap_or("");
-                    for controller in options.split(',').filter(|o| CONTROLLERS.contains(o)) {
+                    for controller in options
+                        .split(',')
+                        .map(from_v1_name)
+                        .filter(|o| CONTROLLERS.contains(o))
+                    {
                         layout
                             .v1
                             .insert(controller.to_string(), PathBuf::from(point));
@@ -88,7 +111,7 @@ impl Layout {
             if controllers.is_empty() {
                 layout.own.insert(String::new(), path.to_string());
             }
-            for c in controllers.split(',') {
+            for c in controllers.split(',').map(from_v1_name) {
                 layout.own.insert(c.to_string(), path.to_string());
             }
         }
@@ -135,6 +158,17 @@ impl Layout {
         Some(join(root, self.own.get("").map_or("/", String::as_str)))
     }
 
+    /// The root of every hierarchy: the v2 tree first, then each v1 mount once.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        let mut roots: Vec<PathBuf> = self.v2.iter().cloned().collect();
+        for root in self.v1.values() {
+            if !roots.contains(root) {
+                roots.push(root.clone());
+            }
+        }
+        roots
+    }
+
     /// Our own cgroup in the v1 hierarchy of `controller`.
     pub fn own_v1(&self, controller: &str) -> Option<PathBuf> {
         let root = self.v1.get(controller)?;
@@ -148,6 +182,14 @@ impl Layout {
 /// `/sys/fs/cgroup/memory` + `/a/b` -> `/sys/fs/cgroup/memory/a/b`
 pub fn join(root: &Path, inside: &str) -> PathBuf {
     root.join(inside.trim_start_matches('/'))
+}
+
+/// Whether a v2 directory is the real root of the hierarchy, the only group exempt
+/// from the no-internal-processes rule. Inside a container with a cgroup namespace
+/// of its own, `/sys/fs/cgroup` is some group of the host's, and it is not: every
+/// group but the real root has a `cgroup.type` file.
+pub fn is_true_root(dir: &Path) -> bool {
+    dir.join("cgroup.controllers").exists() && !dir.join("cgroup.type").exists()
 }
 
 #[cfg(test)]
@@ -195,6 +237,23 @@ mod tests {
             "cpu.stat of the v2 group"
         );
         assert_eq!(layout.version_of("pids", &h), None);
+        assert_eq!(layout.roots().len(), 3, "unified, memory, cpu,cpuacct");
+    }
+
+    #[test]
+    fn blkio_is_called_io() {
+        let (_d, h) = host(
+            "36 31 0:33 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio\n",
+            "7:blkio:/user.slice\n",
+        );
+        let layout = Layout::discover(&h);
+        assert_eq!(layout.v1["io"], PathBuf::from("/sys/fs/cgroup/blkio"));
+        assert_eq!(
+            layout.own_v1("io"),
+            Some(PathBuf::from("/sys/fs/cgroup/blkio/user.slice"))
+        );
+        assert_eq!(layout.version_of("io", &h), Some(1));
+        assert_eq!(v1_name("io"), "blkio");
     }
 
     #[test]

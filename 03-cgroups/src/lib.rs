@@ -2,6 +2,8 @@
 //!
 //! - [`limits`]: sizes, CPUs, lists, counts, parsed as docker does and checked;
 //! - [`hierarchy`]: v1, v2 or hybrid; which version runs which controller;
+//! - [`place`]: where groups go (a group of the tool's own at the top, or beneath
+//!   ours), the levels made on the way, and leaving the host as it was;
 //! - [`group`]: a group's directories, its limits, add, freeze, kill, remove;
 //! - [`delegate`]: cgroup v2 delegation and the no-internal-processes rule;
 //! - [`stats`]: what a group used;
@@ -16,6 +18,7 @@ pub mod group;
 pub mod hierarchy;
 pub mod info;
 pub mod limits;
+pub mod place;
 pub mod run;
 pub mod stats;
 pub mod stress;

@@ -1,8 +1,12 @@
 //! The limits a learner asks for, parsed the way `docker run` parses them, and
 //! checked against this machine before anything is created.
 
-use labkit::failure::EXIT_TOOL_FAILED;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::MetadataExt;
+
+use labkit::failure::{EXIT_TOOL_FAILED, describe_io};
 use labkit::{Failure, Result};
+use serde::{Deserialize, Serialize};
 
 /// What `run` was asked to limit.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,6 +23,50 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// Relative share under contention, 1 to 10000 (v2's cpu.weight; default 100).
     pub cpu_weight: Option<u64>,
+    /// Bytes per second read from a disk (`--device-read-bps /dev/sda:1mb`).
+    pub device_read_bps: Vec<ThrottleDevice>,
+    /// Bytes per second written to a disk.
+    pub device_write_bps: Vec<ThrottleDevice>,
+    /// Reads per second from a disk.
+    pub device_read_iops: Vec<ThrottleDevice>,
+    /// Writes per second to a disk.
+    pub device_write_iops: Vec<ThrottleDevice>,
+}
+
+/// A disk and a rate, as `docker inspect` shows `BlkioDeviceReadBps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
+}
+
+impl Limits {
+    /// Each throttle list with its key in v2's `io.max` and its file in v1's blkio.
+    pub fn throttles(&self) -> [(&'static str, &'static str, &[ThrottleDevice]); 4] {
+        [
+            (
+                "rbps",
+                "blkio.throttle.read_bps_device",
+                &self.device_read_bps,
+            ),
+            (
+                "wbps",
+                "blkio.throttle.write_bps_device",
+                &self.device_write_bps,
+            ),
+            (
+                "riops",
+                "blkio.throttle.read_iops_device",
+                &self.device_read_iops,
+            ),
+            (
+                "wiops",
+                "blkio.throttle.write_iops_device",
+                &self.device_write_iops,
+            ),
+        ]
+    }
 }
 
 /// The CFS period the kernel uses by default: quotas are per 100 ms.
@@ -111,6 +159,64 @@ pub fn parse_cpuset(text: &str, online: &str) -> Result<String> {
     Ok(text.trim().to_string())
 }
 
+// ANCHOR: parse_throttle
+/// `--device-write-bps /dev/sda:1mb` (a size per second) or `--device-write-iops
+/// /dev/sda:100` (a count): Docker's form. The disk must exist now.
+pub fn parse_throttle(flag: &str, text: &str, bytes: bool) -> Result<ThrottleDevice> {
+    let example = if bytes {
+        "/dev/sda:1mb"
+    } else {
+        "/dev/sda:100"
+    };
+    let (path, rate) = text.rsplit_once(':').ok_or_else(|| {
+        bad(format!(
+            "{flag}: {text:?} is not DEVICE:RATE; use e.g. {example}"
+        ))
+    })?;
+    if !path.starts_with('/') {
+        return Err(bad(format!(
+            "{flag}: {path:?} is not a device path; use e.g. {example}"
+        )));
+    }
+    device_number(flag, path)?;
+    let rate = match bytes {
+        true => parse_size(flag, rate)?,
+        false => parse_count(flag, rate, 1, u64::MAX)?,
+    };
+    Ok(ThrottleDevice {
+        path: path.to_string(),
+        rate,
+    })
+}
+// ANCHOR_END: parse_throttle
+
+// ANCHOR: device_number
+/// The `MAJOR:MINOR` the kernel names a disk by in `io.max`: a block device, and a
+/// whole disk (the kernel throttles disks, not their partitions).
+pub fn device_number(flag: &str, path: &str) -> Result<String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| bad(format!("{flag}: {path}: {}", describe_io(&e))))?;
+    if !meta.file_type().is_block_device() {
+        return Err(bad(format!(
+            "{flag}: {path} is not a block device (a disk such as /dev/sda; see lsblk)"
+        )));
+    }
+    let rdev = meta.rdev();
+    let number = format!("{}:{}", libc::major(rdev), libc::minor(rdev));
+    let sys = std::path::PathBuf::from(format!("/sys/dev/block/{number}"));
+    if sys.join("partition").exists() {
+        let disk = std::fs::canonicalize(&sys)
+            .ok()
+            .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "the whole disk".into());
+        return Err(bad(format!(
+            "{flag}: {path} is a partition; the kernel throttles whole disks: use /dev/{disk}"
+        )));
+    }
+    Ok(number)
+}
+// ANCHOR_END: device_number
+
 /// `0-2,5` -> [0, 1, 2, 5]
 pub fn expand_list(text: &str) -> Option<Vec<u32>> {
     let mut cpus = vec![];
@@ -170,6 +276,20 @@ mod tests {
                 .contains("CPU 2 does not exist")
         );
         assert!(parse_cpuset("x", "0-1").is_err());
+    }
+
+    #[test]
+    fn throttles() {
+        let wrong = |t: &str| {
+            parse_throttle("--device-read-bps", t, true)
+                .unwrap_err()
+                .message()
+                .to_string()
+        };
+        assert!(wrong("/dev/sda").contains("is not DEVICE:RATE"));
+        assert!(wrong("sda:1mb").contains("is not a device path"));
+        assert!(wrong("/dev/null:1mb").contains("is not a block device"));
+        assert!(wrong("/no/such:1mb").contains("No such file or directory"));
     }
 
     #[test]

@@ -4,9 +4,12 @@ use std::path::PathBuf;
 
 use ch02_namespaces::cli::IsolationArgs;
 use ch02_namespaces::plan::plan;
-use ch03_cgroups::group::Group;
+use ch03_cgroups::group::{DEFAULT_PARENT, Group, PREFIX, check_name};
 use ch03_cgroups::hierarchy::Layout;
-use ch03_cgroups::limits::{Limits, parse_count, parse_cpus, parse_cpuset, parse_size};
+use ch03_cgroups::limits::{
+    Limits, parse_count, parse_cpus, parse_cpuset, parse_size, parse_throttle,
+};
+use ch03_cgroups::place::Place;
 use ch03_cgroups::run::{RunOptions, run};
 use ch03_cgroups::stats::{Stats, render};
 use ch03_cgroups::{doctor, info, stress};
@@ -29,12 +32,30 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Where the groups are: beneath our own cgroup, or this one.
+/// Where the groups are.
 #[derive(Args, Debug, Clone)]
 struct Where {
-    /// The parent cgroup, as a path inside each hierarchy (default: our own cgroup).
-    #[arg(long, value_name = "PATH")]
-    parent: Option<String>,
+    /// The parent cgroup in each hierarchy: a path from its root, or relative to the
+    /// group we run in (`.`: beneath our own, where cgroup v2 delegation is learnt).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_PARENT)]
+    parent: String,
+}
+
+/// Docker's disk throttles.
+#[derive(Args, Debug, Clone, Default)]
+struct Throttles {
+    /// Limit reads from a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    device_read_bps: Vec<String>,
+    /// Limit writes to a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    device_write_bps: Vec<String>,
+    /// Limit reads from a disk, in operations per second: DEVICE:N.
+    #[arg(long, value_name = "DEVICE:N")]
+    device_read_iops: Vec<String>,
+    /// Limit writes to a disk, in operations per second: DEVICE:N.
+    #[arg(long, value_name = "DEVICE:N")]
+    device_write_iops: Vec<String>,
 }
 
 // Parsed once into one value: the size of the biggest variant costs nothing.
@@ -67,6 +88,8 @@ enum Command {
         /// CPU share under contention, 1 to 10000 (100 is the default).
         #[arg(long, value_name = "N", allow_hyphen_values = true)]
         cpu_weight: Option<String>,
+        #[command(flatten)]
+        throttles: Throttles,
         /// The group's name (default: our PID); its directories are lab-NAME.
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
@@ -134,6 +157,8 @@ enum Stress {
     Cpu { seconds: f64 },
     /// Try to start N processes at once.
     Fork { count: u64 },
+    /// Write SIZE to FILE, past the page cache (O_DIRECT), and say how fast it went.
+    Write { file: PathBuf, size: String },
 }
 
 fn online_cpus() -> String {
@@ -147,7 +172,13 @@ fn limits(
     cpuset: Option<String>,
     pids: Option<String>,
     cpu_weight: Option<String>,
+    throttles: &Throttles,
 ) -> Result<Limits> {
+    let throttle = |flag: &str, list: &[String], bytes: bool| {
+        list.iter()
+            .map(|t| parse_throttle(flag, t, bytes))
+            .collect::<Result<Vec<_>>>()
+    };
     let online = online_cpus();
     let count = ch03_cgroups::limits::expand_list(&online).map_or(1, |c| c.len());
     let limits = Limits {
@@ -163,6 +194,10 @@ fn limits(
         cpu_weight: cpu_weight
             .map(|w| parse_count("--cpu-weight", &w, 1, 10_000))
             .transpose()?,
+        device_read_bps: throttle("--device-read-bps", &throttles.device_read_bps, true)?,
+        device_write_bps: throttle("--device-write-bps", &throttles.device_write_bps, true)?,
+        device_read_iops: throttle("--device-read-iops", &throttles.device_read_iops, false)?,
+        device_write_iops: throttle("--device-write-iops", &throttles.device_write_iops, false)?,
     };
     if let Some(swap) = limits.memory_swap {
         match limits.memory {
@@ -189,8 +224,12 @@ fn with_group(
     place: &Where,
     what: impl FnOnce(&mut Group) -> Result<i32>,
 ) -> Result<i32> {
+    check_name(name)?;
     let layout = Layout::discover(&Host::real());
-    let mut group = Group::open(&layout, name, place.parent.as_deref())?;
+    let mut group = Group::open(
+        &layout,
+        &Place::new(&place.parent, &format!("{PREFIX}{name}"))?,
+    )?;
     what(&mut group)
 }
 
@@ -214,12 +253,22 @@ fn main() {
             cpuset,
             pids,
             cpu_weight,
+            throttles,
             name,
             keep,
             place,
             isolation,
             command,
-        }) => limits(memory, memory_swap, cpus, cpuset, pids, cpu_weight).and_then(|limits| {
+        }) => limits(
+            memory,
+            memory_swap,
+            cpus,
+            cpuset,
+            pids,
+            cpu_weight,
+            &throttles,
+        )
+        .and_then(|limits| {
             let options = RunOptions {
                 limits,
                 name,
@@ -259,28 +308,23 @@ fn main() {
         Some(Command::Kill { name, place }) => with_group(&name, &place, |g| g.kill().map(|()| 0)),
         Some(Command::Rm { name, place }) => with_group(&name, &place, |g| {
             g.remove();
-            // Leaves that an earlier `run --keep` had to move into (cgroup v2 delegation).
-            let layout = Layout::discover(&Host::real());
-            for leaf in layout
-                .own_v2()
-                .map(|p| ch03_cgroups::delegate::stale_leaves(&p))
-                .unwrap_or_default()
-            {
-                let _ = std::fs::remove_dir(leaf);
-            }
             Ok(0)
         }),
-        Some(Command::Ls { place }) => {
-            for name in Group::list(&Layout::discover(&Host::real()), place.parent.as_deref()) {
-                println!("{name}");
-            }
-            Ok(0)
-        }
+        Some(Command::Ls { place }) => Group::list(&Layout::discover(&Host::real()), &place.parent)
+            .map(|names| {
+                for name in names {
+                    println!("{name}");
+                }
+                0
+            }),
         Some(Command::Stress(Stress::Memory { size })) => {
             parse_size("memory", &size).and_then(stress::memory)
         }
         Some(Command::Stress(Stress::Cpu { seconds })) => stress::cpu(seconds),
         Some(Command::Stress(Stress::Fork { count })) => stress::fork_many(count),
+        Some(Command::Stress(Stress::Write { file, size })) => {
+            parse_size("size", &size).and_then(|bytes| stress::write(&file, bytes))
+        }
     };
     exit_with("ch03-cgroups", outcome)
 }

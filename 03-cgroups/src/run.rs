@@ -9,16 +9,18 @@ use labkit::Result;
 use labkit::doctor::Host;
 use labkit::narrate;
 
-use crate::group::{Group, PREFIX};
+use crate::group::{Group, PREFIX, check_name};
 use crate::hierarchy::Layout;
 use crate::limits::Limits;
+use crate::place::Place;
 use crate::stats::{Stats, render};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub limits: Limits,
     pub name: Option<String>,
-    pub parent: Option<String>,
+    /// Where the group goes (`--parent`, by default [`crate::group::DEFAULT_PARENT`]).
+    pub parent: String,
     pub keep: bool,
 }
 
@@ -30,27 +32,29 @@ pub fn run(options: &RunOptions, plan: &Plan) -> Result<i32> {
         .name
         .clone()
         .unwrap_or_else(|| std::process::id().to_string());
+    check_name(&name)?;
+    let place = Place::new(&options.parent, &format!("{PREFIX}{name}"))?;
     // Ctrl-C goes to the command; we stay to report and to clean up.
     let _ignoring = IgnoreInterrupts::start()?;
-    let mut group = Group::create(
-        &layout,
-        &host,
-        &name,
-        options.parent.as_deref(),
-        &options.limits,
-    )?;
+    let mut group = Group::create(&layout, &host, &place, &options.limits)?;
     let started = Instant::now();
-    // The child is moved into the group before it is allowed to exec: it never runs
-    // a moment without its limits.
-    let outcome = spawn::run_with(plan, |pid| group.add(pid));
+    // The child is created in its v2 group (clone3), and moved into the others
+    // before it is allowed to exec: it never runs a moment without its limits.
+    let mut plan = plan.clone();
+    plan.cgroup = Some(group.into_cgroup());
+    let outcome = spawn::run_with(&plan, |child| group.join(child));
     let seconds = started.elapsed().as_secs_f64();
     let stats = Stats::read(&group);
     if let Ok(code) = &outcome {
         eprint!("{}", report(&name, *code, seconds, &stats));
     }
     if options.keep {
+        let parent = match options.parent.as_str() {
+            crate::group::DEFAULT_PARENT => String::new(),
+            other => format!(" --parent {other}"),
+        };
         narrate::note(format!(
-            "kept: ch03-cgroups stats {name}; remove it with: ch03-cgroups rm {name}"
+            "kept: ch03-cgroups stats{parent} {name}; remove it with: ch03-cgroups rm{parent} {name}"
         ));
     } else {
         group.remove();

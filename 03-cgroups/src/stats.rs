@@ -8,6 +8,8 @@ use crate::group::Group;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub memory_now: Option<u64>,
+    /// Page cache the kernel would drop first (`docker stats` leaves it out of usage).
+    pub memory_inactive_file: Option<u64>,
     pub memory_peak: Option<u64>,
     pub memory_limit: Option<u64>,
     /// How often usage hit the limit (v1 memory.failcnt, v2 memory.events max).
@@ -21,8 +23,48 @@ pub struct Stats {
     pub pids_peak: Option<u64>,
     /// Forks refused because of pids.max.
     pub forks_refused: Option<u64>,
+    /// Bytes read from and written to disks (v2 io.stat, v1 blkio).
+    pub io_read: Option<u64>,
+    pub io_written: Option<u64>,
+    /// The CPUs the group may run on (v2: cpuset.cpus.effective).
+    pub cpus: Option<String>,
     pub frozen: Option<bool>,
     pub procs: usize,
+}
+
+impl Stats {
+    /// Memory in use as `docker stats` counts it: less the inactive page cache.
+    pub fn memory_usage(&self) -> Option<u64> {
+        Some(
+            self.memory_now?
+                .saturating_sub(self.memory_inactive_file.unwrap_or(0)),
+        )
+    }
+}
+
+/// Bytes read and written, summed over every disk: v2's `io.stat` has lines like
+/// `8:0 rbytes=4096 wbytes=0 rios=1 ...`, v1's `blkio.throttle.io_service_bytes`
+/// lines like `8:0 Read 4096`.
+fn io_bytes(dir: &std::path::Path) -> Option<(u64, u64)> {
+    if let Some(text) = read(&dir.join("io.stat")) {
+        let sum = |key: &str| -> u64 {
+            text.split_whitespace()
+                .filter_map(|w| w.strip_prefix(key)?.parse::<u64>().ok())
+                .sum()
+        };
+        return Some((sum("rbytes="), sum("wbytes=")));
+    }
+    let text = read(&dir.join("blkio.throttle.io_service_bytes"))?;
+    let sum = |kind: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let (_dev, k, n) = (w.next()?, w.next()?, w.next()?);
+                (k == kind).then(|| n.parse::<u64>().ok())?
+            })
+            .sum()
+    };
+    Some((sum("Read"), sum("Write")))
 }
 
 // ANCHOR: read_stats
@@ -36,6 +78,10 @@ impl Stats {
             memory_now: first(&|d| {
                 read_u64(&d.join("memory.usage_in_bytes"))
                     .or_else(|| read_u64(&d.join("memory.current")))
+            }),
+            memory_inactive_file: first(&|d| {
+                keyed(&d.join("memory.stat"), "total_inactive_file")
+                    .or_else(|| keyed(&d.join("memory.stat"), "inactive_file"))
             }),
             memory_peak: first(&|d| {
                 read_u64(&d.join("memory.max_usage_in_bytes"))
@@ -66,6 +112,19 @@ impl Stats {
             pids_now: first(&|d| read_u64(&d.join("pids.current"))),
             pids_peak: first(&|d| read_u64(&d.join("pids.peak"))),
             forks_refused: first(&|d| keyed(&d.join("pids.events"), "max")),
+            io_read: group
+                .dir_for("io")
+                .and_then(|d| io_bytes(&d.path))
+                .map(|io| io.0),
+            io_written: group
+                .dir_for("io")
+                .and_then(|d| io_bytes(&d.path))
+                .map(|io| io.1),
+            cpus: group.dir_for("cpuset").and_then(|d| {
+                read(&d.path.join("cpuset.cpus.effective"))
+                    .or_else(|| read(&d.path.join("cpuset.cpus")))
+                    .map(|c| c.trim().to_string())
+            }),
             frozen: group.dirs.iter().find_map(|d| {
                 keyed(&d.path.join("cgroup.events"), "frozen")
                     .map(|f| f == 1)
@@ -115,6 +174,15 @@ pub fn render(stats: &Stats) -> String {
     }
     if let Some(refused) = stats.forks_refused {
         line("forks refused:", refused.to_string());
+    }
+    if let (Some(read), Some(written)) = (stats.io_read, stats.io_written) {
+        line(
+            "disk I/O:",
+            format!("{} read, {} written", mib(read), mib(written)),
+        );
+    }
+    if let Some(cpus) = &stats.cpus {
+        line("cpus:", cpus.clone());
     }
     out
 }

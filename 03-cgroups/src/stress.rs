@@ -80,3 +80,46 @@ pub fn fork_many(count: u64) -> Result<i32> {
     Ok(0)
 }
 // ANCHOR_END: stress_fork
+
+// ANCHOR: stress_write
+/// Write `bytes` of zeros to `file` with `O_DIRECT`, past the page cache, so that
+/// every byte goes to the disk at once (and under its throttle); then say how fast.
+pub fn write(file: &std::path::Path, bytes: u64) -> Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const CHUNK: usize = 64 << 10;
+    // O_DIRECT wants buffers aligned to the disk's blocks: 4 KiB covers them all.
+    let mut buffer = vec![0u8; CHUNK + 4096];
+    let skew = buffer.as_ptr().align_offset(4096);
+    let chunk = &mut buffer[skew..skew + CHUNK];
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(file)
+        .map_err(|e| {
+            labkit::Failure::new(format!(
+                "{}: {} (O_DIRECT needs a file on a disk, not on tmpfs or overlayfs)",
+                file.display(),
+                labkit::failure::describe_io(&e)
+            ))
+        })?;
+    let start = Instant::now();
+    let mut written = 0u64;
+    while written < bytes {
+        chunk.fill(1);
+        out.write_all(chunk)
+            .map_err(|e| labkit::Failure::new(format!("write {}: {e}", file.display())))?;
+        written += CHUNK as u64;
+    }
+    let _ = out.sync_all();
+    let seconds = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(file);
+    let mib = written as f64 / (1 << 20) as f64;
+    println!(
+        "stress: wrote {mib:.1} MiB in {seconds:.2} s ({:.1} MiB/s)",
+        mib / seconds
+    );
+    Ok(0)
+}
+// ANCHOR_END: stress_write

@@ -49,6 +49,29 @@ fn pids_and_weights() {
 }
 
 #[test]
+fn disk_throttles() {
+    refused("bad-throttle-no-rate", &["--device-read-bps", "/dev/null"]);
+    refused(
+        "bad-throttle-not-a-path",
+        &["--device-write-bps", "sda:1mb"],
+    );
+    refused(
+        "bad-throttle-not-a-block-device",
+        &["--device-write-bps", "/dev/null:1mb"],
+    );
+    refused(
+        "bad-throttle-no-such-device",
+        &["--device-read-iops", "/dev/nonexistent:100"],
+    );
+}
+
+#[test]
+fn parents() {
+    refused("bad-parent-dotdot", &["--parent", "../.."]);
+    refused("bad-parent-empty", &["--parent", ""]);
+}
+
+#[test]
 fn names() {
     for (snapshot, name) in [
         ("bad-name-slash", "a/b"),
@@ -67,17 +90,14 @@ fn names() {
 fn a_name_that_exists_already() {
     needs_root!();
     let name = unique("twice");
-    let kept = Learner::new(BIN)
-        .args(["-q", "run", "--keep", "--name", &name, "--", "true"])
-        .output();
-    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    let kept = KeptGroup::new(&name, &[]);
     let (code, text) = ch03()
         .args(["-q", "run", "--name", &name, "--", "true"])
         .redact_path(&name, "twice")
         .transcript();
     assert_eq!(code, 125, "{text}");
-    snap_on_hybrid("bad-name-exists", &text);
-    assert_eq!(Learner::new(BIN).args(["-q", "rm", &name]).output().code, 0);
+    snap_per_lane("bad-name-exists", &text);
+    assert_eq!(kept.remove().code, 0);
     assert!(leftovers(&name).is_empty());
 }
 
@@ -97,7 +117,8 @@ fn a_controller_missing_on_this_host() {
         pids: Some(10),
         ..Default::default()
     };
-    let failure = Group::create(&layout, &host, "x", None, &limits).expect_err("refused");
+    let place = ch03_cgroups::place::Place::new("/ch03-cgroups", "lab-x").expect("a place");
+    let failure = Group::create(&layout, &host, &place, &limits).expect_err("refused");
     assert_eq!(failure.code(), 125);
     snap(
         "bad-controller-missing",

@@ -199,5 +199,5 @@ fn the_host_sees_the_group_in_proc_and_in_its_files() {
         shown.contains("\n10\n1\n"),
         "pids.max and pids.current: {shown}"
     );
-    snap_on_hybrid("from-the-host", &shown);
+    snap_per_lane("from-the-host", &shown);
 }

@@ -12,23 +12,6 @@ fn no_subcommand_explains_the_chapter() {
 }
 
 #[test]
-fn memory_the_oom_killer_ends_it_at_the_limit() {
-    needs_root!();
-    let name = unique("oom");
-    let (code, text) = ch03()
-        .args([
-            "run", "--memory", "32m", "--name", &name, "--", BIN, "stress", "memory", "128m",
-        ])
-        .redact_path(&name, "oom")
-        .transcript();
-    assert_eq!(code, 137, "{text}");
-    assert!(text.contains("OOM-killed:    yes"), "{text}");
-    assert!(!text.contains("all 128 MiB touched"), "{text}");
-    assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
-    snap_on_hybrid("run-memory-oom", &redact_numbers(&text));
-}
-
-#[test]
 fn pids_forks_are_refused_and_the_run_completes() {
     needs_root!();
     let name = unique("pids");

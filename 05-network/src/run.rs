@@ -146,7 +146,7 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
         Mode::None => {
             let files = EtcFiles::write(&contents(&plan, None, &host_resolv()), None)?;
             plan.binds.extend(files.binds());
-            spawn::run_with(&plan, |pid| Netlink::inside(pid)?.set_up("lo"))
+            spawn::run_with(&plan, |child| Netlink::inside(child.pid)?.set_up("lo"))
         }
         Mode::Host => {
             let files = EtcFiles::write(&copied(Path::new("/"), own_hostname(&plan)), None)?;
@@ -170,7 +170,7 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
 // ANCHOR: bridge
 fn run_on_bridge(options: &Options, mut plan: Plan) -> Result<i32> {
     let mut attachment = Attachment::prepare(options, &mut plan)?;
-    let code = spawn::run_with(&plan, |pid| attachment.connect(pid));
+    let code = spawn::run_with(&plan, |child| attachment.connect(child.pid));
     narrate::note(format!(
         "{} goes with the container's network namespace: the kernel removes it in the background",
         attachment.lease.veth

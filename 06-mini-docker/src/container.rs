@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use ch03_cgroups::limits::ThrottleDevice;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +40,64 @@ pub struct Config {
     /// `--security-opt`s, as given (`seccomp=unconfined`).
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// The cgroup the container's group goes into (`--cgroup-parent`), in every
+    /// hierarchy: `/mini-docker` unless told.
+    #[serde(default = "default_cgroup_parent")]
+    pub cgroup_parent: String,
+    /// `private` (a cgroup namespace of its own: Docker's default on cgroup v2) or
+    /// `host`.
+    #[serde(default)]
+    pub cgroupns: String,
+    /// `--device-read-bps` and its siblings: Docker's `BlkioDevice*` lists.
+    #[serde(default)]
+    pub blkio_device_read_bps: Vec<ThrottleDevice>,
+    #[serde(default)]
+    pub blkio_device_write_bps: Vec<ThrottleDevice>,
+    #[serde(default, rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Vec<ThrottleDevice>,
+    #[serde(default, rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Vec<ThrottleDevice>,
+}
+
+/// Where containers' groups go unless `--cgroup-parent` says otherwise: a group of
+/// mini-docker's own at the top of each hierarchy, as Docker's `/docker`.
+pub const DEFAULT_CGROUP_PARENT: &str = "/mini-docker";
+
+fn default_cgroup_parent() -> String {
+    DEFAULT_CGROUP_PARENT.to_string()
 }
 
 impl Config {
+    /// The container's group: `/mini-docker/ID` (or beneath `--cgroup-parent`).
+    pub fn cgroup(&self, id: &str) -> Result<ch03_cgroups::place::Place> {
+        ch03_cgroups::place::Place::new(&self.cgroup_parent, id).map_err(|_| {
+            Failure::new(format!(
+                "--cgroup-parent {}: not a cgroup path",
+                self.cgroup_parent
+            ))
+        })
+    }
+
+    /// The limits chapter 03 writes into the container's group.
+    pub fn limits(&self) -> ch03_cgroups::limits::Limits {
+        ch03_cgroups::limits::Limits {
+            memory: self.memory,
+            cpus: self.cpus,
+            pids: self.pids_limit,
+            cpuset: self.cpuset.clone(),
+            device_read_bps: self.blkio_device_read_bps.clone(),
+            device_write_bps: self.blkio_device_write_bps.clone(),
+            device_read_iops: self.blkio_device_read_iops.clone(),
+            device_write_iops: self.blkio_device_write_iops.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether the container gets a cgroup namespace of its own.
+    pub fn private_cgroupns(&self) -> bool {
+        self.cgroupns == "private"
+    }
+
     /// Whether the container's processes get the default seccomp profile.
     pub fn seccomp(&self) -> bool {
         !self.security_opt.iter().any(|o| o == UNCONFINED)

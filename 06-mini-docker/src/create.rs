@@ -60,6 +60,24 @@ pub struct CreateArgs {
     /// The most processes at once (default 2048; -1 for no limit).
     #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<String>,
+    /// Limit reads from a disk (bytes per second): DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long = "device-read-bps", value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Limit writes to a disk (bytes per second): DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long = "device-write-bps", value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Limit reads from a disk (operations per second): DEVICE:N.
+    #[arg(long = "device-read-iops", value_name = "DEVICE:N")]
+    pub device_read_iops: Vec<String>,
+    /// Limit writes to a disk (operations per second): DEVICE:N.
+    #[arg(long = "device-write-iops", value_name = "DEVICE:N")]
+    pub device_write_iops: Vec<String>,
+    /// The cgroup the container's group goes into (default /mini-docker).
+    #[arg(long = "cgroup-parent", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// private: a cgroup namespace of its own (the default on cgroup v2); host: ours.
+    #[arg(long, value_name = "MODE")]
+    pub cgroupns: Option<String>,
     /// seccomp=unconfined: no seccomp filter. (no-new-privileges is always on.)
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
@@ -203,6 +221,24 @@ fn security_opt(option: &str) -> Result<()> {
     }
 }
 
+// ANCHOR: cgroupns
+/// `--cgroupns`: Docker's default is a cgroup namespace of the container's own on a
+/// cgroup v2 host, and the host's on v1 (where a private one would show little).
+fn cgroupns(flag: Option<&str>) -> Result<String> {
+    match flag {
+        Some(mode @ ("host" | "private")) => Ok(mode.to_string()),
+        Some(other) => Err(Failure::new(format!(
+            "--cgroupns {other}: use host or private"
+        ))),
+        None => {
+            let layout = ch03_cgroups::hierarchy::Layout::discover(&labkit::doctor::Host::real());
+            let v2 = layout.mode() == Some(ch03_cgroups::hierarchy::Mode::V2);
+            Ok(if v2 { "private" } else { "host" }.to_string())
+        }
+    }
+}
+// ANCHOR_END: cgroupns
+
 // ANCHOR: create
 pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     if let Some(name) = &args.name {
@@ -233,6 +269,22 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         Some("-1" | "0") => None,
         Some(p) => Some(parse_count("--pids-limit", p, 1, 4_194_304)?),
     };
+    let throttle = |flag: &str, list: &[String], bytes: bool| {
+        list.iter()
+            .map(|t| ch03_cgroups::limits::parse_throttle(flag, t, bytes))
+            .collect::<Result<Vec<_>>>()
+    };
+    let cgroup_parent = args
+        .cgroup_parent
+        .clone()
+        .unwrap_or_else(|| container::DEFAULT_CGROUP_PARENT.to_string());
+    ch03_cgroups::place::Place::new(&cgroup_parent, "x").map_err(|_| {
+        Failure::new(format!(
+            "--cgroup-parent {cgroup_parent:?}: use a cgroup path such as /mini-docker or \
+             /system.slice/web (no '..')"
+        ))
+    })?;
+    let cgroupns = cgroupns(args.cgroupns.as_deref())?;
     for option in &args.security_opt {
         security_opt(option)?;
     }
@@ -309,6 +361,12 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         auto_remove: args.rm,
         init: args.init,
         security_opt: args.security_opt.clone(),
+        cgroup_parent,
+        cgroupns,
+        blkio_device_read_bps: throttle("--device-read-bps", &args.device_read_bps, true)?,
+        blkio_device_write_bps: throttle("--device-write-bps", &args.device_write_bps, true)?,
+        blkio_device_read_iops: throttle("--device-read-iops", &args.device_read_iops, false)?,
+        blkio_device_write_iops: throttle("--device-write-iops", &args.device_write_iops, false)?,
     };
     // Names are unique: checked and taken under one lock for the whole store.
     let _locked = lock(&store.root)?;

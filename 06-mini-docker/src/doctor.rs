@@ -6,7 +6,7 @@ use labkit::doctor::{Finding, Host};
 pub fn checks(host: &Host) -> Vec<Finding> {
     let mut all: Vec<Finding> = Vec::new();
     let chapters = [
-        ch03_cgroups::doctor::checks(host),
+        ch03_cgroups::doctor::checks_for(host, crate::container::DEFAULT_CGROUP_PARENT),
         ch04_overlayfs::doctor::checks(host),
         ch05_network::doctor::checks(host),
     ];

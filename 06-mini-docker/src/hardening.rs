@@ -139,7 +139,7 @@ pub fn protect_paths() -> Result<()> {
         )?;
         // Walked again: the descriptor from before holds what is under the mount.
         if let Some(mounted) = mount_target(root, path, Missing::Skip)? {
-            remount_readonly(&mounted)?;
+            remount_readonly(&mounted, nix::mount::MsFlags::empty())?;
         }
     }
     Ok(())

@@ -225,7 +225,8 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 pub fn group_of(container: &Container) -> Result<ch03_cgroups::group::Group> {
     let host = labkit::doctor::Host::real();
     let layout = ch03_cgroups::hierarchy::Layout::discover(&host);
-    ch03_cgroups::group::Group::open(&layout, &format!("md-{}", container.short_id()), None)
+    let place = container.config()?.cgroup(&container.id)?;
+    ch03_cgroups::group::Group::open(&layout, &place)
 }
 
 fn running(container: &Container) -> Result<State> {

@@ -20,7 +20,6 @@ use ch02_namespaces::plan::{Request, plan};
 use ch02_namespaces::spawn;
 use ch03_cgroups::group::Group;
 use ch03_cgroups::hierarchy::Layout;
-use ch03_cgroups::limits::Limits;
 use ch03_cgroups::stats::Stats;
 use ch04_overlayfs::overlay::{self, Overlay};
 use ch05_network::run::{Attachment, Mode};
@@ -215,21 +214,12 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         group: None,
         merged: None,
     };
-    // Chapter 03: the cgroup, with the limits.
-    let limits = Limits {
-        memory: config.memory,
-        cpus: config.cpus,
-        pids: config.pids_limit,
-        cpuset: config.cpuset.clone(),
-        ..Limits::default()
-    };
-    let name = format!("md-{}", container.short_id());
+    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy.
     setup.group = Some(Group::create(
         &Layout::discover(&host),
         &host,
-        &name,
-        None,
-        &limits,
+        &config.cgroup(&container.id)?,
+        &config.limits(),
     )?);
     clock.mark("cgroup (03)");
     // Chapter 04: the overlay, in a mount namespace of the monitor's own, so that
@@ -256,6 +246,9 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Namespace::Pid,
     ];
     namespaces.extend(network.namespaces());
+    if config.private_cgroupns() {
+        namespaces.push(Namespace::Cgroup);
+    }
     let request = Request {
         namespaces: namespaces.into_iter().collect(),
         hostname: Some(config.hostname.clone()),
@@ -272,6 +265,8 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     // SAFETY: the monitor is single-threaded.
     unsafe { std::env::remove_var("TERM") };
     plan.user = config.user;
+    // Created straight into its group (clone3 on cgroup v2), or moved there before it goes on.
+    plan.cgroup = setup.group.as_ref().map(Group::into_cgroup);
     plan.binds = config
         .mounts
         .iter()
@@ -302,7 +297,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let prepared = setup
         .group
         .as_ref()
-        .map_or(Ok(()), |g| g.add(child.pid))
+        .map_or(Ok(()), |g| g.join(&child))
         .and_then(|()| match (&mut attachment, network.mode) {
             (Some(a), _) => a.connect(child.pid),
             (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
@@ -312,7 +307,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         child.abandon();
         return Err(failure);
     }
-    clock.mark("join cgroup, plug veth (03, 05)");
+    clock.mark("join cgroup (03, unless born in it), plug veth (05)");
     let pid = child.go();
     // ANCHOR: exec_report
     // Started means exec'd, as for `docker run -d`: wait for the end of the pipe (a

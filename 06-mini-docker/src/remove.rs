@@ -1,9 +1,6 @@
 //! `rm`: a container's files go; if its monitor is gone too (killed with SIGKILL),
 //! what the monitor would have undone is undone here.
 
-use ch03_cgroups::group::Group;
-use ch03_cgroups::hierarchy::Layout;
-use labkit::doctor::Host;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
 
@@ -20,10 +17,7 @@ pub fn remove_files(container: &Container) -> Result<()> {
 
 /// A cgroup left by a monitor that was killed.
 pub fn remove_leftover_cgroup(container: &Container) {
-    let host = Host::real();
-    let layout = Layout::discover(&host);
-    let name = format!("md-{}", container.short_id());
-    if let Ok(mut group) = Group::open(&layout, &name, None) {
+    if let Ok(mut group) = crate::lifecycle::group_of(container) {
         let _ = group.kill();
         group.remove();
     }

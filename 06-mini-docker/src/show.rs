@@ -230,6 +230,7 @@ pub fn stats(store: &Store, names: &[String]) -> Result<String> {
             "NAME",
             "CPU TIME",
             "MEM USAGE / LIMIT",
+            "BLOCK I/O",
             "PIDS",
         ]
         .map(String::from)
@@ -269,7 +270,9 @@ pub fn stats(store: &Store, names: &[String]) -> Result<String> {
             c.name.clone(),
             s.cpu_usec
                 .map_or("-".into(), |u| format!("{:.2}s", u as f64 / 1e6)),
-            format!("{} / {}", mib(s.memory_now), mib(s.memory_limit)),
+            // As `docker stats`: usage less the page cache the kernel drops first.
+            format!("{} / {}", mib(s.memory_usage()), mib(s.memory_limit)),
+            format!("{} / {}", mib(s.io_read), mib(s.io_written)),
             s.pids_now.map_or("-".into(), |p| p.to_string()),
         ]);
     }

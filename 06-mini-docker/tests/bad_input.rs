@@ -34,6 +34,15 @@ fn refused_before_anything_is_made() {
         &["run", "--cpuset-cpus", "one-two", "busybox"],
         &["run", "-u", "root", "busybox"],
         &["run", "--tmpfs", "tmp", "busybox"],
+        &["run", "--cgroupns", "shared", "busybox"],
+        &["run", "--cgroup-parent", "../escape", "busybox"],
+        &["run", "--device-write-bps", "/dev/null:1mb", "busybox"],
+        &[
+            "run",
+            "--device-read-iops",
+            "/dev/nonexistent:100",
+            "busybox",
+        ],
     ] {
         let (code, text) = docker.md().args(args).transcript();
         assert_eq!(code, 125, "{text}");

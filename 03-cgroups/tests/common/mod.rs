@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ch03_cgroups::hierarchy::{Layout, Mode};
-pub use lab_tests::{Learner, Outcome, needs_root, open_tempdir, wait_until};
+pub use lab_tests::{Learner, Outcome, ls, needs_root, open_tempdir, wait_until};
 use labkit::doctor::Host;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ch03-cgroups");
@@ -21,13 +21,14 @@ pub fn layout() -> Layout {
     Layout::discover(&Host::real())
 }
 
-/// Transcripts of runs name host-specific cgroup paths: they are snapshotted on
-/// the kind of host CI runs (hybrid); elsewhere the tests check the same facts
-/// without a snapshot.
-pub fn snap_on_hybrid(name: &str, text: &str) {
-    if layout().mode() == Some(Mode::Hybrid) {
-        snap(name, text);
-    }
+/// Transcripts of runs name host-specific cgroup paths: they are snapshotted once
+/// per CI lane (`NAME` on hybrid hosts, `NAME-v2` on cgroup v2).
+pub fn snap_per_lane(name: &str, text: &str) {
+    lab_tests::snap_per_lane(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"),
+        name,
+        text,
+    );
 }
 
 /// `ch03-cgroups` with the run-to-run details redacted: PIDs written to
@@ -57,12 +58,14 @@ pub fn redact_numbers(text: &str) -> String {
         .apply(text)
 }
 
-/// Every directory named lab-NAME in any hierarchy (there must be none after a run).
+/// Every directory named lab-NAME in any hierarchy, in the default parent or
+/// beneath our own group (there must be none after a run).
 pub fn leftovers(name: &str) -> Vec<PathBuf> {
     let layout = layout();
     let leaf = format!("lab-{name}");
     let mut bases: Vec<PathBuf> = layout.own_v2().into_iter().collect();
     bases.extend(layout.v1.keys().filter_map(|c| layout.own_v1(c)));
+    bases.extend(layout.roots().iter().map(|r| r.join("ch03-cgroups")));
     bases
         .into_iter()
         .map(|b| b.join(&leaf))
@@ -73,4 +76,48 @@ pub fn leftovers(name: &str) -> Vec<PathBuf> {
 /// A name no other test (or run) uses.
 pub fn unique(what: &str) -> String {
     format!("{what}-{}", std::process::id())
+}
+
+/// A group made with `run --keep`: removed when dropped, even after a failed
+/// assertion, so that a failing test leaves nothing behind.
+#[derive(Debug)]
+pub struct KeptGroup {
+    pub name: String,
+    pub parent: Option<String>,
+}
+
+impl KeptGroup {
+    /// `run --keep --name NAME [ARGS] -- true`; asserts that it worked.
+    pub fn new(name: &str, args: &[&str]) -> KeptGroup {
+        let kept = KeptGroup {
+            name: name.to_string(),
+            parent: args
+                .iter()
+                .position(|a| *a == "--parent")
+                .and_then(|i| args.get(i + 1))
+                .map(|p| p.to_string()),
+        };
+        let out = Learner::new(BIN)
+            .args(["-q", "run", "--keep", "--name", name])
+            .args(args)
+            .args(["--", "true"])
+            .output();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        kept
+    }
+
+    /// `rm [--parent P] NAME`.
+    pub fn remove(&self) -> Outcome {
+        let mut rm = Learner::new(BIN).args(["-q", "rm"]);
+        if let Some(parent) = &self.parent {
+            rm = rm.args(["--parent", parent]);
+        }
+        rm.arg(&self.name).output()
+    }
+}
+
+impl Drop for KeptGroup {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
 }

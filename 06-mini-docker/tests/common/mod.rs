@@ -17,6 +17,16 @@ pub fn snap(name: &str, text: &str) {
     );
 }
 
+/// Output that depends on the host's cgroup layout, once per CI lane (`NAME` on
+/// hybrid hosts, `NAME-v2` on cgroup v2).
+pub fn snap_per_lane(name: &str, text: &str) {
+    lab_tests::snap_per_lane(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"),
+        name,
+        text,
+    );
+}
+
 /// Ids, generated names, times and durations. Table columns are as wide as their
 /// widest cell, which a redaction changes: in tables, columns are just three spaces
 /// apart.
@@ -153,7 +163,8 @@ impl Docker {
     }
 }
 
-/// The cgroups of container `id` (`lab-md-SHORTID`, wherever chapter 03 puts them).
+/// The cgroups of container `id` (`/mini-docker/ID` in each hierarchy, or wherever
+/// `--cgroup-parent` put them).
 pub fn cgroups_of(id: &str) -> Vec<String> {
     fn walk(dir: &std::path::Path, name: &str, depth: usize, found: &mut Vec<String>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -169,8 +180,7 @@ pub fn cgroups_of(id: &str) -> Vec<String> {
         }
     }
     let mut found = vec![];
-    let name = format!("lab-md-{}", &id[..12]);
-    walk(std::path::Path::new("/sys/fs/cgroup"), &name, 5, &mut found);
+    walk(std::path::Path::new("/sys/fs/cgroup"), id, 5, &mut found);
     found
 }
 

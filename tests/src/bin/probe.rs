@@ -9,7 +9,6 @@
 //!   read their environment and descriptors, as a process that may ptrace them could.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 /// Make one call, and say what the kernel answered (read errno at once: the next
 /// call would overwrite it).
@@ -79,19 +78,19 @@ fn joining() -> Vec<u32> {
         .collect()
 }
 
-/// Watch for `seconds`. For each joining process: read its environment (the
+/// Watch until the file `stop` exists (the test makes it when its `exec`s are
+/// over: a loaded or emulated machine takes any time). For each joining process: read its environment (the
 /// runtime's own, from its command line, is recognised by MINI_DOCKER_ROOT) and its
 /// descriptors above stdio, and take hold of its program (`/proc/PID/exe`). At
 /// the end, when the `exec`s are over and nothing runs that program, try to write
 /// into each one held (CVE-2019-5736). During exec, the new program can be seen
 /// under the old name for a moment: its environment is the container's and it
 /// holds only stdio, so that is no leak; its program is the container's own.
-fn watch(seconds: u64) {
-    let end = Instant::now() + Duration::from_secs(seconds);
+fn watch(stop: &str) {
     let (mut seen, mut environ, mut fds) = (BTreeSet::new(), 0, 0);
     let mut held: Vec<std::fs::File> = vec![];
     println!("watching");
-    while Instant::now() < end {
+    while !std::path::Path::new(stop).exists() {
         for pid in joining() {
             seen.insert(pid);
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
@@ -146,7 +145,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["syscalls"] => syscalls(),
-        ["watch", seconds] => watch(seconds.parse().expect("seconds")),
+        ["watch", stop] => watch(stop),
         _ => {
             eprintln!("usage: probe syscalls | probe watch SECONDS");
             std::process::exit(2);
