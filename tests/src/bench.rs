@@ -5,7 +5,9 @@
 //! builder), and removes it. Rounds are interleaved (each round runs every tool
 //! once), so that a slow moment of the machine hits every tool alike. The whole
 //! benchmark runs in a network namespace of its own: bridge mode never touches the
-//! host's network. It writes `bench/results.md` and `book/src/images/bench.svg`.
+//! host's network. It writes `bench/results.md` and `book/src/images/bench.svg` on a
+//! hybrid host, `bench/results-v2.md` and `book/src/images/bench-v2.svg` on cgroup v2
+//! (`cargo lab vm -- cargo lab bench`): the book shows both.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -307,9 +309,9 @@ impl Bench {
         let scaling = self.scaling(root)?;
         let breakdown = self.breakdown(root)?;
         let report = report(&results, &skipped, &scaling, &breakdown, self.rounds);
-        std::fs::write(self.repo.join("bench/results.md"), &report).map_err(|e| e.to_string())?;
-        std::fs::write(self.repo.join("book/src/images/bench.svg"), chart(&results))
-            .map_err(|e| e.to_string())?;
+        let (results_file, chart_file) = outputs();
+        std::fs::write(self.repo.join(results_file), &report).map_err(|e| e.to_string())?;
+        std::fs::write(self.repo.join(chart_file), chart(&results)).map_err(|e| e.to_string())?;
         Ok(report)
     }
 
@@ -441,6 +443,18 @@ impl Bench {
             .map(|(s, v)| (s, stats(v).median))
             .collect())
     }
+}
+
+/// Where this host's results go: one pair of files per cgroup lane.
+pub fn outputs() -> (String, String) {
+    let suffix = match crate::cgroup_lane() {
+        "v2" => "-v2",
+        _ => "",
+    };
+    (
+        format!("bench/results{suffix}.md"),
+        format!("book/src/images/bench{suffix}.svg"),
+    )
 }
 
 fn pss_kib(pid: i32) -> Option<f64> {

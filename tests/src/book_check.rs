@@ -136,7 +136,8 @@ fn insta_header_lines(text: &str) -> usize {
 }
 
 /// The snapshot `tests/snapshots/NAME.snap` is written by a test in `tests/` that
-/// names it: `snap("NAME", ...)`.
+/// names it: `snap("NAME", ...)`; `NAME-v2.snap` by `snap_per_lane("NAME", ...)` on
+/// the cgroup v2 lane.
 fn written_by_a_test(snapshot: &Path) -> bool {
     let Some(name) = snapshot
         .file_stem()
@@ -147,7 +148,12 @@ fn written_by_a_test(snapshot: &Path) -> bool {
     let Some(tests_dir) = snapshot.parent().and_then(Path::parent) else {
         return false;
     };
-    let quoted = format!("\"{name}\"");
+    let named = |text: &str| {
+        text.contains(&format!("\"{name}\""))
+            || name.strip_suffix("-v2").is_some_and(|base| {
+                text.contains("snap_per_lane(") && text.contains(&format!("\"{base}\""))
+            })
+    };
     let mut todo = vec![tests_dir.to_path_buf()];
     while let Some(dir) = todo.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -155,7 +161,7 @@ fn written_by_a_test(snapshot: &Path) -> bool {
             if path.is_dir() {
                 todo.push(path);
             } else if path.extension().is_some_and(|e| e == "rs")
-                && std::fs::read_to_string(&path).is_ok_and(|t| t.contains(&quoted))
+                && std::fs::read_to_string(&path).is_ok_and(|t| named(&t))
             {
                 return true;
             }
@@ -311,6 +317,38 @@ mod tests {
             ),
         ]);
         assert_eq!(check_book(b.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_v2_snapshot_is_written_by_snap_per_lane() {
+        let page = "# B\n```console\n{{#include ../code/tests/snapshots/run-v2.snap:4:}}\n```\n";
+        let v2 = ("code/tests/snapshots/run-v2.snap", SNAP.1);
+        let per_lane = (
+            "code/tests/t.rs",
+            "snap_per_lane(\n    \"run\",\n    &text);\n",
+        );
+        let b = book(&[
+            SUMMARY,
+            CODE,
+            v2,
+            per_lane,
+            ("src/a.md", "# A\n"),
+            ("src/b.md", page),
+        ]);
+        assert_eq!(check_book(b.path()), Vec::<String>::new());
+        let b = book(&[
+            SUMMARY,
+            CODE,
+            v2,
+            TEST,
+            ("src/a.md", "# A\n"),
+            ("src/b.md", page),
+        ]);
+        assert!(
+            check_book(b.path())
+                .join("\n")
+                .contains("no test writes this snapshot")
+        );
     }
 
     #[test]

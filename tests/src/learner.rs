@@ -206,6 +206,8 @@ impl Default for Redactor {
             (r"fork\(\) = \d+", "fork() = [PID]"),
             (r"(clone\([^)]*\)) = \d+", "$1 = [PID]"),
             (r"(clone3\(\{[^}]*\}\)) = \d+", "$1 = [PID]"),
+            // The descriptor of the cgroup directory: whatever number was free.
+            (r"(CLONE_INTO_CGROUP, cgroup: )\d+", "$1[FD]"),
             (r"waitpid\(\d+\)", "waitpid([PID])"),
             (r"\bpid \d+", "pid [PID]"),
             (r"/proc/\d+/", "/proc/[PID]/"),
@@ -250,6 +252,8 @@ impl Redactor {
         Redactor::default()
             .rule(r"Linux \S+", "Linux [RELEASE]")
             .rule(r"max_user_namespaces = \d+", "max_user_namespaces = [N]")
+            // The shell's session scope holds whatever this machine runs there.
+            .rule(r"holds \d+ processes", "holds [N] processes")
     }
 
     pub fn rule(mut self, pattern: &str, replacement: &str) -> Self {

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
 /// virtme-ng's version on PyPI (its command line is what this file speaks).
 const VIRTME_NG: &str = "1.42";
 /// Where the systemd-like layout puts the command, as `sudo` in an ssh session.
@@ -319,7 +321,46 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
     let run_dir = run.path();
     std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| e.to_string())?;
-    // The command and the caller's environment, less this host's session.
+    let conf = write_run_files(run_dir, vm, &kernel, command)?;
+    scratch_disk(run_dir)?;
+    say(&format!(
+        "booting {} ({}, {} cpus, {} MiB, cgroup {}) for: {}",
+        kernel.release,
+        if kvm { "kvm" } else { "tcg" },
+        vm.cpus,
+        vm.memory_mib,
+        vm.cgroup.as_deref().unwrap_or("/ (bare)"),
+        command.join(" ")
+    ));
+    let started = Instant::now();
+    let timed_out = boot(vng(vm, &kernel, kvm, run_dir, &conf)?, vm.timeout)?;
+    let status = std::fs::read_to_string(run_dir.join("status")).ok();
+    let took = started.elapsed().as_secs();
+    match (status.and_then(|s| s.trim().parse::<i32>().ok()), timed_out) {
+        (Some(code), _) => {
+            say(&format!("exit {code} (VM up {took} s)"));
+            Ok(code)
+        }
+        (None, true) => {
+            say(&format!("timed out after {took} s"));
+            Ok(124)
+        }
+        (None, false) => Err(format!(
+            "the VM ended without the command's status (after {took} s)"
+        )),
+    }
+}
+// ANCHOR_END: run
+
+/// The command, the caller's environment (less this host's session) and the
+/// guest's configuration, as files of the run directory the guest reads.
+fn write_run_files(
+    run_dir: &Path,
+    vm: &Vm,
+    kernel: &Kernel,
+    command: &[String],
+) -> Fallible<GuestConf> {
+    use std::os::unix::ffi::OsStrExt;
     let skip = [
         "PWD",
         "OLDPWD",
@@ -336,20 +377,12 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
             let k = k.to_string_lossy();
             !skip.contains(&k.as_ref()) && !k.starts_with("SSH_") && !k.starts_with("XDG_")
         })
-        .flat_map(|(k, v)| {
-            use std::os::unix::ffi::OsStrExt;
-            [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat()
-        })
+        .flat_map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat())
         .collect();
     let argv: Vec<u8> = command
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
         .collect();
-    let write = |name: &str, bytes: &[u8]| {
-        std::fs::write(run_dir.join(name), bytes).map_err(|e| format!("{name}: {e}"))
-    };
-    write("env", &env)?;
-    write("argv", &argv)?;
     let mut shared: Vec<(PathBuf, bool)> = vec![(PathBuf::from("/usr"), true)];
     if let Some(home) = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -359,6 +392,7 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
     }
     shared.push((vm.dir.clone(), false));
     shared.extend(vm.shares.iter().map(|p| (p.clone(), false)));
+    // Shortest first: a path inside another is mounted on top of it.
     shared.sort_by_key(|(p, _)| p.as_os_str().len());
     shared.dedup_by(|a, b| a.0 == b.0);
     let conf = GuestConf {
@@ -372,22 +406,37 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
             .map(|(i, (p, ro))| (format!("labfs{i}"), p.clone(), *ro))
             .collect(),
     };
-    write("conf", conf.to_json().as_bytes())?;
-    scratch_disk(run_dir)?;
+    for (name, bytes) in [
+        ("env", env),
+        ("argv", argv),
+        ("conf", conf.to_json().into_bytes()),
+    ] {
+        std::fs::write(run_dir.join(name), bytes).map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(conf)
+}
+
+/// virtme-ng's command line: the kernel, the machine, the shared paths (9p), and
+/// this program as the guest's command.
+fn vng(vm: &Vm, kernel: &Kernel, kvm: bool, run_dir: &Path, conf: &GuestConf) -> Fallible<Command> {
     // This program runs the guest's side from the run directory, which virtme-ng
     // shares from the start (the workspace may sit where the guest's /var/tmp hides it).
     let me = run_dir.join("lab");
     std::env::current_exe()
         .and_then(|exe| std::fs::copy(exe, &me))
         .map_err(|e| format!("copying this program into the run directory: {e}"))?;
-    let mut qemu = vec![];
-    for (tag, path, ro) in &conf.shares {
-        let ro = if *ro { ",readonly=on" } else { "" };
-        qemu.push(format!(
-            "-fsdev local,id={tag},path={},security_model=none,multidevs=remap{ro} -device virtio-9p-pci,fsdev={tag},mount_tag={tag}",
-            path.display()
-        ));
-    }
+    let qemu: Vec<String> = conf
+        .shares
+        .iter()
+        .map(|(tag, path, ro)| {
+            let ro = if *ro { ",readonly=on" } else { "" };
+            format!(
+                "-fsdev local,id={tag},path={},security_model=none,multidevs=remap{ro} \
+                 -device virtio-9p-pci,fsdev={tag},mount_tag={tag}",
+                path.display()
+            )
+        })
+        .collect();
     let mut vng = Command::new(cache().join("venv/bin/vng"));
     vng.arg("--run")
         .arg(kernel.image())
@@ -419,34 +468,8 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    say(&format!(
-        "booting {} ({}, {} cpus, {} MiB, cgroup {}) for: {}",
-        kernel.release,
-        if kvm { "kvm" } else { "tcg" },
-        vm.cpus,
-        vm.memory_mib,
-        vm.cgroup.as_deref().unwrap_or("/ (bare)"),
-        command.join(" ")
-    ));
-    let started = Instant::now();
-    let timed_out = boot(vng, vm.timeout)?;
-    let status = std::fs::read_to_string(run_dir.join("status")).ok();
-    let took = started.elapsed().as_secs();
-    match (status.and_then(|s| s.trim().parse::<i32>().ok()), timed_out) {
-        (Some(code), _) => {
-            say(&format!("exit {code} (VM up {took} s)"));
-            Ok(code)
-        }
-        (None, true) => {
-            say(&format!("timed out after {took} s"));
-            Ok(124)
-        }
-        (None, false) => Err(format!(
-            "the VM ended without the command's status (after {took} s)"
-        )),
-    }
+    Ok(vng)
 }
-// ANCHOR_END: run
 
 /// Run virtme-ng, copying what the guest prints (qemu reopens stdout and stderr for
 /// the guest's streams: through pipes, nothing is lost). True if it timed out.
@@ -583,137 +606,12 @@ pub fn guest(run_dir: &Path) -> i32 {
 }
 
 fn guest_setup(conf: &GuestConf) -> Fallible<()> {
-    use nix::mount::{MntFlags, MsFlags, mount, umount2};
-    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let fstype_at = |point: &str| {
-        mounts()
-            .lines()
-            .filter_map(mount_line)
-            .filter(|(p, _)| p == point)
-            .map(|(_, t)| t)
-            .next_back()
-    };
-    if fstype_at("/sys/fs/cgroup").as_deref() != Some("cgroup2") {
-        mount(
-            Some("cgroup2"),
-            "/sys/fs/cgroup",
-            Some("cgroup2"),
-            MsFlags::empty(),
-            Some("nsdelegate"),
-        )
-        .map_err(|e| format!("mount cgroup2: {e}"))?;
-    }
-    if let Some((point, _)) = mounts()
-        .lines()
-        .filter_map(mount_line)
-        .find(|(_, t)| t == "cgroup")
-    {
-        return Err(format!("a cgroup v1 hierarchy is mounted at {point}"));
-    }
-    // The kernel's module requests (and iptables') through a modprobe that knows
-    // where the unpacked package keeps them.
+    cgroup2_only()?;
     let run = Path::new("/run/labvm");
-    std::fs::create_dir_all(run.join("scratch")).map_err(|e| e.to_string())?;
-    let modprobe = run.join("modprobe");
-    std::fs::write(
-        &modprobe,
-        format!(
-            "#!/bin/sh\nexec /sbin/modprobe -d {} \"$@\"\n",
-            conf.kernel_root.display()
-        ),
-    )
-    .and_then(|()| std::fs::set_permissions(&modprobe, std::fs::Permissions::from_mode(0o755)))
-    .and_then(|()| {
-        std::fs::write(
-            "/proc/sys/kernel/modprobe",
-            modprobe.as_os_str().as_encoded_bytes(),
-        )
-    })
-    .map_err(|e| format!("modprobe: {e}"))?;
-    // The scratch disk (its driver may be a module).
-    let find = || {
-        run_quiet(Command::new("blkid").args(["-L", SCRATCH_LABEL])).map(|d| d.trim().to_string())
-    };
-    let mut device = find();
-    if device.is_err() {
-        for m in ["virtio_blk", "virtio_scsi", "sd_mod", "ext4"] {
-            let _ = Command::new(&modprobe).args(["-q", m]).status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while device.is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            device = find();
-        }
-    }
-    let device = device.map_err(|_| "the scratch disk did not appear".to_string())?;
-    let scratch = run.join("scratch");
-    mount(
-        Some(device.as_str()),
-        &scratch,
-        Some("ext4"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|e| format!("mount {device}: {e}"))?;
-    // Keep virtme-ng's own mounts of the host (some sit on its overlays), unmount
-    // every overlay (its copy-on-write layers: tests must see only their own), put
-    // the scratch disk's /etc, /var and /tmp in place, then the kept mounts back.
-    let kept: Vec<PathBuf> = (0..conf.keep.len())
-        .map(|i| run.join(format!("keep{i}")))
-        .collect();
-    for (path, at) in conf.keep.iter().zip(&kept) {
-        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        mount(
-            Some(path),
-            at,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| format!("keep {}: {e}", path.display()))?;
-    }
-    for _ in 0..5 {
-        // Newest first: one may hide another (/usr over /usr/lib).
-        let overlays: Vec<String> = mounts()
-            .lines()
-            .filter_map(mount_line)
-            .filter(|(_, t)| t == "overlay")
-            .map(|(p, _)| p)
-            .collect();
-        for point in overlays.iter().rev() {
-            let _ = umount2(point.as_str(), MntFlags::MNT_DETACH);
-        }
-    }
-    if let Some((point, _)) = mounts()
-        .lines()
-        .filter_map(mount_line)
-        .find(|(_, t)| t == "overlay")
-    {
-        return Err(format!("an overlay is still mounted at {point}"));
-    }
-    for dir in ["etc", "var", "tmp"] {
-        let target = format!("/{dir}");
-        mount(
-            Some(&scratch.join(dir)),
-            target.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| format!("bind {target}: {e}"))?;
-    }
-    for (path, at) in conf.keep.iter().zip(&kept) {
-        let _ = std::fs::create_dir_all(path);
-        mount(
-            Some(at),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| format!("share {}: {e}", path.display()))?;
-        let _ = umount2(at, MntFlags::MNT_DETACH);
-    }
+    std::fs::create_dir_all(run).map_err(|e| e.to_string())?;
+    let modprobe = modprobe_from_the_package(run, conf)?;
+    let scratch = mount_scratch_disk(run, &modprobe)?;
+    writable_places(run, &scratch, conf)?;
     // The host's paths, with the page cache on (cache=loose): without it each exec
     // of a large binary reads it all again through 9p, ~10x slower when emulated.
     for (tag, path, ro) in &conf.shares {
@@ -734,6 +632,124 @@ fn guest_setup(conf: &GuestConf) -> Fallible<()> {
     }
     modules_in_place(conf)?;
     cgroup_layout(conf.cgroup.as_deref())
+}
+
+/// The mount table's (mount point, filesystem type) pairs, in order.
+fn mounts() -> Vec<(String, String)> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(mount_line)
+        .collect()
+}
+
+/// One cgroup2 tree at /sys/fs/cgroup (mounted if init did not), and no v1.
+fn cgroup2_only() -> Fallible<()> {
+    let at_cgroup = mounts().into_iter().rfind(|(p, _)| p == "/sys/fs/cgroup");
+    if at_cgroup.is_none_or(|(_, t)| t != "cgroup2") {
+        mount(
+            Some("cgroup2"),
+            "/sys/fs/cgroup",
+            Some("cgroup2"),
+            MsFlags::empty(),
+            Some("nsdelegate"),
+        )
+        .map_err(|e| format!("mount cgroup2: {e}"))?;
+    }
+    match mounts().into_iter().find(|(_, t)| t == "cgroup") {
+        Some((point, _)) => Err(format!("a cgroup v1 hierarchy is mounted at {point}")),
+        None => Ok(()),
+    }
+}
+
+/// The kernel's module requests (and iptables') go through a modprobe that knows
+/// where the unpacked package keeps them.
+fn modprobe_from_the_package(run: &Path, conf: &GuestConf) -> Fallible<PathBuf> {
+    let modprobe = run.join("modprobe");
+    let script = format!(
+        "#!/bin/sh\nexec /sbin/modprobe -d {} \"$@\"\n",
+        conf.kernel_root.display()
+    );
+    std::fs::write(&modprobe, script)
+        .and_then(|()| std::fs::set_permissions(&modprobe, std::fs::Permissions::from_mode(0o755)))
+        .and_then(|()| {
+            std::fs::write(
+                "/proc/sys/kernel/modprobe",
+                modprobe.as_os_str().as_encoded_bytes(),
+            )
+        })
+        .map_err(|e| format!("modprobe: {e}"))?;
+    Ok(modprobe)
+}
+
+/// The scratch disk, found by its label (its driver may be a module), mounted.
+fn mount_scratch_disk(run: &Path, modprobe: &Path) -> Fallible<PathBuf> {
+    let find = || {
+        run_quiet(Command::new("blkid").args(["-L", SCRATCH_LABEL])).map(|d| d.trim().to_string())
+    };
+    let mut device = find();
+    if device.is_err() {
+        for m in ["virtio_blk", "virtio_scsi", "sd_mod", "ext4"] {
+            let _ = Command::new(modprobe).args(["-q", m]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while device.is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            device = find();
+        }
+    }
+    let device = device.map_err(|_| "the scratch disk did not appear".to_string())?;
+    let scratch = run.join("scratch");
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    mount(
+        Some(device.as_str()),
+        &scratch,
+        Some("ext4"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| format!("mount {device}: {e}"))?;
+    Ok(scratch)
+}
+
+/// Keep virtme-ng's own mounts of the host (some sit on its overlays), unmount
+/// every overlay (its copy-on-write layers: tests must see only their own), put the
+/// scratch disk's /etc, /var and /tmp in place, then the kept mounts back.
+fn writable_places(run: &Path, scratch: &Path, conf: &GuestConf) -> Fallible<()> {
+    let bind = |from: &Path, to: &Path, flags: MsFlags| {
+        mount(Some(from), to, None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("bind {} on {}: {e}", from.display(), to.display()))
+    };
+    let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    let kept: Vec<PathBuf> = (0..conf.keep.len())
+        .map(|i| run.join(format!("keep{i}")))
+        .collect();
+    for (path, at) in conf.keep.iter().zip(&kept) {
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        bind(path, at, rbind)?;
+    }
+    for _ in 0..5 {
+        // Newest first: one may hide another (/usr over /usr/lib).
+        for (point, _) in mounts().iter().rev().filter(|(_, t)| t == "overlay") {
+            let _ = umount2(point.as_str(), MntFlags::MNT_DETACH);
+        }
+    }
+    if let Some((point, _)) = mounts().into_iter().find(|(_, t)| t == "overlay") {
+        return Err(format!("an overlay is still mounted at {point}"));
+    }
+    for dir in ["etc", "var", "tmp"] {
+        bind(
+            &scratch.join(dir),
+            &Path::new("/").join(dir),
+            MsFlags::MS_BIND,
+        )?;
+    }
+    for (path, at) in conf.keep.iter().zip(&kept) {
+        let _ = std::fs::create_dir_all(path);
+        bind(at, path, rbind)?;
+        let _ = umount2(at, MntFlags::MNT_DETACH);
+    }
+    Ok(())
 }
 
 /// `(mount point, filesystem type)` of a mountinfo line.

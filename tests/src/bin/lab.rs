@@ -239,7 +239,8 @@ fn bench_run(args: &[String]) -> ExitCode {
     match bench.run() {
         Ok(report) => {
             println!("{report}");
-            println!("written: bench/results.md, book/src/images/bench.svg");
+            let (results, chart) = lab_tests::bench::outputs();
+            println!("written: {results}, {chart}");
             ExitCode::SUCCESS
         }
         Err(e) => {
