@@ -14,9 +14,13 @@ use crate::hierarchy::Layout;
 const ESSENTIAL: [&str; 3] = ["memory", "cpu", "pids"];
 const OPTIONAL: [&str; 2] = ["cpuset", "io"];
 
-/// Chapter 03's checks, for groups in [`DEFAULT_PARENT`].
+/// Chapter 03's checks, for groups in [`DEFAULT_PARENT`], and for `--parent .`.
 pub fn checks(host: &Host) -> Vec<Finding> {
-    checks_for(host, DEFAULT_PARENT)
+    let mut findings = checks_for(host, DEFAULT_PARENT);
+    if let Some(finding) = beneath_our_own(&Layout::discover(host), host) {
+        findings.push(finding);
+    }
+    findings
 }
 
 /// The checks for a tool whose groups go into `parent` (mini-docker: `/mini-docker`).
@@ -34,9 +38,6 @@ pub fn checks_for(host: &Host, parent: &str) -> Vec<Finding> {
     findings.push(Finding::ok("cgroup version", mode.to_string()));
     findings.extend(controllers(&layout, host));
     findings.push(placement(&layout, host, parent));
-    if let Some(finding) = beneath_our_own(&layout, host) {
-        findings.push(finding);
-    }
     findings
 }
 

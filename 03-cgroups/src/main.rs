@@ -282,23 +282,7 @@ fn main() {
             doctor::checks(&Host::at(host_root)),
         )
         .print()),
-        Some(Command::Stats { name, place }) => with_group(&name, &place, |g| {
-            let stats = Stats::read(g);
-            println!(
-                "cgroup lab-{name}: {} process(es){}",
-                stats.procs,
-                if stats.frozen == Some(true) {
-                    ", frozen"
-                } else {
-                    ""
-                }
-            );
-            if let Some(now) = stats.memory_now {
-                println!("  {:<15}{}", "memory now:", ch03_cgroups::stats::mib(now));
-            }
-            print!("{}", render(&stats));
-            Ok(0)
-        }),
+        Some(Command::Stats { name, place }) => with_group(&name, &place, |g| show_stats(&name, g)),
         Some(Command::Freeze { name, place }) => {
             with_group(&name, &place, |g| g.freeze(true).map(|()| 0))
         }
@@ -317,14 +301,34 @@ fn main() {
                 }
                 0
             }),
-        Some(Command::Stress(Stress::Memory { size })) => {
-            parse_size("memory", &size).and_then(stress::memory)
-        }
-        Some(Command::Stress(Stress::Cpu { seconds })) => stress::cpu(seconds),
-        Some(Command::Stress(Stress::Fork { count })) => stress::fork_many(count),
-        Some(Command::Stress(Stress::Write { file, size })) => {
-            parse_size("size", &size).and_then(|bytes| stress::write(&file, bytes))
-        }
+        Some(Command::Stress(load)) => stress_load(load),
     };
     exit_with("ch03-cgroups", outcome)
+}
+
+/// `stats NAME`: what the group uses now.
+fn show_stats(name: &str, group: &Group) -> Result<i32> {
+    let stats = Stats::read(group);
+    let frozen = if stats.frozen == Some(true) {
+        ", frozen"
+    } else {
+        ""
+    };
+    println!("cgroup lab-{name}: {} process(es){frozen}", stats.procs);
+    if let Some(now) = stats.memory_now {
+        println!("  {:<15}{}", "memory now:", ch03_cgroups::stats::mib(now));
+    }
+    print!("{}", render(&stats));
+    Ok(0)
+}
+
+fn stress_load(load: Stress) -> Result<i32> {
+    match load {
+        Stress::Memory { size } => parse_size("memory", &size).and_then(stress::memory),
+        Stress::Cpu { seconds } => stress::cpu(seconds),
+        Stress::Fork { count } => stress::fork_many(count),
+        Stress::Write { file, size } => {
+            parse_size("size", &size).and_then(|bytes| stress::write(&file, bytes))
+        }
+    }
 }

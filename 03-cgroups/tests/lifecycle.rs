@@ -175,17 +175,29 @@ fn the_host_sees_the_group_in_proc_and_in_its_files() {
         .trim()
         .to_string();
     let mut shown = String::new();
-    let files: [Vec<String>; 3] = [
-        vec![format!("/proc/{pid}/cgroup")],
+    let top = pids_dir.parent().expect("/ch03-cgroups");
+    let files: [Vec<String>; 4] = [
+        vec!["cat".into(), format!("/proc/{pid}/cgroup")],
         vec![
+            "cat".into(),
             pids_dir.join("pids.max").display().to_string(),
             pids_dir.join("pids.current").display().to_string(),
         ],
-        vec![pids_dir.join("cgroup.procs").display().to_string()],
+        vec![
+            "cat".into(),
+            pids_dir.join("cgroup.procs").display().to_string(),
+        ],
+        // The label that says whose the level is.
+        vec![
+            "getfattr".into(),
+            "--absolute-names".into(),
+            "-d".into(),
+            top.display().to_string(),
+        ],
     ];
     for args in files {
-        let mut cat = Learner::new("cat")
-            .args(&args)
+        let mut cat = Learner::new(&args[0])
+            .args(&args[1..])
             .redact_path(&pid, "[PID]")
             .redact_path(&name, "seen");
         for path in layout().own.values().filter(|p| p.as_str() != "/") {

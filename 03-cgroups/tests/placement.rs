@@ -122,10 +122,10 @@ fn controllers_switched_on_in_a_level_we_did_not_make_are_switched_off_again() {
 }
 // ANCHOR_END: undo_test
 
-/// A shell that moves itself into `group` and then runs ch03-cgroups there.
+/// A shell that moves itself into `group` and then runs `script_after` there.
 fn from_group(group: &Path, script_after: &str) -> Learner {
     let script = format!(
-        "echo $$ > {}/cgroup.procs && {script_after}",
+        "echo $$ > {}/cgroup.procs && {{ {script_after}; }}",
         group.display()
     );
     Learner::new("/bin/sh").args(["-c", &script])
@@ -177,12 +177,14 @@ fn beneath_our_own_group_with_others_in_it_is_refused() {
     let root = layout().v2.expect("a v2 tree");
     let group = root.join(format!("lab-crowd-{}", std::process::id()));
     std::fs::create_dir(&group).expect("mkdir");
-    // Another process in the group: the shell's sleeping child.
+    // Another process in the group: the shell's sleeping child (its output away
+    // from the transcript's pipe, which would stay open while it sleeps).
     let (code, text) = from_group(
         &group,
-        &format!("sleep 1000 & exec {BIN} -q run --parent . --memory 32m -- true"),
+        &format!("sleep 1000 >/dev/null 2>&1 & exec {BIN} -q run --parent . --memory 32m -- true"),
     )
     .redact_path(&group, "/sys/fs/cgroup/[CROWD]")
+    .redact_path(BIN, "ch03-cgroups")
     .transcript();
     for pid in std::fs::read_to_string(group.join("cgroup.procs"))
         .unwrap_or_default()
