@@ -294,20 +294,18 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
     drop(exec_write);
     clock.mark("clone into namespaces (02)");
-    let prepared = setup
-        .group
-        .as_ref()
-        .map_or(Ok(()), |g| g.join(&child))
-        .and_then(|()| match (&mut attachment, network.mode) {
-            (Some(a), _) => a.connect(child.pid),
-            (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
-            _ => Ok(()),
-        });
+    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
+    clock.mark("join cgroup (03: v1 groups, or all without clone3)");
+    let prepared = joined.and_then(|()| match (&mut attachment, network.mode) {
+        (Some(a), _) => a.connect(child.pid),
+        (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
+        _ => Ok(()),
+    });
     if let Err(failure) = prepared {
         child.abandon();
         return Err(failure);
     }
-    clock.mark("join cgroup (03, unless born in it), plug veth (05)");
+    clock.mark("plug veth, or lo up (05)");
     let pid = child.go();
     // ANCHOR: exec_report
     // Started means exec'd, as for `docker run -d`: wait for the end of the pipe (a

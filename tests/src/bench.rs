@@ -101,6 +101,9 @@ pub struct Bench {
     pub rounds: usize,
     pub bin: PathBuf,
     pub repo: PathBuf,
+    /// Another build of mini-docker to measure in the same rounds (`--against
+    /// LABEL=PATH`): an earlier commit, or an exercise's solution.
+    pub against: Option<(String, PathBuf)>,
 }
 
 impl Bench {
@@ -112,6 +115,27 @@ impl Bench {
 
     pub fn run(&self) -> Result<String, String> {
         install_runtimes();
+        // runc and crun switch on every controller there is, from the v2 root down to
+        // their containers' groups, and leave them on: we switch off again what they
+        // added, deepest groups first (a parent may not take back what a child hands on).
+        let before = handed_on(Path::new("/sys/fs/cgroup"));
+        let outcome = self.run_in_a_namespace();
+        let mut after = handed_on(Path::new("/sys/fs/cgroup"));
+        after.sort_by_key(|(dir, _)| std::cmp::Reverse(dir.components().count()));
+        for (dir, controllers) in after {
+            let had = before
+                .iter()
+                .find(|(d, _)| *d == dir)
+                .map(|(_, c)| c.clone())
+                .unwrap_or_default();
+            for added in controllers.iter().filter(|c| !had.contains(c)) {
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("-{added}"));
+            }
+        }
+        outcome
+    }
+
+    fn run_in_a_namespace(&self) -> Result<String, String> {
         // A network namespace of our own, inherited by everything we start.
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("unshare(CLONE_NEWNET): {}", e.desc()))?;
@@ -150,6 +174,30 @@ impl Bench {
             name: "mini-docker (bridge)".into(),
             argv: Box::new(move |_| bridge.clone()),
         });
+        if let Some((label, program)) = &self.against {
+            // Its own store: an earlier build may keep another layout.
+            let store = dir.join("against-store");
+            let argv: Vec<String> = [
+                "env".to_string(),
+                format!("MINI_DOCKER_ROOT={}", store.display()),
+                program.to_string_lossy().into_owned(),
+            ]
+            .into_iter()
+            .chain(words("run --rm --network none busybox true"))
+            .collect();
+            let name = format!("mini-docker {label} --network none");
+            match run_quiet(&argv, &[]) {
+                Ok(()) => tools.push(Tool {
+                    name,
+                    argv: Box::new(move |_| argv.clone()),
+                }),
+                Err(e) => {
+                    // Its last word says why (the lines before are its narration).
+                    let why = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    skipped.push((name, format!("cannot run here: {}", why.trim())));
+                }
+            }
+        }
         // runc and crun: an OCI bundle of the same rootfs, `runc spec`'s defaults
         // (pid, net, ipc, uts, mount namespaces), running `true`.
         let bundle = dir.join("bundle");
@@ -443,6 +491,20 @@ impl Bench {
             .map(|(s, v)| (s, stats(v).median))
             .collect())
     }
+}
+
+/// What every v2 group beneath `dir` hands on to its children.
+fn handed_on(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    let mut all = vec![];
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) {
+        all.push((dir.to_path_buf(), words(&text)));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            all.extend(handed_on(&entry.path()));
+        }
+    }
+    all
 }
 
 /// Where this host's results go: one pair of files per cgroup lane.

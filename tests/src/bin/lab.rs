@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "         run CMD here in a VM with pure cgroup v2 (systemd's layout unless --bare)"
             );
-            eprintln!("       cargo lab bench [ROUNDS]");
+            eprintln!("       cargo lab bench [ROUNDS] [--against LABEL=PATH]");
             eprintln!(
                 "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
             );
@@ -211,7 +211,22 @@ fn vm(args: &[String]) -> ExitCode {
 }
 
 fn bench(args: &[String]) -> ExitCode {
-    let rounds = args.first().cloned().unwrap_or_else(|| "100".into());
+    let rounds = args
+        .iter()
+        .find(|a| a.parse::<usize>().is_ok())
+        .cloned()
+        .unwrap_or_else(|| "100".into());
+    // --against LABEL=PATH: another build measured in the same rounds.
+    let against: Vec<String> = args
+        .iter()
+        .position(|a| a == "--against")
+        .and_then(|i| args.get(i + 1))
+        .map(|a| vec![a.clone()])
+        .unwrap_or_default();
+    if !against.iter().all(|a| a.contains('=')) {
+        eprintln!("usage: cargo lab bench [ROUNDS] [--against LABEL=PATH-TO-MINI-DOCKER]");
+        return ExitCode::from(2);
+    }
     with_host_check("cargo lab bench", || {
         cargo(
             &[
@@ -225,7 +240,13 @@ fn bench(args: &[String]) -> ExitCode {
             &[],
         ) && std::env::current_exe()
             .ok()
-            .and_then(|me| Command::new(me).args(["bench-run", &rounds]).status().ok())
+            .and_then(|me| {
+                Command::new(me)
+                    .args(["bench-run", &rounds])
+                    .args(&against)
+                    .status()
+                    .ok()
+            })
             .is_some_and(|s| s.success())
     })
 }
@@ -235,6 +256,10 @@ fn bench_run(args: &[String]) -> ExitCode {
         rounds: args.first().and_then(|r| r.parse().ok()).unwrap_or(100),
         bin: workspace().join("target/release"),
         repo: workspace(),
+        against: args.get(1).and_then(|a| {
+            let (label, path) = a.split_once('=')?;
+            Some((label.to_string(), PathBuf::from(path)))
+        }),
     };
     match bench.run() {
         Ok(report) => {
