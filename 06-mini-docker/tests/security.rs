@@ -191,7 +191,7 @@ fn a_joining_process_cannot_be_inspected_or_overwritten_from_inside() {
             .contains("watching")
             .then_some(())
     });
-    for _ in 0..100 {
+    for _ in 0..lab_tests::tries(100) {
         let out = std::process::Command::new("nsenter")
             .arg(format!("--net={}", docker.sandbox.host.path()))
             .arg(&upgraded)
@@ -387,7 +387,7 @@ fn a_symlink_swapped_in_during_start_never_reaches_the_host() {
     std::fs::write(inner.path().join("marker"), "the volume\n").expect("write");
     let swapper = Swapper::start(outer.path().to_path_buf());
     let (mut mounted, mut refused) = (0, 0);
-    for i in 0..40 {
+    for i in 0..lab_tests::tries(40) {
         let name = format!("r{i}");
         let out = docker.out(&[
             "run",

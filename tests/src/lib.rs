@@ -98,6 +98,17 @@ macro_rules! only_on_lane {
     };
 }
 
+/// How many times to try a race that a test repeats `n` times natively. Under
+/// emulation (`cargo lab vm` without KVM sets `LAB_EMULATED`), each try takes tens of
+/// times longer, and the window it races over is as much wider: a quarter of the
+/// tries, at least 10, keeps the lane within CI's time and the race as likely.
+pub fn tries(n: usize) -> usize {
+    match std::env::var_os("LAB_EMULATED") {
+        Some(_) => (n / 4).max(10).min(n),
+        None => n,
+    }
+}
+
 /// How long a test waits for an event before it gives up: long, because machines
 /// may be loaded or emulated (a CI lane runs under qemu's TCG, many times slower),
 /// and the bound only turns a hang into a failure; success never waits for it.

@@ -272,6 +272,8 @@ fn kvm_works(kernel: &Kernel) -> bool {
 #[derive(Debug, Clone)]
 struct GuestConf {
     dir: PathBuf,
+    /// No KVM: qemu emulates the CPU (tests then try races fewer times).
+    emulated: bool,
     kernel_root: PathBuf,
     cgroup: Option<String>,
     /// Host paths mounted by virtme-ng itself, kept across the guest's remounts.
@@ -284,6 +286,7 @@ impl GuestConf {
     fn to_json(&self) -> String {
         serde_json::json!({
             "dir": self.dir,
+            "emulated": self.emulated,
             "kernel_root": self.kernel_root,
             "cgroup": self.cgroup,
             "keep": self.keep,
@@ -297,6 +300,7 @@ impl GuestConf {
         let path = |v: &serde_json::Value| v.as_str().map(PathBuf::from);
         Some(GuestConf {
             dir: path(&v["dir"])?,
+            emulated: v["emulated"].as_bool()?,
             kernel_root: path(&v["kernel_root"])?,
             cgroup: v["cgroup"].as_str().map(str::to_string),
             keep: v["keep"].as_array()?.iter().filter_map(path).collect(),
@@ -321,7 +325,7 @@ pub fn run(vm: &Vm, command: &[String]) -> Fallible<i32> {
     let run_dir = run.path();
     std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| e.to_string())?;
-    let conf = write_run_files(run_dir, vm, &kernel, command)?;
+    let conf = write_run_files(run_dir, vm, &kernel, !kvm, command)?;
     scratch_disk(run_dir)?;
     say(&format!(
         "booting {} ({}, {} cpus, {} MiB, cgroup {}) for: {}",
@@ -358,6 +362,7 @@ fn write_run_files(
     run_dir: &Path,
     vm: &Vm,
     kernel: &Kernel,
+    emulated: bool,
     command: &[String],
 ) -> Fallible<GuestConf> {
     use std::os::unix::ffi::OsStrExt;
@@ -397,6 +402,7 @@ fn write_run_files(
     shared.dedup_by(|a, b| a.0 == b.0);
     let conf = GuestConf {
         dir: vm.dir.clone(),
+        emulated,
         kernel_root: kernel.root.clone(),
         cgroup: vm.cgroup.clone(),
         keep: vec![run_dir.to_path_buf(), kernel.root.clone()],
@@ -837,6 +843,9 @@ fn guest_command(run_dir: &Path, conf: &GuestConf) -> i32 {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();
     cmd.env("HOSTNAME", hostname);
+    if conf.emulated {
+        cmd.env("LAB_EMULATED", "1");
+    }
     let _ = std::io::stderr().flush();
     match cmd.status() {
         Ok(status) => {
