@@ -8,7 +8,7 @@
 //! What we switch on in a level we did not make is recorded on it
 //! ([`ENABLED`](crate::place::ENABLED)), and [`undo`] switches it off again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
@@ -30,8 +30,7 @@ pub const ACCOUNTING: [&str; 4] = ["memory", "cpu", "pids", "io"];
 /// Make the `needed` controllers available to new children of `level` (a v2
 /// directory), and those of [`ACCOUNTING`] it offers when that costs no move.
 /// `made`: we made `level` just now (nothing to record: it goes when it is empty).
-/// Returns the leaf we moved into, if we had to.
-pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<Option<PathBuf>> {
+pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<()> {
     let enabled = words(&level.join("cgroup.subtree_control"));
     let available = words(&level.join("cgroup.controllers"));
     let off = |c: &String| !enabled.contains(c);
@@ -44,7 +43,7 @@ pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<Option<Path
     // Accounting alone is no reason to move anyone: only where nothing is in the way.
     let free = is_true_root(level) || procs(level).is_empty();
     if missing.is_empty() && (accounting.is_empty() || !free) {
-        return Ok(None);
+        return Ok(());
     }
     if let Some(c) = missing.iter().find(|c| !available.contains(c)) {
         let up = level.parent().unwrap_or(level).display();
@@ -56,7 +55,7 @@ pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<Option<Path
         ))
         .exit_code(EXIT_TOOL_FAILED));
     }
-    let runner = leave_for_a_leaf(level)?;
+    leave_for_a_leaf(level)?;
     missing.extend(accounting);
     let plus: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
     files::write(&level.join("cgroup.subtree_control"), &plus.join(" "))?;
@@ -75,18 +74,19 @@ pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<Option<Path
             ));
         }
     }
-    Ok(runner)
+    Ok(())
 }
 // ANCHOR_END: enable
 
 // ANCHOR: no_internal_processes
 /// The no-internal-processes rule, before switching controllers on in `level`: it
 /// must hold no processes (unless it is the real root). If we are the only one, we
-/// move into a leaf of it; if others are there, nothing can be done from here.
-fn leave_for_a_leaf(level: &Path) -> Result<Option<PathBuf>> {
+/// move into a leaf of it ([`undo`] moves us back); if others are there, nothing can
+/// be done from here.
+fn leave_for_a_leaf(level: &Path) -> Result<()> {
     let inside = procs(level);
     if is_true_root(level) || inside.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     let me = std::process::id() as i32;
     if inside != [me] {
@@ -105,8 +105,7 @@ fn leave_for_a_leaf(level: &Path) -> Result<Option<PathBuf>> {
     );
     let leaf = level.join(format!("{RUNNER_PREFIX}{me}"));
     files::mkdir(&leaf)?;
-    files::write(&leaf.join("cgroup.procs"), &me.to_string())?;
-    Ok(Some(leaf))
+    files::write(&leaf.join("cgroup.procs"), &me.to_string())
 }
 // ANCHOR_END: no_internal_processes
 
@@ -166,7 +165,12 @@ mod tests {
     fn nothing_to_do_when_already_delegated() {
         // cpu is offered but not on: accounting alone moves no one.
         let l = level("memory pids\n", "cpu memory pids\n", "1\n2\n");
-        assert_eq!(enable(l.path(), &["memory".into()], false).unwrap(), None);
+        enable(l.path(), &["memory".into()], false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(l.path().join("cgroup.subtree_control")).unwrap(),
+            "memory pids\n",
+            "nothing written"
+        );
     }
 
     #[test]
@@ -194,14 +198,18 @@ mod tests {
     fn the_real_root_may_hold_processes() {
         let l = level("", "memory\n", "1\n2\n");
         std::fs::remove_file(l.path().join("cgroup.type")).expect("rm");
-        assert_eq!(enable(l.path(), &["memory".into()], true).unwrap(), None);
+        enable(l.path(), &["memory".into()], true).unwrap();
+        assert!(
+            !l.path()
+                .join(format!("{RUNNER_PREFIX}{}", std::process::id()))
+                .exists()
+        );
     }
 
     #[test]
     fn an_empty_level_just_gets_the_controllers() {
         let l = level("", "cpuset memory pids io\n", "");
-        let runner = enable(l.path(), &["cpuset".into()], true).unwrap();
-        assert_eq!(runner, None);
+        enable(l.path(), &["cpuset".into()], true).unwrap();
         // A plain file stands for the kernel's: it shows what was written (the
         // needed one, and those that account).
         assert_eq!(

@@ -181,29 +181,27 @@ impl Group {
     /// Under the lock: each directory, after the levels above it.
     fn make(&mut self, dirs: Vec<Dir>) -> Result<()> {
         for dir in dirs {
-            let parent = dir.path.parent().unwrap_or(&dir.path).to_path_buf();
             if dir.path.exists() {
                 return Err(exists(&dir.path));
             }
-            let (path, version, controllers) =
-                (dir.path.clone(), dir.version, dir.controllers.clone());
-            self.dirs.push(dir);
-            let v2_controllers = if version == 2 { controllers } else { vec![] };
-            place::prepare(
-                &self.dirs[self.dirs.len() - 1].root,
-                &parent,
-                &v2_controllers,
-            )?;
-            files::mkdir(&path)?;
+            let parent = dir.path.parent().unwrap_or(&dir.path).to_path_buf();
+            // Counted as ours first: if a step below fails, `remove` takes away the
+            // levels made for it.
+            self.dirs.push(dir.clone());
+            let needed = match dir.version {
+                2 => dir.controllers.clone(),
+                _ => vec![],
+            };
+            place::prepare(&dir.root, &parent, &needed)?;
+            files::mkdir(&dir.path)?;
             if !place::is_ours(&parent) {
                 // Directly beneath a level we did not make: labelled, so that what we
                 // switched on there stays while it is there.
-                place::mark(&path);
+                place::mark(&dir.path);
             }
-            if version == 2 {
+            if let (2, Some(made)) = (dir.version, self.dirs.last_mut()) {
                 // What the group really has: the needed ones and those that account.
-                let last = self.dirs.len() - 1;
-                self.dirs[last].controllers = v2_controllers_of(&path);
+                made.controllers = v2_controllers_of(&dir.path);
             }
         }
         Ok(())

@@ -103,11 +103,9 @@ fn levels(root: &Path, parent: &Path) -> Vec<PathBuf> {
 /// Make the missing levels from `root` down to `parent`, each labelled as ours, and
 /// on v2 switch on, at every level on the way, the controllers the limits need and
 /// those that account (memory, cpu, pids, io: runc switches on all there are), so
-/// that a group made in `parent` gets them. Returns the leaf we moved into, if a
-/// level we run in had to give up its processes first (see [`delegate::enable`]).
-pub fn prepare(root: &Path, parent: &Path, needed: &[String]) -> Result<Option<PathBuf>> {
+/// that a group made in `parent` gets them (see [`delegate::enable`]).
+pub fn prepare(root: &Path, parent: &Path, needed: &[String]) -> Result<()> {
     let v2 = root.join("cgroup.subtree_control").exists();
-    let mut runner = None;
     for level in levels(root, parent) {
         let made = !level.exists();
         if made {
@@ -116,10 +114,10 @@ pub fn prepare(root: &Path, parent: &Path, needed: &[String]) -> Result<Option<P
             copy_cpuset(&level);
         }
         if v2 {
-            runner = delegate::enable(&level, needed, made)?.or(runner);
+            delegate::enable(&level, needed, made)?;
         }
     }
-    Ok(runner)
+    Ok(())
 }
 
 // ANCHOR_END: prepare

@@ -410,23 +410,50 @@ fn find_exercises(root: &Path) -> Vec<Exercise> {
     found
 }
 
-/// Copy the workspace's sources (all but target/ and .git/) to `to`.
-fn copy_sources(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Make `to` a copy of the workspace's sources in `from` (all but target/ and .git/),
+/// writing only the files that differ and removing what `from` does not have: cargo
+/// goes by modification times, so each exercise rebuilds only what its patch touched.
+fn sync_sources(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
+    let skipped = |name: &std::ffi::OsStr| [".git", "target"].iter().any(|s| name == *s);
+    for entry in std::fs::read_dir(to)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if skipped(&name) || std::fs::symlink_metadata(from.join(&name)).is_ok() {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if [".git", "target"].iter().any(|skip| name == *skip) {
+        if skipped(&name) {
             continue;
         }
-        let target = to.join(&name);
+        let (source, target) = (entry.path(), to.join(&name));
         let kind = entry.file_type()?;
+        // A directory that became a file, or a file that became a link: gone first.
+        if let Ok(was) = std::fs::symlink_metadata(&target).map(|m| m.file_type()) {
+            if was.is_dir() && !kind.is_dir() {
+                std::fs::remove_dir_all(&target)?;
+            } else if (was.is_dir(), was.is_symlink()) != (kind.is_dir(), kind.is_symlink()) {
+                std::fs::remove_file(&target)?;
+            }
+        }
         if kind.is_dir() {
-            copy_sources(&entry.path(), &target)?;
+            sync_sources(&source, &target)?;
         } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
+            let link = std::fs::read_link(&source)?;
+            if std::fs::read_link(&target).ok() != Some(link.clone()) {
+                let _ = std::fs::remove_file(&target);
+                std::os::unix::fs::symlink(link, &target)?;
+            }
+        } else if std::fs::read(&target).ok() != Some(std::fs::read(&source)?) {
+            std::fs::copy(&source, &target)?;
         }
     }
     Ok(())
@@ -438,10 +465,11 @@ fn exercises() -> ExitCode {
 
 fn check_exercises() -> bool {
     let root = workspace();
-    let target = root
-        .join("target/lab-exercises")
-        .to_string_lossy()
-        .into_owned();
+    // One copy of the workspace, kept between exercises and runs, and one target
+    // directory for its builds: each exercise rebuilds only what its patch touched.
+    let place = root.join("target/lab-exercises");
+    let scratch = place.join("workspace");
+    let target = place.join("target").to_string_lossy().into_owned();
     let mut failures = 0;
     let list = find_exercises(&root);
     for ex in &list {
@@ -450,19 +478,11 @@ fn check_exercises() -> bool {
             ex.package,
             ex.patch.file_name().unwrap_or_default().to_string_lossy()
         );
-        // Outside the repository: inside it, `git apply` would patch the repository's
-        // own files (paths are taken from its top), not the copy.
-        let scratch_dir = tempfile::Builder::new()
-            .prefix("lab-exercise-")
-            .tempdir()
-            .expect("temp dir");
-        let scratch = scratch_dir.path().join("workspace");
-        if let Err(e) = copy_sources(&root, &scratch) {
+        if let Err(e) = sync_sources(&root, &scratch) {
             println!("{label}: cannot copy the workspace: {e}");
             failures += 1;
             continue;
         }
-        // One target directory for every scratch build, so dependencies build once.
         let check = |dir: &Path| {
             cargo_command(
                 dir,
@@ -478,9 +498,12 @@ fn check_exercises() -> bool {
             .status()
             .is_ok_and(|s| s.success());
         println!("== {label}: applying the reference solution; the check must pass");
+        // The copy is inside this repository: git must not find it (it would take the
+        // patch's paths from the repository's top), so it stops looking above the copy.
         let applied = Command::new("git")
             .args(["apply", "--verbose"])
             .arg(&ex.patch)
+            .env("GIT_CEILING_DIRECTORIES", &place)
             .current_dir(&scratch)
             .status()
             .is_ok_and(|s| s.success());
