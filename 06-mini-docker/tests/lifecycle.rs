@@ -62,6 +62,37 @@ fn run_gives_the_commands_output_and_exit_code() {
     );
 }
 
+/// The README's first command, word for word as a newcomer pastes it (its quoting
+/// kept: a shell reads it), with the built binary for `cargo run -q -p mini-docker --`
+/// and a store of the test's own. CI runs this on both lanes.
+#[test]
+fn the_readmes_run_command() {
+    needs_root!();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let cargo_run = "cargo run -q -p mini-docker -- ";
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with(cargo_run))
+        .expect("the README runs mini-docker with cargo run");
+    let typed = &line[cargo_run.len()..];
+    let docker = Docker::new();
+    let out = docker
+        .sandbox
+        .enter(
+            Learner::new("sh")
+                .env("MINI_DOCKER_ROOT", &docker.root().to_string_lossy())
+                .args(["-c", &format!("exec \"$0\" {typed}"), BIN]),
+        )
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    snap(
+        "readme_run",
+        &redact(&format!("$ mini-docker {typed}\n{}", out.stdout)),
+    );
+    assert_eq!(docker.containers(), Vec::<String>::new(), "--rm left it");
+}
+
 #[test]
 fn env_workdir_hostname_and_the_image_config() {
     needs_root!();
