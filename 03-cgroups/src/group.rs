@@ -17,6 +17,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::delegate::RUNNER_PREFIX;
+use crate::device_filter;
+use crate::devices::DeviceRule;
 use crate::files::{self, procs, write};
 use crate::hierarchy::Layout;
 use crate::limits::{CPU_PERIOD_US, Limits, device_number, weight_to_shares};
@@ -160,6 +162,10 @@ impl Group {
                 v1.push(accounting);
             }
         }
+        // v1 has a devices controller; v2 has none (a BPF program instead).
+        if limits.devices.is_some() && layout.version_of("devices", host) == Some(1) {
+            v1.push("devices");
+        }
         let mut group = Group {
             name: place.leaf.clone(),
             dirs: vec![],
@@ -281,9 +287,32 @@ impl Group {
         if let Some(dir) = self.dir_for("io") {
             self.apply_throttles(dir, limits)?;
         }
+        if let Some(rules) = &limits.devices {
+            self.apply_devices(rules)?;
+        }
         Ok(())
     }
     // ANCHOR_END: apply
+
+    // ANCHOR: devices
+    /// The device allow-list: v1 refuses everything (`devices.deny a`), then allows
+    /// each rule; v2 attaches a BPF program that answers the same.
+    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<()> {
+        if let Some(dir) = self.dir_for("devices") {
+            write(&dir.path.join("devices.deny"), "a")?;
+            for rule in rules {
+                write(&dir.path.join("devices.allow"), &rule.to_v1())?;
+            }
+            return Ok(());
+        }
+        match self.v2() {
+            Some(dir) => device_filter::attach(&dir.path, rules),
+            None => Err(fail(
+                "no device controller here: neither v1's devices hierarchy nor a v2 tree".into(),
+            )),
+        }
+    }
+    // ANCHOR_END: devices
 
     // ANCHOR: throttles
     /// Disk throttles: v2 takes one line per disk in `io.max` (`8:0 wbps=1048576`),

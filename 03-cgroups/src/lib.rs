@@ -6,12 +6,16 @@
 //!   ours), the levels made on the way, and leaving the host as it was;
 //! - [`group`]: a group's directories, its limits, add, freeze, kill, remove;
 //! - [`delegate`]: cgroup v2 delegation and the no-internal-processes rule;
+//! - [`devices`], [`device_filter`]: which devices a group may open (v1's files,
+//!   v2's BPF program);
 //! - [`stats`]: what a group used;
 //! - [`run`]: a command in a new group, with chapter 02's isolation;
 //! - [`stress`]: a load generator for memory, CPU and forks;
 //! - [`info`], [`doctor`]: what this host has, and what it lacks.
 
 pub mod delegate;
+pub mod device_filter;
+pub mod devices;
 pub mod doctor;
 pub mod files;
 pub mod group;

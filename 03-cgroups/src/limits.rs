@@ -8,6 +8,8 @@ use labkit::failure::{EXIT_TOOL_FAILED, describe_io};
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::devices::DeviceRule;
+
 /// What `run` was asked to limit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -31,6 +33,9 @@ pub struct Limits {
     pub device_read_iops: Vec<ThrottleDevice>,
     /// Writes per second to a disk.
     pub device_write_iops: Vec<ThrottleDevice>,
+    /// The devices the group may use (an allow-list; everything else refused), or
+    /// `None` to leave them as the parent has them.
+    pub devices: Option<Vec<DeviceRule>>,
 }
 
 /// A disk and a rate, as `docker inspect` shows `BlkioDeviceReadBps`.

@@ -198,6 +198,7 @@ fn limits(
         device_write_bps: throttle("--device-write-bps", &throttles.device_write_bps, true)?,
         device_read_iops: throttle("--device-read-iops", &throttles.device_read_iops, false)?,
         device_write_iops: throttle("--device-write-iops", &throttles.device_write_iops, false)?,
+        devices: None,
     };
     if let Some(swap) = limits.memory_swap {
         match limits.memory {
