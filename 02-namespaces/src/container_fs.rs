@@ -18,7 +18,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
 use nix::unistd::{chdir, pivot_root};
 
 use crate::namespace::Namespace;
-use crate::plan::{Bind, Plan};
+use crate::plan::{Bind, DeviceNode, Plan};
 
 /// Is `/` the root of a mount? Not inside a chroot into a plain directory, and
 /// then neither `mount --make-rprivate /` nor `pivot_root` can work.
@@ -276,6 +276,9 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
     )?;
     proc_mount(&mount_point(rootfs, "/proc")?)?;
     setup_dev(rootfs, in_user_ns)?;
+    for node in &plan.devices {
+        add_device(rootfs, node, in_user_ns)?;
+    }
     let sys = mount_point(rootfs, "/sys")?;
     let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if own_net || !in_user_ns {
@@ -446,6 +449,68 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
     }
     Ok(())
 }
+
+// ANCHOR: add_device
+/// `--device`: a node for a device of the host's, at its path in the container (its
+/// directories made as needed, never through a symlink). Whether it can be opened
+/// is the device cgroup's to say (chapter 03).
+fn add_device(rootfs: &Path, node: &DeviceNode, in_user_ns: bool) -> Result<()> {
+    let inside = node.path.to_string_lossy();
+    let (r, host) = (rootfs.display(), node.host.display());
+    if in_user_ns {
+        let target = mount_target(rootfs, &inside, Missing::MakeFile)?.expect("made");
+        return mount_step(
+            &node.host.to_string_lossy(),
+            &target,
+            None,
+            MsFlags::MS_BIND,
+            None,
+            format!("touch {r}{inside}; mount --bind {host} {r}{inside}"),
+        );
+    }
+    let parent = node
+        .path
+        .parent()
+        .map_or("/".into(), |p| p.to_string_lossy());
+    let name = node.path.file_name().unwrap_or_default();
+    let dir = mount_point(rootfs, &parent)?;
+    let (kind, letter) = match node.block {
+        true => (SFlag::S_IFBLK, 'b'),
+        false => (SFlag::S_IFCHR, 'c'),
+    };
+    let (major, minor, mode) = (node.major, node.minor, node.mode & 0o7777);
+    narrate::step(
+        format!(
+            "mknod({:?}, {kind:?}|{mode:o}, makedev({major}, {minor}))",
+            dir.shown.join(name)
+        ),
+        format!("mknod -m {mode:o} {r}{inside} {letter} {major} {minor}"),
+    );
+    let failed = |what: &str, e: Errno| Failure::new(format!("{what} {inside}: {}", e.desc()));
+    mknodat(
+        &dir.fd,
+        name,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .map_err(|e| failed("mknod", e))?;
+    // As the host's node: its mode (mknod's is filtered by the umask), owner, group.
+    let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    // (Just made in a directory held by descriptor: it is the node, not a symlink.)
+    let follow = nix::sys::stat::FchmodatFlags::FollowSymlink;
+    nix::sys::stat::fchmodat(&dir.fd, name, Mode::from_bits_truncate(mode), follow)
+        .map_err(|e| failed("chmod", e))?;
+    nix::unistd::fchownat(
+        &dir.fd,
+        name,
+        Some(node.uid.into()),
+        Some(node.gid.into()),
+        flags,
+    )
+    .map_err(|e| failed("chown", e))
+}
+// ANCHOR_END: add_device
 
 /// Make a bind mount read-only, with `also` (nosuid, nodev, noexec), keeping the
 /// flags the kernel locked on it (in a user namespace, a remount may not drop them).

@@ -66,6 +66,8 @@ pub struct Plan {
     pub report_failure: Option<std::os::fd::RawFd>,
     /// Chapter 03's cgroup for the child, when it has one.
     pub cgroup: Option<IntoCgroup>,
+    /// Device nodes of the host's made in the container (`docker run --device`).
+    pub devices: Vec<DeviceNode>,
 }
 
 // ANCHOR: into_cgroup
@@ -90,6 +92,21 @@ impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Hook")
     }
+}
+
+/// A node for a device of the host's, at `path` in the container: made with
+/// `mknod` (in a user namespace, where mknod is refused, the host's node is bound).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub host: PathBuf,
+    pub path: PathBuf,
+    pub block: bool,
+    pub major: u64,
+    pub minor: u64,
+    /// Permission bits, owner and group: the host node's.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
@@ -221,6 +238,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         user: None,
         report_failure: None,
         cgroup: None,
+        devices: Vec::new(),
     })
 }
 // ANCHOR_END: plan

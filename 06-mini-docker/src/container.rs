@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use ch02_namespaces::plan::DeviceNode;
+use ch03_cgroups::devices::DeviceRule;
 use ch03_cgroups::limits::ThrottleDevice;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,49 @@ pub struct Config {
     pub blkio_device_read_iops: Vec<ThrottleDevice>,
     #[serde(default, rename = "BlkioDeviceWriteIOps")]
     pub blkio_device_write_iops: Vec<ThrottleDevice>,
+    /// `--device`s: host devices made in the container and allowed in its cgroup.
+    #[serde(default)]
+    pub devices: Vec<DeviceMapping>,
+}
+
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`, as `docker inspect` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    /// Some of `r`, `w`, `m`.
+    pub cgroup_permissions: String,
+}
+
+impl DeviceMapping {
+    /// The host's node as it is now (numbers may change between boots: read at
+    /// each start, as Docker does).
+    pub fn node(&self) -> Result<DeviceNode> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let host = &self.path_on_host;
+        let gathering = |why: String| {
+            Failure::new(format!(
+                "error gathering device information while adding custom device \"{host}\": {why}"
+            ))
+        };
+        let meta =
+            std::fs::metadata(host).map_err(|e| gathering(labkit::failure::describe_io(&e)))?;
+        let kind = meta.file_type();
+        if !kind.is_block_device() && !kind.is_char_device() {
+            return Err(gathering("not a device node".into()));
+        }
+        Ok(DeviceNode {
+            host: host.into(),
+            path: self.path_in_container.clone().into(),
+            block: kind.is_block_device(),
+            major: nix::sys::stat::major(meta.rdev()),
+            minor: nix::sys::stat::minor(meta.rdev()),
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        })
+    }
 }
 
 /// Where containers' groups go unless `--cgroup-parent` says otherwise: a group of
@@ -78,8 +123,18 @@ impl Config {
         })
     }
 
-    /// The limits chapter 03 writes into the container's group.
-    pub fn limits(&self) -> ch03_cgroups::limits::Limits {
+    /// The limits chapter 03 writes into the container's group; `devices` (the
+    /// `--device` nodes) are allowed on top of Docker's default list.
+    pub fn limits(&self, devices: &[DeviceNode]) -> ch03_cgroups::limits::Limits {
+        let mut allowed = ch03_cgroups::devices::docker_defaults();
+        for (node, mapping) in devices.iter().zip(&self.devices) {
+            allowed.push(DeviceRule {
+                kind: if node.block { 'b' } else { 'c' },
+                major: Some(node.major as u32),
+                minor: Some(node.minor as u32),
+                access: mapping.cgroup_permissions.clone(),
+            });
+        }
         ch03_cgroups::limits::Limits {
             memory: self.memory,
             cpus: self.cpus,
@@ -89,6 +144,7 @@ impl Config {
             device_write_bps: self.blkio_device_write_bps.clone(),
             device_read_iops: self.blkio_device_read_iops.clone(),
             device_write_iops: self.blkio_device_write_iops.clone(),
+            devices: Some(allowed),
             ..Default::default()
         }
     }

@@ -8,7 +8,7 @@ use clap::Args;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
 
-use crate::container::{self, Config, Container, MountSpec, State};
+use crate::container::{self, Config, Container, DeviceMapping, MountSpec, State};
 use crate::image;
 use crate::store::{Store, lock, new_id, now};
 
@@ -72,6 +72,10 @@ pub struct CreateArgs {
     /// Limit writes to a disk (operations per second): DEVICE:N.
     #[arg(long = "device-write-iops", value_name = "DEVICE:N")]
     pub device_write_iops: Vec<String>,
+    /// Add a host device: HOST[:CONTAINER][:PERMISSIONS] (some of r, w, m; default
+    /// rwm), e.g. /dev/loop0:/dev/xvda:r; repeatable.
+    #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
+    pub device: Vec<String>,
     /// The cgroup the container's group goes into (default /mini-docker).
     #[arg(long = "cgroup-parent", value_name = "PATH")]
     pub cgroup_parent: Option<String>,
@@ -198,6 +202,40 @@ fn environment(image_env: &[String], flags: &[String]) -> Result<Vec<String>> {
     Ok(env)
 }
 
+// ANCHOR: device
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`, parsed as Docker parses it: a second
+/// part that is only r, w and m is the permissions. The host's node must be there.
+fn device(spec: &str) -> Result<DeviceMapping> {
+    let perms = |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c));
+    let (host, inside, permissions) = match spec.split(':').collect::<Vec<_>>()[..] {
+        [h] => (h, h, "rwm"),
+        [h, p] if perms(p) => (h, h, p),
+        [h, c] => (h, c, "rwm"),
+        [h, c, p] if perms(p) => (h, c, p),
+        _ => {
+            return Err(Failure::new(format!(
+                "invalid device specification: {spec}"
+            )));
+        }
+    };
+    if !host.starts_with('/') || !inside.starts_with('/') {
+        return Err(Failure::new(format!(
+            "invalid device specification: {spec} (both paths must be absolute)"
+        )));
+    }
+    let mapping = DeviceMapping {
+        path_on_host: host.into(),
+        path_in_container: inside.into(),
+        cgroup_permissions: ["r", "w", "m"]
+            .into_iter()
+            .filter(|c| permissions.contains(c))
+            .collect(),
+    };
+    mapping.node()?;
+    Ok(mapping)
+}
+// ANCHOR_END: device
+
 // ANCHOR: pids
 /// Unlike Docker, a container may not start more processes than this unless told:
 /// a fork bomb inside then stops at the limit instead of taking the host down.
@@ -302,6 +340,11 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         .map(|v| volume(v))
         .collect::<Result<Vec<_>>>()?;
     let user = args.user.as_deref().map(user).transpose()?;
+    let devices = args
+        .device
+        .iter()
+        .map(|d| device(d))
+        .collect::<Result<Vec<_>>>()?;
     let mut env_flags = env_files(&args.env_file)?;
     env_flags.extend(args.env.iter().cloned());
     if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
@@ -367,6 +410,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         blkio_device_write_bps: throttle("--device-write-bps", &args.device_write_bps, true)?,
         blkio_device_read_iops: throttle("--device-read-iops", &args.device_read_iops, false)?,
         blkio_device_write_iops: throttle("--device-write-iops", &args.device_write_iops, false)?,
+        devices,
     };
     // Names are unique: checked and taken under one lock for the whole store.
     let _locked = lock(&store.root)?;

@@ -215,11 +215,16 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         merged: None,
     };
     // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy.
+    let devices = config
+        .devices
+        .iter()
+        .map(|d| d.node())
+        .collect::<Result<Vec<_>>>()?;
     setup.group = Some(Group::create(
         &Layout::discover(&host),
         &host,
         &config.cgroup(&container.id)?,
-        &config.limits(),
+        &config.limits(&devices),
     )?);
     clock.mark("cgroup (03)");
     // Chapter 04: the overlay, in a mount namespace of the monitor's own, so that
@@ -267,6 +272,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     plan.user = config.user;
     // Created straight into its group (clone3 on cgroup v2), or moved there before it goes on.
     plan.cgroup = setup.group.as_ref().map(Group::into_cgroup);
+    plan.devices = devices;
     plan.binds = config
         .mounts
         .iter()

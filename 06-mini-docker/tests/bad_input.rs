@@ -43,6 +43,10 @@ fn refused_before_anything_is_made() {
             "/dev/nonexistent:100",
             "busybox",
         ],
+        &["run", "--device", "/dev/nonexistent", "busybox"],
+        &["run", "--device", "/etc/passwd:/dev/passwd", "busybox"],
+        &["run", "--device", "/dev/null:/dev/x:rwx", "busybox"],
+        &["run", "--device", "/dev/null:dev/x", "busybox"],
     ] {
         let (code, text) = docker.md().args(args).transcript();
         assert_eq!(code, 125, "{text}");

@@ -533,6 +533,135 @@ fn a_dev_null_that_is_not_the_null_device_is_refused() {
 }
 // ANCHOR_END: null
 
+// ANCHOR: devices
+/// A disk of the host's for the attack: a loop device over a file of the test's own,
+/// so that even with the defence off the container reads nothing of the host's.
+struct LoopDisk {
+    device: String,
+    _file: tempfile::NamedTempFile,
+}
+
+impl LoopDisk {
+    fn holding(text: &str) -> LoopDisk {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write");
+        // A loop device is as long as its file's whole 512-byte sectors.
+        file.as_file().set_len(1 << 20).expect("grow");
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(file.path())
+            .output()
+            .expect("losetup (util-linux)");
+        assert!(out.status.success(), "losetup: {out:?}");
+        let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        LoopDisk {
+            device,
+            _file: file,
+        }
+    }
+
+    /// Its major and minor numbers.
+    fn number(&self) -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let rdev = std::fs::metadata(&self.device)
+            .expect("the loop device")
+            .rdev();
+        (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev))
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.device])
+            .status();
+    }
+}
+
+/// Root in a container keeps CAP_MKNOD, as in Docker: it makes a node for a disk of
+/// the host's and reads it. The device allow-list lets the node be made and refuses
+/// the open; /dev/null still works.
+#[test]
+fn a_host_disk_made_with_mknod_cannot_be_opened() {
+    needs_root!();
+    let docker = Docker::new();
+    let disk = LoopDisk::holding("the host's secret");
+    let (major, minor) = disk.number();
+    let attack = format!(
+        "mknod /tmp/disk b {major} {minor} && echo disk made; head -c 17 /tmp/disk; echo; \
+         echo x > /dev/null && echo null written"
+    );
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &attack,
+    ]);
+    assert!(
+        !out.stdout.contains("secret"),
+        "read the host's disk:\n{}",
+        out.stdout
+    );
+    for line in ["disk made", "null written"] {
+        assert!(
+            out.stdout.contains(line),
+            "{line}?\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr.contains("/tmp/disk: Operation not permitted"),
+        "{}",
+        out.stderr
+    );
+}
+// ANCHOR_END: devices
+
+/// `--device HOST:CONTAINER:PERMISSIONS` makes the node in the container and allows
+/// just that: here reading, not writing.
+#[test]
+fn a_device_given_with_device_is_there_as_allowed() {
+    needs_root!();
+    let docker = Docker::new();
+    let disk = LoopDisk::holding("given to the container");
+    let device = format!("{}:/dev/xvda:r", disk.device);
+    let script = "stat -c '%F %t:%T %a' /dev/xvda; head -c 22 /dev/xvda; echo; \
+                  echo x > /dev/xvda || echo refused";
+    let out = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        &device,
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The host's node: its numbers and its mode.
+    let (major, minor) = disk.number();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&disk.device).expect("stat").permissions(),
+    ) & 0o7777;
+    let node = format!("block special file {major:x}:{minor:x} {mode:o}");
+    assert_eq!(
+        out.stdout,
+        format!("{node}\ngiven to the container\nrefused\n")
+    );
+    assert!(
+        out.stderr.contains("Operation not permitted"),
+        "{}",
+        out.stderr
+    );
+}
+
 // ANCHOR: pids
 /// A fork bomb stops at the default pids limit (2048, where Docker has none);
 /// the host is not affected, and `rm -f` takes it all down.

@@ -616,6 +616,8 @@ fn guest_setup(conf: &GuestConf) -> Fallible<()> {
     let run = Path::new("/run/labvm");
     std::fs::create_dir_all(run).map_err(|e| e.to_string())?;
     let modprobe = modprobe_from_the_package(run, conf)?;
+    // Loop devices, as a laptop has them: the device tests attack a loop "disk".
+    let _ = Command::new(&modprobe).args(["-q", "loop"]).status();
     let scratch = mount_scratch_disk(run, &modprobe)?;
     writable_places(run, &scratch, conf)?;
     // The host's paths, with the page cache on (cache=loose): without it each exec
