@@ -199,19 +199,24 @@ pub fn attach(group: &Path, rules: &[DeviceRule]) -> Result<()> {
         ),
     );
     let license = c"GPL";
-    let mut log = vec![0u8; 64 * 1024];
-    let load = ProgLoad {
+    let mut log = vec![];
+    let mut load = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: prog.len() as u32,
         insns: prog.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
         ..Default::default()
     };
-    let fd = bpf(BPF_PROG_LOAD, &load)
-        .map_err(|e| failed("loading the device filter (bpf BPF_PROG_LOAD)", e, &log))?;
+    // Without a log first: the verifier writing one costs more than loading. Only
+    // when it refuses is it asked again, for its reasons.
+    let fd = bpf(BPF_PROG_LOAD, &load).or_else(|first| {
+        log.resize(64 * 1024, 0);
+        load.log_level = 1;
+        load.log_size = log.len() as u32;
+        load.log_buf = log.as_mut_ptr() as u64;
+        bpf(BPF_PROG_LOAD, &load).map_err(|_| first)
+    });
+    let fd = fd.map_err(|e| failed("loading the device filter (bpf BPF_PROG_LOAD)", e, &log))?;
     // SAFETY: a new descriptor the kernel just returned to us alone.
     let program = unsafe { OwnedFd::from_raw_fd(fd) };
     let dir = std::fs::File::open(group)

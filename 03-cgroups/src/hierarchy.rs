@@ -34,8 +34,8 @@ impl fmt::Display for Mode {
 }
 
 /// The controllers this chapter uses.
-pub const CONTROLLERS: [&str; 7] = [
-    "memory", "cpu", "cpuacct", "cpuset", "pids", "io", "freezer",
+pub const CONTROLLERS: [&str; 8] = [
+    "memory", "cpu", "cpuacct", "cpuset", "pids", "io", "freezer", "devices",
 ];
 
 /// The v1 name of a controller: v1's `blkio` became v2's `io`.
@@ -139,10 +139,12 @@ impl Layout {
 
     /// Which version runs `controller` here, if any.
     pub fn version_of(&self, controller: &str, host: &Host) -> Option<u8> {
-        // v2 has no cpuacct or freezer controllers: CPU time is in every group's
-        // cpu.stat and freezing is cgroup.freeze, built into every v2 group. With a
-        // v2 tree mounted, those come from it, even on a hybrid host.
-        let built_into_v2 = self.v2.is_some() && matches!(controller, "cpuacct" | "freezer");
+        // v2 has no cpuacct, freezer or devices controllers: CPU time is in every
+        // group's cpu.stat, freezing is cgroup.freeze, built into every v2 group, and
+        // devices are a BPF program attached to one. With a v2 tree mounted, those
+        // come from it, even on a hybrid host.
+        let built_into_v2 =
+            self.v2.is_some() && matches!(controller, "cpuacct" | "freezer" | "devices");
         if built_into_v2 || self.v2_controllers(host).iter().any(|c| c == controller) {
             Some(2)
         } else if self.v1.contains_key(controller) {

@@ -32,6 +32,7 @@ pub fn info(host: &Host) -> String {
                 let how = match controller {
                     "cpuacct" => " (cpu.stat in every group)",
                     "freezer" => " (cgroup.freeze in every group)",
+                    "devices" => " (a BPF program attached to a group)",
                     _ => "",
                 };
                 (

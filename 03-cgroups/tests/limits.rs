@@ -195,3 +195,57 @@ fn swap_and_weight_are_written_where_this_host_keeps_them() {
     );
     assert!(leftovers(&name).is_empty());
 }
+
+/// Pure cgroup v1 hosts (no v2 tree at all) keep the device list in the `devices`
+/// controller: seen here on a hybrid host by leaving its v2 tree out of the layout.
+/// A shell in the group may use /dev/null and make nodes, and opens nothing else.
+#[test]
+fn the_v1_device_controller_allows_only_its_list() {
+    needs_root!();
+    lab_tests::only_on_lane!("hybrid");
+    use ch03_cgroups::devices::DeviceRule;
+    use ch03_cgroups::group::Group;
+    let mut layout = layout();
+    layout.v2 = None;
+    let host = labkit::doctor::Host::real();
+    let rules: Vec<DeviceRule> = ["c 1:3 rwm", "c *:* m", "b *:* m"]
+        .into_iter()
+        .map(|r| DeviceRule::parse(r).expect("a rule"))
+        .collect();
+    let limits = ch03_cgroups::limits::Limits {
+        devices: Some(rules),
+        ..Default::default()
+    };
+    let place = ch03_cgroups::place::Place::new("/ch03-cgroups", &format!("lab-{}", unique("dev")))
+        .expect("a place");
+    let mut group = Group::create(&layout, &host, &place, &limits).expect("the group");
+    let dir = group
+        .dir_for("devices")
+        .expect("a v1 devices group")
+        .path
+        .clone();
+    let list = std::fs::read_to_string(dir.join("devices.list")).unwrap_or_default();
+    let script = format!(
+        "echo $$ > {}; echo x > /dev/null && echo null written; head -c 1 /dev/zero; \
+         mknod /tmp/zero-{} c 1 5 && echo zero made",
+        dir.join("cgroup.procs").display(),
+        std::process::id()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output();
+    let _ = std::fs::remove_file(format!("/tmp/zero-{}", std::process::id()));
+    group.remove();
+    let out = out.expect("sh runs");
+    assert_eq!(list, "c 1:3 rwm\nc *:* m\nb *:* m\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "null written\nzero made\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    assert_eq!(leftovers(&unique("dev")), Vec::<std::path::PathBuf>::new());
+}
