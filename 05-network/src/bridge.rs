@@ -226,8 +226,10 @@ pub fn down(netlink: &Netlink, state: &State, name: &str) -> Result<()> {
         Some(saved) => saved,
         None => detect(&Host::real())?,
     };
-    let mut rules = iptables.rules_of("nat", name)?;
-    rules.extend(iptables.rules_of("filter", name)?);
+    let mut rules = vec![];
+    for table in crate::netfilter::TABLES {
+        rules.extend(iptables.rules_of(table, name)?);
+    }
     if link.is_none() && rules.is_empty() && !state.bridge_dir(name).exists() {
         state.tidy(); // the lock made a directory: leave none behind
         return Err(Failure::new(format!(

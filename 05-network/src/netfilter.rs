@@ -146,6 +146,9 @@ impl Rule {
     }
 }
 
+/// The tables our rules are in: raw (before routing), nat, filter.
+pub const TABLES: [&str; 3] = ["raw", "nat", "filter"];
+
 // ANCHOR: bridge_rules
 /// What a bridge needs from netfilter, set up once with the bridge.
 pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
@@ -163,6 +166,16 @@ pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
             "nat",
             "POSTROUTING",
             format!("-o {bridge} -m addrtype --src-type LOCAL {tag} -j MASQUERADE"),
+        ),
+        // route_localnet (above) lets the host route 127.0.0.1 to the bridge, and so
+        // also accept 127.0.0.0/8 *from* it: a container that forges such a packet
+        // (CAP_NET_RAW is in Docker's default set) reaches the host's loopback-only
+        // services (CVE-2020-8558). Nothing honest comes in on a bridge addressed to
+        // loopback: dropped before routing, as kube-proxy does.
+        Rule::new(
+            "raw",
+            "PREROUTING",
+            format!("-i {bridge} -d 127.0.0.0/8 {tag} -j DROP"),
         ),
         // When the FORWARD policy is DROP (Docker sets it): let containers out, and
         // the replies back in.
@@ -279,7 +292,7 @@ impl Iptables {
             ),
         );
         let mut input = String::new();
-        for table in ["nat", "filter"] {
+        for table in TABLES {
             let in_table: Vec<&Rule> = rules.iter().filter(|r| r.table == table).collect();
             if in_table.is_empty() {
                 continue;

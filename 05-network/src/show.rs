@@ -76,7 +76,7 @@ pub fn show(only: Option<&str>) -> Result<String> {
             );
         }
         let _ = writeln!(out, "  rules:");
-        for table in ["nat", "filter"] {
+        for table in crate::netfilter::TABLES {
             for rule in iptables.rules_of(table, &name)? {
                 let spec = rule
                     .spec

