@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use labkit::failure::Context;
@@ -32,9 +33,11 @@ fn index(stream: &str) -> usize {
 
 impl LogWriter {
     pub fn open(path: &Path) -> Result<LogWriter> {
+        // Root's alone (0600): a container's output can hold its secrets.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .context(|| path.display().to_string())?;
         Ok(LogWriter {

@@ -31,15 +31,35 @@ pub struct Store {
 }
 
 impl Store {
+    // ANCHOR: open
+    /// The store, made root-only if it is not (an older one may be open to all), as
+    /// Docker's `/var/lib/docker`: its layers keep setuid programs that any local user
+    /// could run through their path (CVE-2021-41091), and its logs keep whatever
+    /// containers print.
     pub fn open(root: &Path) -> Result<Store> {
-        for dir in ["layers", "images", "containers"] {
-            let path = root.join(dir);
-            fs::create_dir_all(&path).context(|| path.display().to_string())?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        for path in [
+            root,
+            &root.join("layers"),
+            &root.join("images"),
+            &root.join("containers"),
+        ] {
+            let shown = || path.display().to_string();
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .context(shown)?;
+            let mode = fs::metadata(path).context(shown)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o700)).context(shown)?;
+            }
         }
         Ok(Store {
             root: root.to_path_buf(),
         })
     }
+    // ANCHOR_END: open
 
     pub fn layer(&self, id: &str) -> PathBuf {
         self.root.join("layers").join(id)

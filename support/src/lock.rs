@@ -2,6 +2,7 @@
 //! dies (the kernel releases it with the last descriptor), so none is ever stale.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -13,10 +14,12 @@ use crate::{Failure, Result};
 /// whoever holds it now). `dir` must exist.
 pub fn lock_dir(dir: &Path) -> Result<Flock<File>> {
     let path = dir.join("lock");
+    // 0600: no one else may open it, and so no one else may hold it.
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Failure::new(format!("{}: {}", path.display(), describe_io(&e))))?;
     Flock::lock(file, FlockArg::LockExclusive)
