@@ -270,6 +270,26 @@ pub fn pause(container: &Container, paused: bool) -> Result<()> {
 }
 // ANCHOR_END: pause
 
+// ANCHOR: still
+/// Run `work` with the container's processes frozen (unless it is stopped, or
+/// paused already), and thaw them after, whatever happened: `commit` and `export`
+/// read its files while it cannot change them. A container that swaps a directory
+/// for a symlink to `/` while its files are walked would otherwise get the host's
+/// files into the image or the tarball (CVE-2018-15664; `docker commit` pauses too).
+pub fn while_still<T>(container: &Container, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    let _locked = lock(&container.dir)?;
+    let state = current_state(container)?;
+    if !state.running || state.paused {
+        return work();
+    }
+    let group = group_of(container)?;
+    group.freeze(true)?;
+    let done = work();
+    group.freeze(false)?;
+    done
+}
+// ANCHOR_END: still
+
 // ANCHOR: exec
 /// `exec`: chapter 02's `exec_in` (setns into each of the container's namespaces,
 /// then fork and exec), after joining the container's cgroup, so that what we

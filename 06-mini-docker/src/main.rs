@@ -397,20 +397,22 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         }
         Command::Commit { container, name } => {
             let container = container::find(store, &container)?;
-            let image = layers::commit(store, &container, &name).map_err(tool)?;
+            let image = lifecycle::while_still(&container, || {
+                layers::commit(store, &container, &name).map_err(tool)
+            })?;
             println!("sha256:{}", image.id);
             Ok(0)
         }
         Command::Export { output, container } => {
             let container = container::find(store, &container)?;
-            match output {
+            lifecycle::while_still(&container, || match &output {
                 Some(path) => {
                     let mut file =
-                        std::fs::File::create(&path).context(|| path.display().to_string())?;
-                    layers::export(store, &container, &mut file)?;
+                        std::fs::File::create(path).context(|| path.display().to_string())?;
+                    layers::export(store, &container, &mut file)
                 }
-                None => layers::export(store, &container, &mut std::io::stdout().lock())?,
-            }
+                None => layers::export(store, &container, &mut std::io::stdout().lock()),
+            })?;
             Ok(0)
         }
         Command::Cp { from, to } => mini_docker::cp::cp(store, &from, &to).map(|()| 0),

@@ -703,6 +703,123 @@ fn a_container_cannot_reach_the_hosts_loopback() {
 }
 // ANCHOR_END: localnet
 
+// ANCHOR: store
+/// CVE-2021-41091: a store other local users may walk. A container leaves a setuid
+/// copy of its shell in its writable layer and a secret in its log; a local user
+/// (nobody) then tries the store's paths. The test's temp dir is opened up to all,
+/// so that only the store's own permissions stand in the way.
+#[test]
+fn the_store_is_root_only() {
+    needs_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let docker = Docker::new();
+    let store = docker.root();
+    // A store as an older mini-docker left it, open to all: made root-only on use.
+    std::fs::create_dir_all(&store).expect("mkdir");
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let script = "echo the secret; cp /bin/busybox /tmp/sush; chmod 4755 /tmp/sush";
+    let out = docker.out(&[
+        "run",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mode = std::fs::metadata(&store)
+        .expect("the store")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(store.parent().expect("its temp dir"), open).expect("chmod");
+    let container = store.join("containers").join(docker.id("c"));
+    let log = container.join("json.log");
+    let setuid = container.join("upper/tmp/sush");
+    assert!(std::fs::read_to_string(&log).is_ok_and(|l| l.contains("the secret")));
+    assert!(std::fs::metadata(&setuid).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0));
+    let tries = format!(
+        "ls {store} && echo listed; cat {log} && echo read; test -x {setuid} && echo runnable",
+        store = store.display(),
+        log = log.display(),
+        setuid = setuid.display()
+    );
+    let out = Learner::new("sh")
+        .as_uid(65534)
+        .args(["-c", &tries])
+        .output();
+    for reached in ["listed", "read", "runnable", "secret"] {
+        assert!(
+            !out.stdout.contains(reached),
+            "nobody {reached}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    // Its log is root's alone even inside the store.
+    let mode = std::fs::metadata(&log)
+        .expect("json.log")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+// ANCHOR_END: store
+
+// ANCHOR: still
+/// CVE-2018-15664: `commit` and `export` walk a running container's files on the
+/// host. Inside, `probe swap` exchanges, for ever, a directory of a hundred files
+/// and a symlink to a directory of the host's (a path that exists only on the host):
+/// a walk by path that meets the directory, then opens a file beneath it, may go
+/// through the symlink. The container is frozen for the walk: nothing of the host's
+/// gets into the tarball or the image.
+#[test]
+fn commit_and_export_never_read_the_host_through_a_swapped_symlink() {
+    needs_root!();
+    let docker = Docker::new();
+    probe_image(&docker);
+    let host = open_tempdir();
+    for i in 0..100 {
+        std::fs::write(host.path().join(format!("f{i}")), "the host's secret").expect("write");
+    }
+    let setup = format!(
+        "mkdir -p /x/d && for i in $(seq 0 99); do echo inside > /x/d/f$i; done && \
+         ln -s {} /x/l && cd /x && exec probe swap d l",
+        host.path().display()
+    );
+    docker.run_detached("swapper", &["probe", "sh", "-c", &setup]);
+    wait_until("the container to swap", || {
+        let logs = docker.out(&["logs", "swapper"]).stdout;
+        logs.contains("swapping").then_some(())
+    });
+    let out_dir = open_tempdir();
+    for i in 0..lab_tests::tries(10) {
+        let tar = out_dir.path().join(format!("{i}.tar"));
+        let out = docker.out(&["export", "-o", &tar.to_string_lossy(), "swapper"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let bytes = std::fs::read(&tar).expect("the tarball");
+        let leaked = bytes.windows(17).any(|w| w == b"the host's secret");
+        assert!(!leaked, "export {i} holds a file of the host's");
+        let out = docker.out(&["commit", "swapper", &format!("still{i}")]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let out = std::process::Command::new("grep")
+        .args(["-rl", "the host's secret"])
+        .arg(docker.root().join("layers"))
+        .output()
+        .expect("grep");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "a committed layer holds it"
+    );
+    assert_eq!(docker.out(&["rm", "-f", "swapper"]).code, 0);
+}
+// ANCHOR_END: still
+
 // ANCHOR: pids
 /// A fork bomb stops at the default pids limit (2048, where Docker has none);
 /// the host is not affected, and `rm -f` takes it all down.

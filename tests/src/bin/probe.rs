@@ -7,6 +7,8 @@
 //! - `probe watch SECONDS`: look for processes of the runtime joining this
 //!   container (`mini-docker exec`, before it has become the command) and try to
 //!   read their environment and descriptors, as a process that may ptrace them could.
+//! - `probe swap A B`: exchange two names for ever (`renameat2(RENAME_EXCHANGE)`),
+//!   so that a walk of the container's files meets each name as either one.
 //! - `probe localnet PORT DONE`: send a datagram to the host's 127.0.0.1:PORT the way
 //!   CVE-2020-8558 does (a packet built by hand, handed to the gateway's MAC), then
 //!   an ordinary one to the gateway's port DONE to say it was sent.
@@ -196,7 +198,10 @@ fn localnet(port: u16, done: u16) {
         if let Some(mac) = mac_of(gw) {
             break mac;
         }
-        assert!(std::time::Instant::now() < deadline, "the gateway's MAC address");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway's MAC address"
+        );
         let _ = udp.send_to(b"", (gw, 9));
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
@@ -251,17 +256,39 @@ fn localnet(port: u16, done: u16) {
     println!("sent to 127.0.0.1:{port} through {gw}");
 }
 
+fn swap(a: &str, b: &str) {
+    let (a, b) = (
+        std::ffi::CString::new(a).expect("a"),
+        std::ffi::CString::new(b).expect("b"),
+    );
+    println!("swapping");
+    loop {
+        // SAFETY: two NUL-terminated paths, relative to the working directory.
+        let r = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                a.as_ptr(),
+                libc::AT_FDCWD,
+                b.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        assert_eq!(r, 0, "renameat2: {}", std::io::Error::last_os_error());
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["syscalls"] => syscalls(),
         ["watch", stop] => watch(stop),
+        ["swap", a, b] => swap(a, b),
         ["localnet", port, done] => match (port.parse(), done.parse()) {
             (Ok(port), Ok(done)) => localnet(port, done),
             _ => std::process::exit(2),
         },
         _ => {
-            eprintln!("usage: probe syscalls | probe watch SECONDS | probe localnet PORT DONE");
+            eprintln!("usage: probe syscalls | watch SECONDS | swap A B | localnet PORT DONE");
             std::process::exit(2);
         }
     }
