@@ -40,6 +40,13 @@ pub fn sysctl(key: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Whether this interface has IPv6 at all (a kernel may be built or booted without).
+pub fn ipv6_on(interface: &str) -> bool {
+    std::path::Path::new("/proc/sys/net/ipv6/conf")
+        .join(interface)
+        .exists()
+}
+
 pub fn forwarding_enabled() -> bool {
     fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
 }
@@ -129,6 +136,11 @@ fn create(netlink: &Netlink, state: &State, name: &str, subnet: Option<Ipv4Net>)
         netlink.add_address(name, address)?;
         // Published ports reached through 127.0.0.1 must be routable to the bridge.
         sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")?;
+        // Routers are not found on a bridge of containers: a container advertising
+        // itself as one would get the host's IPv6 traffic (CVE-2020-13401).
+        if ipv6_on(name) {
+            sysctl(&format!("net.ipv6.conf.{name}.accept_ra"), "0")?;
+        }
         set_up_netfilter(state, name, subnet, iptables)
     })();
     if made.is_err() {

@@ -261,6 +261,10 @@ impl Attachment {
             netlink.delete(&lease.veth)?;
         }
         netlink.add_veth(&lease.veth, Some(&bridge.link), "eth0", pid)?;
+        // The host's end is a port of the bridge, nothing more: no IPv6 of its own.
+        if crate::bridge::ipv6_on(&lease.veth) {
+            crate::bridge::sysctl(&format!("net.ipv6.conf.{}.disable_ipv6", lease.veth), "1")?;
+        }
         let inside = Netlink::inside(pid)?;
         let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
             .map_err(|e| Failure::new(e.to_string()))?;

