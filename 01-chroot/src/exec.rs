@@ -37,16 +37,11 @@ pub fn resolve(name: &str, path_var: &str) -> Result<PathBuf, Failure> {
 /// Only stdin, stdout and stderr go through exec: every other descriptor this
 /// process has (inherited from whoever started the tool, or opened by it) is marked
 /// close-on-exec. A descriptor that leaked into a container was CVE-2024-21626.
-fn close_on_exec_above_stdio() {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+/// `now`: closed at once instead (for a process that will not exec: chapter 02's init).
+pub fn close_above_stdio(now: bool) {
+    let flags = if now { 0 } else { libc::CLOSE_RANGE_CLOEXEC };
+    // SAFETY: close_range on our own descriptors, which nothing uses after this.
+    let done = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, flags) };
     if done == 0 {
         return;
     }
@@ -59,8 +54,13 @@ fn close_on_exec_above_stdio() {
         .filter(|fd| *fd > 2)
         .collect();
     for fd in open {
-        // SAFETY: F_SETFD only changes the descriptor's flags.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: our own descriptors (the one read_dir used is closed already).
+        unsafe {
+            match now {
+                true => libc::close(fd),
+                false => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+            }
+        };
     }
 }
 // ANCHOR_END: cloexec
@@ -83,7 +83,7 @@ pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
         return Failure::new("no command given").exit_code(EXIT_TOOL_FAILED);
     };
     let search = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
-    close_on_exec_above_stdio();
+    close_above_stdio(false);
     let path = match resolve(name, &search) {
         Ok(path) => path,
         Err(failure) => return failure,

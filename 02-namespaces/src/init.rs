@@ -30,6 +30,7 @@ const FORWARDED: [Signal; 7] = [
 // ANCHOR: init
 /// Run `command` under a tiny init; returns its exit code (128 + N for signal N).
 pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
+    let_go_of_the_runtime()?;
     // Blocked signals are queued, even for a PID 1 without handlers, and a
     // signalfd lets us read them one by one in a plain loop.
     let mut mask = SigSet::empty();
@@ -81,6 +82,24 @@ pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
         }
     }
 }
+
+// ANCHOR: let_go
+/// This init is the runtime's own code, forked and never exec'd: it still holds the
+/// runtime's descriptors, and the environment the runtime was started with (the
+/// kernel shows the original one in /proc/1/environ, whatever setenv did since).
+/// Container root could read both through /proc/1 for the container's whole life.
+/// So: every descriptor but 0-2 closed, and the process made non-dumpable, which
+/// leaves /proc/1/environ, fd and mem to CAP_SYS_PTRACE, which containers lack.
+fn let_go_of_the_runtime() -> Result<()> {
+    narrate::step(
+        "close_range(3, ~0, 0); prctl(PR_SET_DUMPABLE, 0)",
+        "(what the runtime leaves behind in its init: nothing)",
+    );
+    ch01_chroot::exec::close_above_stdio(true);
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {}", e.desc())))
+}
+// ANCHOR_END: let_go
 
 /// Wait for every child that has ended; the command's exit code once it has.
 fn reap_all(command: Pid) -> Option<i32> {

@@ -848,6 +848,46 @@ fn commit_and_export_never_read_the_host_through_a_swapped_symlink() {
 }
 // ANCHOR_END: still
 
+// ANCHOR: init
+/// `--init`'s PID 1 is the runtime's own code, forked and never exec'd: unless it
+/// lets go, it keeps the environment the admin started `mini-docker` with and the
+/// runtime's descriptors, and container root reads them through /proc/1
+/// (CVE-2016-9962's class, for the container's whole life).
+#[test]
+fn the_init_holds_nothing_of_the_runtime() {
+    needs_root!();
+    let docker = Docker::new();
+    let look = "tr '\\0' '\\n' < /proc/1/environ; ls -l /proc/1/fd/; echo looked";
+    let out = docker
+        .md()
+        .env("ADMIN_TOKEN", "hunter2")
+        .args([
+            "run",
+            "--rm",
+            "--init",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            look,
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.ends_with("looked\n"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("hunter2"),
+        "the admin's environment:\n{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("->"),
+        "the runtime's descriptors:\n{}",
+        out.stdout
+    );
+}
+// ANCHOR_END: init
+
 // ANCHOR: pids
 /// A fork bomb stops at the default pids limit (2048, where Docker has none);
 /// the host is not affected, and `rm -f` takes it all down.
