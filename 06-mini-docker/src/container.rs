@@ -303,7 +303,22 @@ pub fn list(store: &Store) -> Vec<Container> {
 }
 
 /// By name, full id, or a unique id prefix, as Docker resolves them.
+// ANCHOR: find
+/// Docker's rule for names, `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (ids are names too): one
+/// plain path component, never `..` or a `/`.
+pub fn is_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
 pub fn find(store: &Store, reference: &str) -> Result<Container> {
+    // A name or (a prefix of) an id, nothing else: a reference is never a path
+    // (`rm -f ../../somewhere` would remove a directory outside the store).
+    if !is_name(reference) {
+        return Err(Failure::new(format!("No such container: {reference}")));
+    }
+    // ANCHOR_END: find
     let all = list(store);
     if let Some(c) = all
         .iter()

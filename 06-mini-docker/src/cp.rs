@@ -199,19 +199,55 @@ fn in_tree(from: &Path, dir: BorrowedFd, name: &str) -> Result<()> {
             .map_err(|e| Failure::new(format!("{}: {e}", from.display())))?;
         let _ = nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         nix::unistd::symlinkat(&target, dir, name).map_err(|e| fail(here, e))
-    } else {
-        // O_NOFOLLOW: a symlink already there is refused, never written through.
-        let flags = OFlag::O_WRONLY
-            | OFlag::O_CREAT
-            | OFlag::O_TRUNC
-            | OFlag::O_NOFOLLOW
-            | OFlag::O_CLOEXEC;
-        let fd = openat(dir, name, flags, mode).map_err(|e| fail(here, e))?;
-        let mut to = File::from(fd);
+    } else if meta.is_file() {
+        let mut to = regular_file_in(dir, name, mode)?;
         let mut source =
             File::open(from).map_err(|e| Failure::new(format!("{}: {e}", from.display())))?;
         std::io::copy(&mut source, &mut to)
             .and_then(|_| to.flush())
             .map_err(|e| Failure::new(format!("{name}: {e}")))
+    } else {
+        Err(Failure::new(format!(
+            "{}: not a file, directory or symlink: not copied",
+            from.display()
+        )))
     }
 }
+
+// ANCHOR: regular_file_in
+/// `name` in the container's directory `dir`, open for writing, and surely a regular
+/// file: a new one (`O_EXCL`), or one already there, checked on a descriptor of its
+/// own (`O_PATH|O_NOFOLLOW`) and reopened through it. Whatever the container put
+/// there, a FIFO (whose open would hang us), a device node (whose open would write
+/// to a device of the host's: our process is not in the container's device cgroup)
+/// or a symlink, is refused, never opened.
+fn regular_file_in(dir: BorrowedFd, name: &str, mode: Mode) -> Result<File> {
+    let here = Path::new(name);
+    let new = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+    match openat(dir, name, new | OFlag::O_CLOEXEC, mode) {
+        Ok(fd) => return Ok(File::from(fd)),
+        Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(fail(here, e)),
+    }
+    let there = openat(
+        dir,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(here, e))?;
+    let stat = fstatat(there.as_fd(), "", nix::fcntl::AtFlags::AT_EMPTY_PATH)
+        .map_err(|e| fail(here, e))?;
+    if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+        return Err(Failure::new(format!(
+            "{name}: not a regular file in the container (a device, FIFO, socket or \
+             symlink): not overwritten"
+        )));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(format!("/proc/self/fd/{}", there.as_raw_fd()))
+        .map_err(|e| Failure::new(format!("{name}: {e}")))
+}
+// ANCHOR_END: regular_file_in

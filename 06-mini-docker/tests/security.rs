@@ -888,6 +888,82 @@ fn the_init_holds_nothing_of_the_runtime() {
 }
 // ANCHOR_END: init
 
+/// A container reference is a name or an id, never a path: `rm -f` of a reference
+/// made of `..` (64 characters long, as an id is) must not remove a directory
+/// outside the store.
+#[test]
+fn a_container_reference_is_never_a_path() {
+    needs_root!();
+    let docker = Docker::new();
+    // From ROOT/containers up to the test's temp dir, then a victim's name, 64 in all.
+    let victim = format!("victim-{}", "v".repeat(64 - "../../victim-".len()));
+    let reference = format!("../../{victim}");
+    assert_eq!(reference.len(), 64);
+    let outside = docker.root().parent().expect("the temp dir").join(&victim);
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("precious"), "keep me").expect("write");
+    assert_eq!(docker.out(&["ps"]).code, 0); // the store exists
+    for verb in [&["rm", "-f"][..], &["inspect"], &["stop"], &["logs"]] {
+        let mut args = verb.to_vec();
+        args.push(&reference);
+        let out = docker.out(&args);
+        assert_ne!(out.code, 0, "{args:?}");
+        assert!(out.stderr.contains("No such container"), "{}", out.stderr);
+    }
+    assert!(
+        outside.join("precious").exists(),
+        "rm -f removed a directory outside the store"
+    );
+}
+
+/// `cp` into a container writes where the container says: a FIFO there would hang
+/// the admin's `cp` for ever, and a device node there (made with mknod, a loop "disk"
+/// of the test's own here) would be written by the admin's process, which no device
+/// cgroup restrains. Both are refused; the disk is unchanged.
+#[test]
+fn cp_into_a_container_refuses_fifos_and_devices() {
+    needs_root!();
+    let docker = Docker::new();
+    let disk = LoopDisk::holding("the disk as it was");
+    let (major, minor) = disk.number();
+    let setup = format!("mkfifo /tmp/fifo && mknod /tmp/disk b {major} {minor} && sleep 600");
+    docker.run_detached("c", &["busybox", "sh", "-c", &setup]);
+    wait_until("the fifo and the node", || {
+        let out = docker.out(&["exec", "c", "ls", "/tmp/disk", "/tmp/fifo"]);
+        (out.code == 0).then_some(())
+    });
+    let host = open_tempdir();
+    let file = host.path().join("payload");
+    std::fs::write(&file, "overwritten by cp").expect("write");
+    for target in ["c:/tmp/disk", "c:/tmp/fifo"] {
+        let mut cp = docker.command(&["cp", &file.to_string_lossy(), target]);
+        let mut child = cp.stderr(std::process::Stdio::piped()).spawn().expect("cp");
+        // Waited for as long as the suite's patience; a cp still hanging then is ended.
+        let deadline = std::time::Instant::now() + lab_tests::PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("cp to {target} hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().expect("piped"), &mut stderr)
+            .expect("read");
+        assert!(!status.success(), "cp to {target} succeeded");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
+    let now = std::fs::read(&disk.device).expect("the disk");
+    assert!(
+        now.starts_with(b"the disk as it was"),
+        "cp wrote to the device"
+    );
+}
+
 // ANCHOR: pids
 /// A fork bomb stops at the default pids limit (2048, where Docker has none);
 /// the host is not affected, and `rm -f` takes it all down.
