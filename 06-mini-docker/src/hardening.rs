@@ -38,9 +38,10 @@ pub const DOCKER_CAPABILITIES: [Capability; 14] = [
 
 /// Paths hidden from the container: files get /dev/null bound over them,
 /// directories an empty read-only tmpfs (moby's `DefaultSpec` masked paths).
-pub const MASKED: [&str; 11] = [
+pub const MASKED: [&str; 12] = [
     "/proc/asound",
     "/proc/acpi",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",

@@ -65,6 +65,12 @@ fn syscalls() {
         "unshare(CLONE_NEWUSER): {}",
         answer(|| unsafe { libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER) })
     );
+    // No parameters: EFAULT from the kernel, if the call reaches it (and io_uring is
+    // not switched off there: kernel.io_uring_disabled).
+    println!(
+        "io_uring_setup(1, NULL): {}",
+        answer(|| unsafe { libc::syscall(libc::SYS_io_uring_setup, 1, 0) })
+    );
     // A size of 0 is invalid: EINVAL from the kernel itself, if the call reaches it.
     println!(
         "clone3(NULL, 0): {}",
