@@ -28,7 +28,8 @@ pub struct Unpacked {
     pub opaque: usize,
 }
 
-fn open(tar: &Path) -> Result<Archive<Box<dyn Read>>> {
+/// The layer's tar stream, gunzipped if it is gzipped (its first two bytes say).
+fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
     let file = File::open(tar)
         .map_err(|e| Failure::new(format!("{}: {}", tar.display(), describe_io(&e))))?;
     let mut magic = [0u8; 2];
@@ -36,12 +37,25 @@ fn open(tar: &Path) -> Result<Archive<Box<dyn Read>>> {
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
         && magic == [0x1f, 0x8b];
-    let reader: Box<dyn Read> = if gz {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    Ok(Archive::new(reader))
+    Ok(match gz {
+        true => Box::new(flate2::read::GzDecoder::new(file)),
+        false => Box::new(file),
+    })
+}
+
+fn open(tar: &Path) -> Result<Archive<Box<dyn Read>>> {
+    Ok(Archive::new(decompressed(tar)?))
+}
+
+/// The layer's diff id: the digest of its tar *uncompressed*, which is what an image
+/// config's `rootfs.diff_ids` lists (a manifest lists the digest of the blob as it
+/// is stored, often gzipped).
+pub fn diff_id(tar: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    std::io::copy(&mut decompressed(tar)?, &mut hash)
+        .map_err(|e| Failure::new(format!("{}: {}", tar.display(), describe_io(&e))))?;
+    Ok(format!("sha256:{:x}", hash.finalize()))
 }
 
 fn bad(tar: &Path, entry: &Path, why: &str) -> Failure {

@@ -154,8 +154,9 @@ pub fn remove_image(store: &Store, reference: &str) -> Result<()> {
 
 // ANCHOR: load
 /// `load -i PATH`: an OCI image layout (a directory or its tar), or a `docker save`
-/// archive. The archive is unpacked by chapter 04 first, which refuses `..`,
-/// absolute names and symlink tricks before writing anything.
+/// archive. A tar is unpacked by chapter 04 first, which refuses `..`, absolute
+/// names and symlink tricks before writing anything; then every file of the
+/// archive is read as its author may have made it ([`Archive`]).
 pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
     let scratch = tempfile::Builder::new()
         .prefix(".load-")
@@ -172,10 +173,11 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
         .file_stem()
         .map(|s| s.to_string_lossy().trim_end_matches(".tar").to_string())
         .unwrap_or_else(|| "loaded".into());
+    let archive = Archive::open(&dir)?;
     if dir.join("manifest.json").is_file() {
-        load_docker_save(store, &dir)
+        load_docker_save(store, &archive)
     } else if dir.join("index.json").is_file() {
-        load_oci_layout(store, &dir, &stem)
+        load_oci_layout(store, &archive, &stem)
     } else {
         Err(Failure::new(format!(
             "{}: neither an OCI image layout (index.json) nor a docker save archive \
@@ -186,33 +188,91 @@ pub fn load(store: &Store, path: &Path) -> Result<Vec<Image>> {
 }
 // ANCHOR_END: load
 
-fn read_value(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).context(|| path.display().to_string())?;
-    serde_json::from_str(&text)
-        .map_err(|e| Failure::new(format!("{}: not valid JSON ({e})", path.display())))
+/// Index, manifests and configs are small; layers are large, but not endless.
+const JSON_LIMIT: u64 = 16 << 20;
+const LAYER_LIMIT: u64 = 64 << 30;
+
+// ANCHOR: archive
+/// An archive's directory, read as an attacker may have made it. Each file is opened
+/// beneath the directory with no symlink on the way or at the end (`openat2`
+/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): a blob that is a link to a host file
+/// would make that file a layer, and a link to `/dev/zero` would never end. It must
+/// be a regular file of a bounded size, and a blob must hash to its digest.
+struct Archive {
+    dir: File,
 }
 
-/// A path named inside an archive, kept inside it.
-fn within(dir: &Path, name: &str) -> Result<PathBuf> {
-    let rel = Path::new(name);
-    if rel.is_absolute()
-        || rel
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        return Err(Failure::new(format!(
-            "{name}: a path that leaves the archive"
-        )));
+impl Archive {
+    fn open(dir: &Path) -> Result<Archive> {
+        let dir = File::open(dir).context(|| dir.display().to_string())?;
+        Ok(Archive { dir })
     }
-    Ok(dir.join(rel))
-}
 
-fn blob(dir: &Path, digest: &str) -> Result<PathBuf> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .ok_or_else(|| Failure::new(format!("{digest}: not a sha256 digest")))?;
-    Ok(dir.join("blobs/sha256").join(hex))
+    fn file(&self, name: &str, limit: u64) -> Result<File> {
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+            .resolve(
+                ResolveFlag::RESOLVE_BENEATH
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            );
+        let refuse = |why: &str| Failure::new(format!("{name} in the archive: {why}"));
+        let fd = nix::fcntl::openat2(std::os::fd::AsFd::as_fd(&self.dir), name, how).map_err(
+            |e| match e {
+                nix::errno::Errno::EXDEV => refuse("a path that leaves the archive"),
+                nix::errno::Errno::ELOOP => refuse("a symlink, or a path through one"),
+                e => refuse(e.desc()),
+            },
+        )?;
+        let file = File::from(fd);
+        let meta = file.metadata().context(|| name.to_string())?;
+        if !meta.is_file() {
+            return Err(refuse("not a regular file"));
+        }
+        if meta.len() > limit {
+            return Err(refuse(&format!("larger than {limit} bytes")));
+        }
+        Ok(file)
+    }
+
+    fn json(&self, name: &str) -> Result<Value> {
+        let mut text = String::new();
+        self.file(name, JSON_LIMIT)?
+            .read_to_string(&mut text)
+            .context(|| name.to_string())?;
+        serde_json::from_str(&text)
+            .map_err(|e| Failure::new(format!("{name} in the archive: not valid JSON ({e})")))
+    }
+
+    /// `blobs/sha256/HEX`, whose content must hash to HEX.
+    fn blob(&self, digest: &str, limit: u64) -> Result<File> {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| Failure::new(format!("{digest}: not a sha256 digest")))?;
+        self.checked(&format!("blobs/sha256/{hex}"), hex, limit)
+    }
+
+    /// The file `name`, whose content must hash to `hex`; read again from its start.
+    fn checked(&self, name: &str, hex: &str, limit: u64) -> Result<File> {
+        let file = self.file(name, limit)?;
+        let got = sha256_of(&fd_path(&file))?;
+        if got != hex {
+            return Err(Failure::new(format!(
+                "{name} in the archive: its content is sha256:{got}, not the digest it is \
+                 named by (sha256:{hex})"
+            )));
+        }
+        Ok(file)
+    }
+}
+// ANCHOR_END: archive
+
+/// The path that reopens exactly this open file (the kernel's magic link), for the
+/// functions that take a path: whatever happens to its name since, it is the same file.
+fn fd_path(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// The OCI image config's `config`: what a container starts with.
@@ -251,11 +311,35 @@ fn history(config: &Value, layers: usize) -> Vec<String> {
     }
 }
 
-fn make_image(store: &Store, layers: &[PathBuf], config: &Value, tags: &[String]) -> Result<Image> {
+// ANCHOR: diff_ids
+/// The image, once every layer's uncompressed digest is the one its config names
+/// (`rootfs.diff_ids`): nothing is stored before all of them are checked.
+fn make_image(store: &Store, layers: &[File], config: &Value, tags: &[String]) -> Result<Image> {
+    let named: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if named.len() != layers.len() {
+        return Err(Failure::new(format!(
+            "the image config names {} layers (rootfs.diff_ids), the manifest {}",
+            named.len(),
+            layers.len()
+        )));
+    }
+    for (i, (layer, want)) in layers.iter().zip(&named).enumerate() {
+        let got = ch04_overlayfs::unpack::diff_id(&fd_path(layer))?;
+        if got != *want {
+            return Err(Failure::new(format!(
+                "layer {}: its content is {got}, not the {want} its config names",
+                i + 1
+            )));
+        }
+    }
     let layers: Vec<String> = layers
         .iter()
-        .map(|l| add_layer(store, l))
+        .map(|l| add_layer(store, &fd_path(l)))
         .collect::<Result<_>>()?;
+    // ANCHOR_END: diff_ids
     let mut image = Image {
         id: new_id()?,
         tags: vec![],
@@ -271,51 +355,72 @@ fn make_image(store: &Store, layers: &[PathBuf], config: &Value, tags: &[String]
     Ok(image)
 }
 
-fn load_docker_save(store: &Store, dir: &Path) -> Result<Vec<Image>> {
-    let manifest = read_value(&dir.join("manifest.json"))?;
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn load_docker_save(store: &Store, archive: &Archive) -> Result<Vec<Image>> {
+    let manifest = archive.json("manifest.json")?;
     let entries = manifest.as_array().cloned().unwrap_or_default();
     entries
         .iter()
         .map(|entry| {
-            let config = read_value(&within(dir, entry["Config"].as_str().unwrap_or(""))?)?;
-            let layers: Vec<PathBuf> = entry["Layers"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|p| p.as_str())
-                        .map(|p| within(dir, p))
-                        .collect()
-                })
-                .unwrap_or(Ok(vec![]))?;
-            let tags: Vec<String> = entry["RepoTags"]
-                .as_array()
-                .map(|t| {
-                    t.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            make_image(store, &layers, &config, &tags)
+            let name = entry["Config"].as_str().unwrap_or("");
+            // Docker names the config by its digest (HEX.json, or blobs/sha256/HEX).
+            let hex = name
+                .trim_end_matches(".json")
+                .rsplit('/')
+                .next()
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            let config_file = match hex {
+                Some(hex) => archive.checked(name, hex, JSON_LIMIT)?,
+                None => archive.file(name, JSON_LIMIT)?,
+            };
+            let mut text = String::new();
+            (&config_file)
+                .read_to_string(&mut text)
+                .context(|| name.to_string())?;
+            let config: Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::new(format!("{name}: not valid JSON ({e})")))?;
+            let layers: Vec<File> = strings(&entry["Layers"])
+                .iter()
+                .map(|l| archive.file(l, LAYER_LIMIT))
+                .collect::<Result<_>>()?;
+            make_image(store, &layers, &config, &strings(&entry["RepoTags"]))
         })
         .collect()
 }
 
-fn load_oci_layout(store: &Store, dir: &Path, stem: &str) -> Result<Vec<Image>> {
-    let index = read_value(&dir.join("index.json"))?;
+fn load_oci_layout(store: &Store, archive: &Archive, stem: &str) -> Result<Vec<Image>> {
+    let index = archive.json("index.json")?;
     let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
     manifests
         .iter()
         .map(|m| {
-            let manifest = read_value(&blob(dir, m["digest"].as_str().unwrap_or(""))?)?;
-            let config = read_value(&blob(
-                dir,
-                manifest["config"]["digest"].as_str().unwrap_or(""),
-            )?)?;
-            let layers: Vec<PathBuf> = manifest["layers"]
+            let blob_json = |digest: &Value| -> Result<Value> {
+                let digest = digest.as_str().unwrap_or("");
+                let mut text = String::new();
+                archive
+                    .blob(digest, JSON_LIMIT)?
+                    .read_to_string(&mut text)
+                    .context(|| digest.to_string())?;
+                serde_json::from_str(&text)
+                    .map_err(|e| Failure::new(format!("{digest}: not valid JSON ({e})")))
+            };
+            let manifest = blob_json(&m["digest"])?;
+            let config = blob_json(&manifest["config"]["digest"])?;
+            let layers: Vec<File> = manifest["layers"]
                 .as_array()
                 .map(|l| {
                     l.iter()
-                        .map(|d| blob(dir, d["digest"].as_str().unwrap_or("")))
+                        .map(|d| archive.blob(d["digest"].as_str().unwrap_or(""), LAYER_LIMIT))
                         .collect()
                 })
                 .unwrap_or(Ok(vec![]))?;

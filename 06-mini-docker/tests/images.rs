@@ -171,28 +171,38 @@ fn three_layers(docker: &Docker, dir: &Path) -> Vec<std::path::PathBuf> {
     vec![base, two, three]
 }
 
-const CONFIG: &str = r#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","GREETING=from the config"],"Cmd":["sh","-c","cat /greeting; ls /data; ls /etc/group || echo group is gone; echo $GREETING"],"WorkingDir":"/data"},"history":[{"created_by":"base"},{"created_by":"two files"},{"created_by":"opaque data, no group"}]}"#;
+/// The image config of the three layers: what a container starts with, and each
+/// layer's digest uncompressed (`rootfs.diff_ids`), which `load` checks.
+fn config(layers: &[std::path::PathBuf]) -> String {
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| {
+            format!(
+                "\"{}\"",
+                ch04_overlayfs::unpack::diff_id(l).expect("diff id")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin","GREETING=from the config"],"Cmd":["sh","-c","cat /greeting; ls /data; ls /etc/group || echo group is gone; echo $GREETING"],"WorkingDir":"/data"}},"rootfs":{{"type":"layers","diff_ids":[{}]}},"history":[{{"created_by":"base"}},{{"created_by":"two files"}},{{"created_by":"opaque data, no group"}}]}}"#,
+        diff_ids.join(",")
+    )
+}
 
-const EXPECTED: &str = "hello, layers\nthree\ngroup is gone\nfrom the config\n";
-
-#[test]
-fn load_an_oci_layout_with_whiteouts() {
-    needs_root!();
-    let docker = Docker::new();
-    let t = open_tempdir();
-    let layers = three_layers(&docker, t.path());
-    let oci = t.path().join("layout");
+/// An OCI image layout in `oci` of `config` and `layers` (blobs named by their
+/// digest), tagged `layered:1`.
+fn oci_layout(oci: &Path, config: &str, layers: &[Vec<u8>]) {
     std::fs::create_dir_all(oci.join("blobs/sha256")).expect("mkdir");
     let put = |bytes: &[u8]| {
         let digest = format!("{:x}", Sha256::digest(bytes));
         std::fs::write(oci.join("blobs/sha256").join(&digest), bytes).expect("blob");
         (format!("sha256:{digest}"), bytes.len())
     };
-    let (config, config_size) = put(CONFIG.as_bytes());
+    let (config, config_size) = put(config.as_bytes());
     let layer_entries: Vec<String> = layers
         .iter()
         .map(|l| {
-            let (d, size) = put(&std::fs::read(l).expect("layer"));
+            let (d, size) = put(l);
             format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{size}}}"#)
         })
         .collect();
@@ -207,6 +217,22 @@ fn load_an_oci_layout_with_whiteouts() {
     )
     .expect("index");
     std::fs::write(oci.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+}
+
+const EXPECTED: &str = "hello, layers\nthree\ngroup is gone\nfrom the config\n";
+
+#[test]
+fn load_an_oci_layout_with_whiteouts() {
+    needs_root!();
+    let docker = Docker::new();
+    let t = open_tempdir();
+    let layers = three_layers(&docker, t.path());
+    let oci = t.path().join("layout");
+    let bytes: Vec<Vec<u8>> = layers
+        .iter()
+        .map(|l| std::fs::read(l).expect("layer"))
+        .collect();
+    oci_layout(&oci, &config(&layers), &bytes);
     let (code, text) = docker.md().args(["load", "-i"]).arg(&oci).transcript();
     assert_eq!(code, 0, "{text}");
     let out = docker.md().args(none(&["layered:1"])).output();
@@ -249,7 +275,7 @@ fn load_a_docker_save_archive() {
             .append_data(&mut h, name, text.as_bytes())
             .expect("file");
     };
-    add(&config_name, CONFIG);
+    add(&config_name, &config(&layers));
     add(
         "manifest.json",
         &format!(
@@ -270,6 +296,69 @@ fn load_a_docker_save_archive() {
         out.stderr
     );
 }
+
+// ANCHOR: archive_attacks
+/// An archive is its author's. A blob that is a symlink to a file of the host's (a
+/// tar here, named by its own digest) would make that file a layer; one to
+/// /dev/zero would never end; a blob whose content is not its digest, or a layer
+/// whose content is not the diff id its config names, is not the image it claims.
+/// Each is refused at once, and nothing is stored.
+#[test]
+fn an_archive_with_links_or_wrong_digests_is_refused() {
+    needs_root!();
+    let docker = Docker::new();
+    let t = open_tempdir();
+    let host_tar = t.path().join("host.tar");
+    layer(&host_tar, &[("secret", "the host's secret\n")]);
+    let host_bytes = std::fs::read(&host_tar).expect("read");
+    let blob_of = |oci: &Path, bytes: &[u8]| {
+        oci.join("blobs/sha256")
+            .join(format!("{:x}", Sha256::digest(bytes)))
+    };
+    let one = |config: &str, bytes: &[u8], spoil: &dyn Fn(&Path)| {
+        let oci = tempfile::tempdir_in(t.path()).expect("dir").keep();
+        oci_layout(&oci, config, &[bytes.to_vec()]);
+        spoil(&oci);
+        let out = docker.md().args(["load", "-i"]).arg(&oci).output();
+        assert_eq!(out.code, 125, "{}", out.stderr);
+        out.stderr
+    };
+    let good = format!(
+        r#"{{"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        ch04_overlayfs::unpack::diff_id(&host_tar).expect("diff id")
+    );
+    let to_host = |oci: &Path| {
+        let blob = blob_of(oci, &host_bytes);
+        std::fs::remove_file(&blob).expect("rm");
+        std::os::unix::fs::symlink(&host_tar, &blob).expect("symlink");
+    };
+    assert!(one(&good, &host_bytes, &to_host).contains("a symlink"));
+    let to_zero = |oci: &Path| {
+        let blob = blob_of(oci, &host_bytes);
+        std::fs::remove_file(&blob).expect("rm");
+        std::os::unix::fs::symlink("/dev/zero", &blob).expect("symlink");
+    };
+    assert!(one(&good, &host_bytes, &to_zero).contains("a symlink"));
+    let altered = |oci: &Path| {
+        let blob = blob_of(oci, &host_bytes);
+        let mut bytes = std::fs::read(&blob).expect("read");
+        bytes[600] ^= 1; // inside the first file's contents
+        std::fs::write(&blob, bytes).expect("write");
+    };
+    assert!(one(&good, &host_bytes, &altered).contains("not the digest it is named by"));
+    let wrong = format!(
+        r#"{{"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        "0".repeat(64)
+    );
+    assert!(one(&wrong, &host_bytes, &|_| ()).contains("not the sha256:000"));
+    assert_eq!(
+        lab_tests::ls(&docker.root().join("images")),
+        Vec::<String>::new()
+    );
+    let layers = lab_tests::ls(&docker.root().join("layers"));
+    assert_eq!(layers, Vec::<String>::new(), "stored: {layers:?}");
+}
+// ANCHOR_END: archive_attacks
 
 #[test]
 fn an_archive_that_leaves_its_directory_is_refused() {

@@ -115,7 +115,12 @@ fn seccomp_blocks_what_docker_blocks_unless_unconfined() {
     };
     let (code, confined) = run(&[]);
     assert_eq!(code, 0, "{confined}");
-    for call in ["keyctl", "add_key", "unshare(CLONE_NEWUSER)", "io_uring_setup"] {
+    for call in [
+        "keyctl",
+        "add_key",
+        "unshare(CLONE_NEWUSER)",
+        "io_uring_setup",
+    ] {
         assert!(
             confined
                 .lines()
