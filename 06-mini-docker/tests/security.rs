@@ -671,6 +671,25 @@ fn a_device_given_with_device_is_there_as_allowed() {
     );
 }
 
+/// A UDP socket bound at `at` in the test's network namespace (the "host").
+fn udp_on_the_host(docker: &Docker, at: &'static str) -> std::net::UdpSocket {
+    docker
+        .sandbox
+        .host
+        .on_thread(move || std::net::UdpSocket::bind(at).expect("bind"))
+        .join()
+        .expect("the socket")
+}
+
+/// The probe's last datagram, "done": it came the same way as the attack, after it.
+fn wait_for_done(done: &std::net::UdpSocket) {
+    done.set_read_timeout(Some(lab_tests::PATIENCE))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    let (n, _) = done.recv_from(&mut buf).expect("the probe's done datagram");
+    assert_eq!(&buf[..n], b"done");
+}
+
 // ANCHOR: localnet
 /// CVE-2020-8558: publishing on 127.0.0.1 needs `route_localnet` on the bridge, which
 /// also lets the host accept packets to 127.0.0.0/8 that come *from* the bridge. A
@@ -682,24 +701,12 @@ fn a_container_cannot_reach_the_hosts_loopback() {
     needs_root!();
     let docker = Docker::new();
     probe_image(&docker);
-    let (service, done) = docker
-        .sandbox
-        .host
-        .on_thread(|| {
-            let service = std::net::UdpSocket::bind("127.0.0.1:7070").expect("the service");
-            let done = std::net::UdpSocket::bind("0.0.0.0:7071").expect("done");
-            (service, done)
-        })
-        .join()
-        .expect("the sockets");
+    let service = udp_on_the_host(&docker, "127.0.0.1:7070");
+    let done = udp_on_the_host(&docker, "0.0.0.0:7071");
     let out = docker.out(&["run", "--rm", "probe", "probe", "localnet", "7070", "7071"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    // The probe's last datagram came the same way, after the forged one.
-    done.set_read_timeout(Some(lab_tests::PATIENCE))
-        .expect("timeout");
+    wait_for_done(&done);
     let mut buf = [0u8; 64];
-    let (n, _) = done.recv_from(&mut buf).expect("the probe's done datagram");
-    assert_eq!(&buf[..n], b"done");
     service.set_nonblocking(true).expect("nonblocking");
     let reached = service
         .recv_from(&mut buf)
@@ -721,19 +728,10 @@ fn a_container_cannot_become_the_hosts_ipv6_router() {
     needs_root!();
     let docker = Docker::new();
     probe_image(&docker);
-    let done = docker
-        .sandbox
-        .host
-        .on_thread(|| std::net::UdpSocket::bind("0.0.0.0:7072").expect("done"))
-        .join()
-        .expect("the socket");
+    let done = udp_on_the_host(&docker, "0.0.0.0:7072");
     let out = docker.out(&["run", "--rm", "probe", "probe", "ra", "7072"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    done.set_read_timeout(Some(lab_tests::PATIENCE))
-        .expect("timeout");
-    let mut buf = [0u8; 64];
-    let (n, _) = done.recv_from(&mut buf).expect("the probe's done datagram");
-    assert_eq!(&buf[..n], b"done");
+    wait_for_done(&done);
     let routes = docker.sandbox.host.sh("ip -6 route show default");
     assert_eq!(routes, "", "the host took the container for a router");
     assert_eq!(docker.out(&["network", "rm", "lab0"]).code, 0);
