@@ -56,6 +56,9 @@ pub struct ExecOptions {
     pub workdir: Option<std::path::PathBuf>,
     pub user: Option<(u32, u32)>,
     pub before_exec: Option<crate::plan::Hook>,
+    /// What the child takes as its stdin, stdout and stderr instead of ours (a
+    /// runtime's own pipes: mini-docker's `exec`). The caller keeps and closes them.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
     /// Called in the parent once the child is made, before waiting for it
     /// (mini-docker's `exec -t` relays the child's terminal there).
     pub while_running: Option<ParentHook>,
@@ -74,6 +77,15 @@ impl std::fmt::Debug for ParentHook {
 impl ExecOptions {
     /// In the forked child, before exec.
     fn prepare(&self) -> Result<()> {
+        for (to, from) in self.stdio.iter().flat_map(|fds| fds.iter().enumerate()) {
+            // SAFETY: dup2 onto our own stdio descriptors.
+            if unsafe { libc::dup2(*from, to as i32) } < 0 {
+                return Err(Failure::new(format!(
+                    "dup2: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+        }
         set_container_environment(&self.env);
         if let Some(dir) = &self.workdir {
             std::env::set_current_dir(dir)

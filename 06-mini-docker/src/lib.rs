@@ -13,5 +13,6 @@ pub mod remove;
 pub mod sealed;
 pub mod seccomp;
 pub mod show;
+pub mod stdio;
 pub mod store;
 pub mod tty;

@@ -315,6 +315,7 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
         workdir: flags.workdir.clone().map(Into::into),
         user: flags.user.or(config.user),
         before_exec: Some(crate::hardening::exec_steps(&config, flags.tty)),
+        stdio: None,
         while_running: None,
     };
     if flags.tty {
@@ -345,15 +346,49 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
             },
         )));
     }
-    if !flags.interactive && !flags.tty {
-        // Docker's exec reads nothing unless -i: give it /dev/null.
-        if let Ok(null) = std::fs::File::open("/dev/null") {
-            let _ = nix::unistd::dup2_stdin(&null);
-        }
+    if !flags.tty {
+        relay_through_pipes(&mut options, flags.interactive)?;
     }
     group_of(container)?.add(nix::unistd::getpid())?;
     ch02_namespaces::enter::exec_in(state.pid as u32, None, command, &options)
 }
+
+// ANCHOR: exec_pipes
+/// Without `-t`, the process gets pipes of ours, never our stdin, stdout and
+/// stderr: a process it leaves behind would keep the admin's terminal (and read what
+/// is typed after `exec` has returned). We copy between them while it runs.
+fn relay_through_pipes(
+    options: &mut ch02_namespaces::enter::ExecOptions,
+    interactive: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let pipes = crate::stdio::Pipes::new(interactive)?;
+    options.stdio = Some(pipes.theirs.each_ref().map(std::os::fd::AsRawFd::as_raw_fd));
+    let pipes = std::sync::Mutex::new(Some(pipes));
+    options.while_running = Some(ch02_namespaces::enter::ParentHook(std::sync::Arc::new(
+        move |child| {
+            let Some(crate::stdio::Pipes { theirs, ours }) =
+                pipes.lock().ok().and_then(|mut p| p.take())
+            else {
+                return Ok(());
+            };
+            drop(theirs); // the child has its own copies now
+            let stdin = std::io::stdin();
+            let input = interactive.then(|| stdin.as_fd());
+            ours.relay(child, input, |stream, bytes| {
+                let _ = match stream {
+                    "stderr" => std::io::stderr().write_all(bytes),
+                    _ => std::io::stdout()
+                        .write_all(bytes)
+                        .and_then(|()| std::io::stdout().flush()),
+                };
+                Ok(())
+            })
+        },
+    )));
+    Ok(())
+}
+// ANCHOR_END: exec_pipes
 
 /// `exec`'s flags.
 #[derive(Debug, Clone, Default)]

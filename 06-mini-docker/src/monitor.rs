@@ -33,6 +33,7 @@ use crate::container::{Config, Container, State, Status};
 use crate::image;
 use crate::logs::LogWriter;
 use crate::network;
+use crate::stdio::{Ours, Pipes};
 use crate::store::{Store, now};
 
 /// What the monitor tells the CLI.
@@ -355,7 +356,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     // Copy the output until the container ends.
     let mut log = LogWriter::open(&container.log())?;
     let code = match output {
-        Output::Pipes { stdout, stderr } => pump(pid, [stdout, stderr], &mut log, terminal)?,
+        Output::Pipes(pipes) => pump(pid, pipes, &mut log, terminal)?,
         Output::Pty(socket) => {
             let master = crate::tty::receive_console(&socket)
                 .ok_or_else(|| Failure::new("the container sent no terminal"))?;
@@ -420,14 +421,14 @@ impl Clock {
 
 /// Where the container's output comes from.
 enum Output {
-    /// Two pipes' read ends: stdout and stderr apart.
-    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// Our ends of its pipes: stdout and stderr apart (and stdin, with `-i`).
+    Pipes(Ours),
     /// A pty's master end: one stream, as on a terminal.
     Pty(OwnedFd),
 }
 
-/// Start the child with its stdio: /dev/null (or, with `-i`, the CLI's stdin) and
-/// two pipes; or, with `-t`, a pty. The child inherits our fds 0, 1 and 2, so we
+/// Start the child with its stdio: pipes of ours (stdin /dev/null without `-i`);
+/// or, with `-t`, a pty. The child inherits our fds 0, 1 and 2, so we
 /// point those where its own should go while it is made, then put ours back.
 fn start_with_stdio(
     plan: &ch02_namespaces::plan::Plan,
@@ -435,7 +436,6 @@ fn start_with_stdio(
     terminal: &Terminal,
 ) -> Result<(spawn::Started, Output)> {
     let fail = |what: &str, e: nix::errno::Errno| Failure::new(format!("{what}: {}", e.desc()));
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail("pipe", e));
     let saved = (
         dup_cloexec(std::io::stdin().as_fd())?,
         dup_cloexec(std::io::stdout().as_fd())?,
@@ -455,16 +455,11 @@ fn start_with_stdio(
         unsafe { libc::dup2(theirs.as_raw_fd(), crate::tty::CONSOLE_SOCKET_FD) };
         Output::Pty(ours)
     } else {
-        let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
-        if let (true, Some(input)) = (config.interactive, &terminal.input) {
-            let _ = dup2_stdin(input);
-        }
-        let _ = dup2_stdout(&out_w);
-        let _ = dup2_stderr(&err_w);
-        Output::Pipes {
-            stdout: out_r,
-            stderr: err_r,
-        }
+        let Pipes { theirs, ours } = Pipes::new(config.interactive && terminal.input.is_some())?;
+        let _ = dup2_stdin(&theirs[0]);
+        let _ = dup2_stdout(&theirs[1]);
+        let _ = dup2_stderr(&theirs[2]);
+        Output::Pipes(ours)
     };
     let started = spawn::start(plan);
     if config.tty {
@@ -497,61 +492,23 @@ pub(crate) fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
 }
 
 // ANCHOR: pump
-/// Copy the container's output into the log (and to the CLI when attached) until
-/// the container ends; then its exit code. A pidfd tells us when it ends, without
-/// polling: it becomes readable when the process exits.
-fn pump(pid: Pid, pipes: [OwnedFd; 2], log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let pidfd = open_pidfd(pid)?;
-    let [stdout, stderr] = pipes;
-    let streams = [
-        (stdout, "stdout", terminal.out),
-        (stderr, "stderr", terminal.err),
-    ];
-    let mut open = [true, true];
-    let mut exited = false;
-    while open.iter().any(|o| *o) {
-        // Only the streams still open: a closed one would report POLLHUP forever.
-        let watched: Vec<usize> = (0..2).filter(|i| open[*i]).collect();
-        let mut fds: Vec<PollFd> = watched
-            .iter()
-            .map(|i| PollFd::new(streams[*i].0.as_fd(), PollFlags::POLLIN))
-            .collect();
-        fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
-        // Once the container has ended, only drain what is already there.
-        let timeout = if exited {
-            PollTimeout::ZERO
-        } else {
-            PollTimeout::NONE
-        };
-        match poll(&mut fds, timeout) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Failure::new(format!("poll: {}", e.desc()))),
-        }
-        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        exited |= ready(&fds[watched.len()]);
-        let readable: Vec<usize> = watched
-            .iter()
-            .zip(&fds)
-            .filter(|(_, f)| ready(f))
-            .map(|(i, _)| *i)
-            .collect();
-        for i in readable {
-            let (fd, stream, copy) = &streams[i];
-            let mut buf = [0u8; 16384];
-            match nix::unistd::read(fd, &mut buf) {
-                Ok(0) | Err(_) => open[i] = false,
-                Ok(n) => {
-                    log.write(stream, &buf[..n])?;
-                    if let Some(copy) = copy {
-                        let _ = nix::unistd::write(copy, &buf[..n]);
-                    }
-                }
+/// Copy the container's output into the log (and to the CLI when attached), and
+/// with `-i` the CLI's stdin into the container's, until the container ends; then
+/// its exit code. A pidfd tells the relay when it ends, without polling: it becomes
+/// readable when the process exits.
+fn pump(pid: Pid, pipes: Ours, log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
+    let copies = [terminal.out, terminal.err];
+    pipes.relay(
+        pid,
+        terminal.input.as_ref().map(|i| i.as_fd()),
+        |stream, bytes| {
+            log.write(stream, bytes)?;
+            if let Some(copy) = &copies[usize::from(stream == "stderr")] {
+                let _ = nix::unistd::write(copy, bytes);
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     log.finish()?;
     ch01_chroot::chroot_run::wait_for(pid)
 }

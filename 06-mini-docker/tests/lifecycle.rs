@@ -450,6 +450,42 @@ fn interactive_reads_our_stdin() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "got: hello\n");
 }
 
+/// Input bigger than a pipe holds goes through `run -i` and `exec -i` whole, in
+/// order, while the output comes back: the relay never blocks on one side.
+#[test]
+fn a_megabyte_goes_through_run_i_and_exec_i_whole() {
+    needs_root!();
+    let docker = Docker::new();
+    docker.run_detached("c", &["busybox", "sleep", "600"]);
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| b'a' + (i % 26) as u8).collect();
+    let net = ["--network", "none"];
+    for args in [
+        &["run", "--rm", "-i", net[0], net[1], "busybox", "cat"][..],
+        &["exec", "-i", "c", "cat"],
+    ] {
+        let mut cli = docker
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = cli.stdin.take().expect("stdin");
+        let input = data.clone();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(&input).expect("write");
+        });
+        let out = cli.wait_with_output().expect("wait");
+        writer.join().expect("writer");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            out.stdout == data,
+            "{args:?}: {} bytes back",
+            out.stdout.len()
+        );
+    }
+}
+
 /// `-it` on a real pseudo-terminal, as a user at a terminal: the window size goes
 /// through, Ctrl-C interrupts the command in the container (not the CLI), and the
 /// shell's exit code comes back.

@@ -895,6 +895,69 @@ fn the_init_holds_nothing_of_the_runtime() {
 }
 // ANCHOR_END: init
 
+// ANCHOR: terminal
+/// `exec -i` without `-t`: the command starts a process that stays behind and reads
+/// its stdin. Had it been given the admin's terminal itself, it would read what the
+/// admin types after `exec` has returned (a password, say). It gets a pipe of the
+/// runtime's, which ends when `exec` does: it reads nothing.
+#[test]
+fn a_process_left_behind_by_exec_never_reads_the_admins_terminal() {
+    needs_root!();
+    let docker = Docker::new();
+    docker.run_detached("c", &["busybox", "sleep", "600"]);
+    let mut terminal = Terminal::new(None);
+    // (A shell gives a job in the background /dev/null as stdin: keep it as fd 3.)
+    let stay = "exec 3<&0; (cat <&3 > /tmp/typed; echo done > /tmp/done) & echo left";
+    let mut command = docker.command(&["exec", "-i", "c", "sh", "-c", stay]);
+    terminal.attach(&mut command);
+    let status = command.status().expect("exec");
+    assert_eq!(status.code(), Some(0));
+    terminal.wait_for("", "left");
+    // The admin goes on typing at that terminal; then Ctrl-D ends its input.
+    terminal.type_keys("my password\n\x04");
+    wait_until("the process left behind to read its end", || {
+        let out = docker.out(&["exec", "c", "cat", "/tmp/done"]);
+        (out.code == 0).then_some(())
+    });
+    let typed = docker.out(&["exec", "c", "cat", "/tmp/typed"]).stdout;
+    assert_eq!(typed, "", "it read the admin's terminal");
+}
+
+/// `run -i` with a file of the admin's as input: a container given that
+/// descriptor itself can reopen it through `/proc/self/fd/0`, for writing too, and
+/// overwrite the file on the host. Given a pipe, it only writes into the pipe.
+#[test]
+fn run_i_never_hands_the_admins_input_file_to_the_container() {
+    needs_root!();
+    let docker = Docker::new();
+    let dir = open_tempdir();
+    let answers = dir.path().join("answers");
+    std::fs::write(&answers, "the admin's answers\n").expect("write");
+    let overwrite = "echo pwned > /proc/self/fd/0; cat";
+    let out = docker
+        .command(&[
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+        ])
+        .arg(overwrite)
+        .stdin(std::fs::File::open(&answers).expect("open"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&answers).expect("read"),
+        "the admin's answers\n",
+        "the container wrote to the admin's file"
+    );
+}
+// ANCHOR_END: terminal
+
 /// A container reference is a name or an id, never a path: `rm -f` of a reference
 /// made of `..` (64 characters long, as an id is) must not remove a directory
 /// outside the store.
