@@ -3,6 +3,7 @@
 //! - [`overlay`]: the union mount, its four directories and its checks;
 //! - [`changes`]: whiteouts, opaque directories, and `diff`;
 //! - [`pack`], [`unpack`]: OCI layer tarballs, to and from overlay's format;
+//! - [`tree`]: walking a tree by descriptors, never by path;
 //! - [`run`]: a container whose root is an overlay (chapter 02's isolation);
 //! - [`demo`]: the classic two-layer example; [`doctor`].
 
@@ -12,4 +13,5 @@ pub mod doctor;
 pub mod overlay;
 pub mod pack;
 pub mod run;
+pub mod tree;
 pub mod unpack;

@@ -6,8 +6,10 @@
 //! Entries are sorted, times and owner names fixed, so the same upper always packs to
 //! the same bytes, and so to the same sha256 digest.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -16,8 +18,10 @@ use labkit::narrate;
 use labkit::{Failure, Result};
 use sha2::{Digest, Sha256};
 use tar::{Builder, EntryType, Header};
+use xattr::FileExt;
 
-use crate::changes::{is_opaque, is_whiteout, sorted_entries};
+use crate::changes::{OPAQUE_XATTR, is_whiteout};
+use crate::tree;
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -95,7 +99,8 @@ pub fn pack(upper: &Path, out: &Path) -> Result<Packed> {
             Box::new(&mut hashing)
         };
         let mut tar = Builder::new(sink);
-        add_dir(&mut tar, upper, Path::new(""), &mut packed)?;
+        let top = File::open(upper).map_err(io("opening the upper"))?;
+        add_dir(&mut tar, top.as_fd(), Path::new(""), &mut packed)?;
         tar.into_inner()
             .map_err(io("writing the layer"))?
             .flush()
@@ -118,55 +123,58 @@ fn header(kind: EntryType, meta: &std::fs::Metadata, size: u64) -> Header {
     h
 }
 
+/// Everything beneath the directory `dir` (a descriptor), at `rel` in the tarball:
+/// walked by descriptors (chapter 04's [`tree`](crate::tree)), so a container that
+/// renames things in its upper while it is packed cannot point the walk elsewhere.
 fn add_dir<W: Write>(
     tar: &mut Builder<W>,
-    dir: &Path,
+    dir: std::os::fd::BorrowedFd,
     rel: &Path,
     packed: &mut Packed,
 ) -> Result<()> {
-    for entry in sorted_entries(dir) {
-        let name = entry.file_name().unwrap_or_default();
-        let path = rel.join(name);
-        let meta = std::fs::symlink_metadata(&entry).map_err(io("reading the upper"))?;
+    for (name, entry) in tree::entries(dir)? {
+        let path = rel.join(&name);
+        let meta = entry.metadata().map_err(io("reading the upper"))?;
         if is_whiteout(&meta) {
-            let wh = rel.join(format!("{WHITEOUT_PREFIX}{}", name.to_string_lossy()));
+            let mut wh = OsString::from(WHITEOUT_PREFIX);
+            wh.push(&name);
             let mut h = header(EntryType::Regular, &meta, 0);
             h.set_mode(0o644);
-            tar.append_data(&mut h, &wh, std::io::empty())
+            tar.append_data(&mut h, rel.join(wh), std::io::empty())
                 .map_err(io("writing a whiteout"))?;
             packed.whiteouts += 1;
-            continue;
-        }
-        add_xattrs(tar, &entry)?;
-        if meta.is_dir() {
+        } else if meta.is_dir() {
+            let opened = tree::reopen(&entry)?;
+            add_xattrs(tar, &opened)?;
             let mut h = header(EntryType::Directory, &meta, 0);
             tar.append_data(&mut h, &path, std::io::empty())
                 .map_err(io("writing a directory"))?;
             packed.entries += 1;
-            if is_opaque(&entry) {
+            if opened.get_xattr(OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y") {
                 let mut h = header(EntryType::Regular, &meta, 0);
                 h.set_mode(0o644);
                 tar.append_data(&mut h, path.join(OPAQUE_MARKER), std::io::empty())
                     .map_err(io("writing an opaque marker"))?;
                 packed.opaque += 1;
             }
-            add_dir(tar, &entry, &path, packed)?;
+            add_dir(tar, entry.as_fd(), &path, packed)?;
         } else if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&entry).map_err(io("reading a symlink"))?;
+            let target = tree::link_target(&entry)?;
             let mut h = header(EntryType::Symlink, &meta, 0);
             tar.append_link(&mut h, &path, &target)
                 .map_err(io("writing a symlink"))?;
             packed.entries += 1;
         } else if meta.is_file() {
+            let file = tree::reopen(&entry)?;
+            add_xattrs(tar, &file)?;
             let mut h = header(EntryType::Regular, &meta, meta.len());
-            let file = File::open(&entry).map_err(io("reading a file"))?;
             tar.append_data(&mut h, &path, file)
                 .map_err(io("writing a file"))?;
             packed.entries += 1;
         } else {
             return Err(Failure::new(format!(
                 "{}: a device, fifo or socket: not packed into a layer",
-                entry.display()
+                path.display()
             )));
         }
     }
@@ -175,8 +183,9 @@ fn add_dir<W: Write>(
 
 /// User xattrs travel as PAX records (`SCHILY.xattr.NAME`); overlay's own trusted.*
 /// ones are its format, not the file's, and never do.
-fn add_xattrs<W: Write>(tar: &mut Builder<W>, path: &Path) -> Result<()> {
-    let mut records: Vec<(String, Vec<u8>)> = xattr::list(path)
+fn add_xattrs<W: Write>(tar: &mut Builder<W>, file: &File) -> Result<()> {
+    let mut records: Vec<(String, Vec<u8>)> = file
+        .list_xattr()
         .into_iter()
         .flatten()
         .filter_map(|name| {
@@ -184,7 +193,7 @@ fn add_xattrs<W: Write>(tar: &mut Builder<W>, path: &Path) -> Result<()> {
             if !name.starts_with("user.") {
                 return None;
             }
-            let value = xattr::get(path, &name).ok().flatten()?;
+            let value = file.get_xattr(&name).ok().flatten()?;
             Some((format!("SCHILY.xattr.{name}"), value))
         })
         .collect();

@@ -101,30 +101,8 @@ fn out_tree(fd: BorrowedFd, to: &Path) -> Result<()> {
     };
     if kind == SFlag::S_IFDIR {
         std::fs::create_dir_all(to).map_err(io)?;
-        let dir = openat(
-            fd,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| fail(to, e))?;
-        let mut names: Vec<String> = nix::dir::Dir::from_fd(dir)
-            .map_err(|e| fail(to, e))?
-            .iter()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "." && n != "..")
-            .collect();
-        names.sort();
-        for name in names {
-            let child = openat(
-                fd,
-                name.as_str(),
-                OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| fail(&to.join(&name), e))?;
-            out_tree(child.as_fd(), &to.join(&name))?;
+        for (name, entry) in ch04_overlayfs::tree::entries(fd)? {
+            out_tree(entry.as_fd(), &to.join(name))?;
         }
         std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).map_err(io)
     } else if kind == SFlag::S_IFLNK {

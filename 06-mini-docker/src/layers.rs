@@ -8,7 +8,8 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use labkit::failure::Context;
@@ -443,12 +444,7 @@ fn load_oci_layout(store: &Store, archive: &Archive, stem: &str) -> Result<Vec<I
 // ANCHOR: export
 /// `export`: the container's whole filesystem, as one tarball.
 pub fn export(store: &Store, container: &Container, out: &mut dyn std::io::Write) -> Result<()> {
-    with_root(store, container, |root| {
-        write_tree(
-            Path::new(&format!("/proc/self/fd/{}", root.as_raw_fd())),
-            out,
-        )
-    })
+    with_root(store, container, |root| write_tree(root, out))
 }
 
 /// Call `work` with the container's root directory open: a running container's
@@ -488,35 +484,51 @@ pub fn with_root<T>(
 }
 // ANCHOR_END: export
 
-/// Everything under `root` as a tar stream; the contents of /proc, /sys and /dev
-/// (kernel views and devices, not files of the container) are left out.
-fn write_tree(root: &Path, out: &mut dyn std::io::Write) -> Result<()> {
+// ANCHOR: write_tree
+/// Everything under `root` as a tar stream, walked by descriptors (chapter 04's
+/// `tree`): even unfrozen, a container could not point the walk outside its root.
+/// The contents of /proc, /sys and /dev (kernel views and devices, not files of the
+/// container) are left out, and sockets, as Docker leaves them out.
+fn write_tree(root: &File, out: &mut dyn std::io::Write) -> Result<()> {
+    use ch04_overlayfs::tree;
     let mut tar = tar::Builder::new(out);
-    tar.follow_symlinks(false);
     fn walk(
         tar: &mut tar::Builder<&mut dyn std::io::Write>,
-        root: &Path,
+        dir: std::os::fd::BorrowedFd,
         rel: &Path,
     ) -> Result<()> {
-        let path = root.join(rel);
-        let mut names: Vec<_> = std::fs::read_dir(&path)
-            .context(|| path.display().to_string())?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
+        for (name, entry) in tree::entries(dir)? {
             let rel = rel.join(&name);
-            let full = root.join(&rel);
-            tar.append_path_with_name(&full, &rel)
-                .map_err(|e| Failure::new(format!("{}: {e}", rel.display())))?;
+            let failed = |e: std::io::Error| Failure::new(format!("{}: {e}", rel.display()));
+            let meta = entry.metadata().map_err(failed)?;
+            let kind = meta.file_type();
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata(&meta);
+            if kind.is_symlink() {
+                let target = tree::link_target(&entry)?;
+                tar.append_link(&mut header, &rel, target).map_err(failed)?;
+            } else if kind.is_file() {
+                let file = tree::reopen(&entry)?;
+                tar.append_data(&mut header, &rel, file).map_err(failed)?;
+            } else if !kind.is_socket() {
+                if kind.is_char_device() || kind.is_block_device() {
+                    let rdev = meta.rdev();
+                    let numbers = header
+                        .set_device_major(nix::sys::stat::major(rdev) as u32)
+                        .and_then(|()| header.set_device_minor(nix::sys::stat::minor(rdev) as u32));
+                    numbers.map_err(failed)?;
+                }
+                tar.append_data(&mut header, &rel, std::io::empty())
+                    .map_err(failed)?;
+            }
             let skip = ["proc", "sys", "dev"].iter().any(|s| rel == Path::new(s));
-            if full.is_dir() && !full.is_symlink() && !skip {
-                walk(tar, root, &rel)?;
+            if kind.is_dir() && !skip {
+                walk(tar, entry.as_fd(), &rel)?;
             }
         }
         Ok(())
     }
-    walk(&mut tar, root, Path::new(""))?;
+    walk(&mut tar, root.as_fd(), Path::new(""))?;
     tar.finish().map_err(|e| Failure::new(format!("tar: {e}")))
 }
+// ANCHOR_END: write_tree

@@ -63,6 +63,19 @@ fn commit_then_run_sees_the_change() {
     );
 }
 
+/// The line of `tar -tvf TAR` that ends with `name`.
+fn tar_line(tar: &Path, name: &str) -> String {
+    let listing = std::process::Command::new("tar")
+        .arg("-tvf")
+        .arg(tar)
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let line = listing.lines().find(|l| l.ends_with(name));
+    line.unwrap_or_else(|| panic!("no {name} in\n{listing}"))
+        .to_string()
+}
+
 #[test]
 fn export_then_import_round_trip() {
     needs_root!();
@@ -78,15 +91,33 @@ fn export_then_import_round_trip() {
         "busybox",
         "sh",
         "-c",
-        "echo kept > /kept",
+        "echo kept > /kept && mkfifo /fifo",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(
-        docker
-            .out(&["export", "-o", &tar.to_string_lossy(), "src"])
-            .code,
-        0
-    );
+    let out = docker.out(&["export", "-o", &tar.to_string_lossy(), "src"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // A FIFO is exported as what it is, and so is a device node (which import
+    // refuses unless --allow-devices: it is checked in the tarball).
+    assert!(tar_line(&tar, " fifo").starts_with('p'));
+    let out = docker.out(&[
+        "run",
+        "--name",
+        "devs",
+        "--network",
+        "none",
+        "busybox",
+        "mknod",
+        "/null2",
+        "c",
+        "1",
+        "3",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let devs = t.path().join("devs.tar");
+    let out = docker.out(&["export", "-o", &devs.to_string_lossy(), "devs"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let null2 = tar_line(&devs, " null2");
+    assert!(null2.starts_with('c') && null2.contains("1,3"), "{null2}");
     assert_eq!(
         docker
             .out(&["import", &tar.to_string_lossy(), "flat:1"])
@@ -94,6 +125,16 @@ fn export_then_import_round_trip() {
         0
     );
     let out = docker.md().args(none(&["flat:1", "cat", "/kept"])).output();
+    let fifo = docker
+        .md()
+        .args(none(&["flat:1", "ls", "-l", "/fifo"]))
+        .output();
+    assert!(
+        fifo.stdout.starts_with('p'),
+        "{}{}",
+        fifo.stdout,
+        fifo.stderr
+    );
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "kept\n"),
