@@ -80,52 +80,29 @@ impl Ours {
     pub fn relay(
         self,
         pid: Pid,
-        mut input: Option<BorrowedFd>,
+        input: Option<BorrowedFd>,
         mut sink: impl FnMut(&'static str, &[u8]) -> Result<()>,
     ) -> Result<()> {
-        let pidfd = crate::monitor::open_pidfd(pid)?;
-        let Ours {
-            input: mut stdin,
-            output,
-        } = self;
-        if input.is_none() {
-            stdin = None; // nothing will come: the process reads the end at once
-        }
-        let mut open = [true, true];
-        let mut left = [AFTER_THE_END; 2];
-        let mut pending: Vec<u8> = vec![];
-        let mut exited = false;
-        let mut buf = [0u8; 16384];
-        while !exited || open.iter().any(|o| *o) {
-            // What we wait for: the output still open; until the end, the end itself,
-            // and either more input or room in its pipe for what we hold.
-            let mut fds = vec![];
-            let mut watched = vec![];
-            for i in (0..2).filter(|i| open[*i]) {
-                fds.push(PollFd::new(output[i].as_fd(), PollFlags::POLLIN));
-                watched.push(Watch::Output(i));
-            }
-            if !exited {
-                fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
-                watched.push(Watch::End);
-                match (&stdin, input, pending.is_empty()) {
-                    (Some(pipe), _, false) => {
-                        fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
-                        watched.push(Watch::Room);
-                    }
-                    (Some(_), Some(user), true) => {
-                        fds.push(PollFd::new(user, PollFlags::POLLIN));
-                        watched.push(Watch::Input);
-                    }
-                    _ => {}
-                }
-            }
-            let timeout = match exited {
+        let mut relay = Relay {
+            pidfd: crate::monitor::open_pidfd(pid)?,
+            // Nothing will come without input: the process reads the end at once.
+            stdin: self.input.filter(|_| input.is_some()),
+            output: self.output,
+            input,
+            pending: vec![],
+            open: [true, true],
+            left: [AFTER_THE_END; 2],
+            exited: false,
+        };
+        while !relay.exited || relay.open.iter().any(|o| *o) {
+            let (mut fds, watched) = relay.watched();
+            // Once it has ended, only what is already there.
+            let timeout = match relay.exited {
                 true => PollTimeout::ZERO,
                 false => PollTimeout::NONE,
             };
             match poll(&mut fds, timeout) {
-                Ok(0) => break, // ended, and nothing more is there
+                Ok(0) => break,
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(fail("poll", e)),
@@ -136,37 +113,13 @@ impl Ours {
                 .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
                 .map(|(w, _)| w)
                 .collect();
+            drop(fds);
             for watch in ready {
                 match watch {
-                    Watch::End => exited = true,
-                    Watch::Output(i) => match nix::unistd::read(&output[i], &mut buf) {
-                        Ok(0) | Err(_) => open[i] = false,
-                        Ok(n) => {
-                            sink(STREAMS[i], &buf[..n])?;
-                            if exited {
-                                left[i] = left[i].saturating_sub(n);
-                                open[i] = left[i] > 0;
-                            }
-                        }
-                    },
-                    Watch::Input => match input.map(|user| nix::unistd::read(user, &mut buf)) {
-                        Some(Ok(n)) if n > 0 => pending.extend_from_slice(&buf[..n]),
-                        // The user's input ended: so does the process's.
-                        _ => (input, stdin) = (None, None),
-                    },
-                    Watch::Room => {
-                        if let Some(pipe) = &stdin {
-                            match nix::unistd::write(pipe, &pending) {
-                                Ok(n) => drop(pending.drain(..n)),
-                                Err(Errno::EAGAIN) => {}
-                                // Nobody reads its stdin any more: stop taking ours.
-                                Err(_) => (input, stdin, pending) = (None, None, vec![]),
-                            }
-                        }
-                        if pending.is_empty() && input.is_none() {
-                            stdin = None;
-                        }
-                    }
+                    Watch::End => relay.exited = true,
+                    Watch::Output(i) => relay.copy_output(i, &mut sink)?,
+                    Watch::Input => relay.take_input(),
+                    Watch::Room => relay.give_input(),
                 }
             }
         }
@@ -175,6 +128,19 @@ impl Ours {
 }
 // ANCHOR_END: relay
 
+/// A relay under way.
+struct Relay<'a> {
+    pidfd: OwnedFd,
+    stdin: Option<OwnedFd>,
+    output: [OwnedFd; 2],
+    input: Option<BorrowedFd<'a>>,
+    /// Input read from the user that the process's stdin has no room for yet.
+    pending: Vec<u8>,
+    open: [bool; 2],
+    left: [usize; 2],
+    exited: bool,
+}
+
 /// What a descriptor in the poll stands for.
 #[derive(Debug, Clone, Copy)]
 enum Watch {
@@ -182,4 +148,75 @@ enum Watch {
     End,
     Input,
     Room,
+}
+
+impl Relay<'_> {
+    /// What we wait for: the output still open; until the end, the end itself, and
+    /// either more input or room in its pipe for what we hold.
+    fn watched(&self) -> (Vec<PollFd<'_>>, Vec<Watch>) {
+        let mut fds = vec![];
+        let mut watched = vec![];
+        for i in (0..2).filter(|i| self.open[*i]) {
+            fds.push(PollFd::new(self.output[i].as_fd(), PollFlags::POLLIN));
+            watched.push(Watch::Output(i));
+        }
+        if !self.exited {
+            fds.push(PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN));
+            watched.push(Watch::End);
+            match (&self.stdin, self.input, self.pending.is_empty()) {
+                (Some(pipe), _, false) => {
+                    fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLOUT));
+                    watched.push(Watch::Room);
+                }
+                (Some(_), Some(user), true) => {
+                    fds.push(PollFd::new(user, PollFlags::POLLIN));
+                    watched.push(Watch::Input);
+                }
+                _ => {}
+            }
+        }
+        (fds, watched)
+    }
+
+    fn copy_output(
+        &mut self,
+        i: usize,
+        sink: &mut impl FnMut(&'static str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut buf = [0u8; 16384];
+        match nix::unistd::read(&self.output[i], &mut buf) {
+            Ok(0) | Err(_) => self.open[i] = false,
+            Ok(n) => {
+                sink(STREAMS[i], &buf[..n])?;
+                if self.exited {
+                    self.left[i] = self.left[i].saturating_sub(n);
+                    self.open[i] = self.left[i] > 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take_input(&mut self) {
+        let mut buf = [0u8; 16384];
+        match self.input.map(|user| nix::unistd::read(user, &mut buf)) {
+            Some(Ok(n)) if n > 0 => self.pending.extend_from_slice(&buf[..n]),
+            // The user's input ended: so does the process's.
+            _ => (self.input, self.stdin) = (None, None),
+        }
+    }
+
+    fn give_input(&mut self) {
+        if let Some(pipe) = &self.stdin {
+            match nix::unistd::write(pipe, &self.pending) {
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(Errno::EAGAIN) => {}
+                // Nobody reads its stdin any more: stop taking ours.
+                Err(_) => (self.input, self.pending) = (None, vec![]),
+            }
+        }
+        if self.pending.is_empty() && self.input.is_none() {
+            self.stdin = None;
+        }
+    }
 }

@@ -486,6 +486,35 @@ fn a_megabyte_goes_through_run_i_and_exec_i_whole() {
     }
 }
 
+/// A process that `exec`'s command leaves behind, writing for ever to the stdout
+/// it inherited, does not keep `exec` from returning: once the command has ended,
+/// the CLI copies what is already in the pipe (at most a pipe's worth) and lets go.
+#[test]
+fn exec_returns_when_its_command_ends_whatever_it_left_behind() {
+    needs_root!();
+    let docker = Docker::new();
+    docker.run_detached("c", &["busybox", "sleep", "600"]);
+    let mut cli = docker
+        .command(&["exec", "c", "sh", "-c", "yes & echo started"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = cli.stdout.take().expect("stdout");
+    // Read as we go, so that the pipe between the CLI and us never fills up.
+    let reader = std::thread::spawn(move || {
+        let mut all = vec![];
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut all);
+        all.len()
+    });
+    let status = wait_until("exec to return", || cli.try_wait().expect("wait"));
+    assert_eq!(status.code(), Some(0));
+    // And the pipe it gave us ends with it: `yes` never had it.
+    wait_until("the end of exec's output", || {
+        reader.is_finished().then_some(())
+    });
+    assert!(reader.join().expect("reader") > 0);
+}
+
 /// `-it` on a real pseudo-terminal, as a user at a terminal: the window size goes
 /// through, Ctrl-C interrupts the command in the container (not the CLI), and the
 /// shell's exit code comes back.
