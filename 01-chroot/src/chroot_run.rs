@@ -38,7 +38,7 @@ pub fn check_rootfs(rootfs: &Path) -> Result<PathBuf> {
 }
 
 // ANCHOR: run
-pub fn run(rootfs: &Path, command: &[String]) -> Result<i32> {
+pub fn run(rootfs: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Result<i32> {
     let root = check_rootfs(rootfs).map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
     require_root("chroot(2) needs CAP_SYS_CHROOT").map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
     // Ctrl-C goes to the whole foreground process group: the command decides what
@@ -47,7 +47,7 @@ pub fn run(rootfs: &Path, command: &[String]) -> Result<i32> {
     // SAFETY: this program is single-threaded, so the child may do anything.
     match unsafe { fork() }.context(|| "fork".into())? {
         ForkResult::Child => {
-            let failure = in_child(&root, command);
+            let failure = in_child(&root, command, userspec);
             eprintln!("{TOOL}: {failure}");
             // SAFETY: _exit ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(failure.code()) }
@@ -57,7 +57,7 @@ pub fn run(rootfs: &Path, command: &[String]) -> Result<i32> {
 }
 
 /// Runs in the child; returns only when something failed.
-fn in_child(root: &Path, command: &[String]) -> Failure {
+fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Failure {
     IgnoreInterrupts::restore_defaults();
     narrate::step(
         format!("fork() = {}", getpid()),
@@ -76,6 +76,24 @@ fn in_child(root: &Path, command: &[String]) -> Failure {
     narrate::step("chdir(\"/\")", "cd /");
     if let Err(e) = chdir("/") {
         return Failure::new(format!("chdir(/): {}", e.desc())).exit_code(EXIT_TOOL_FAILED);
+    }
+    if let Some((uid, gid)) = userspec {
+        // Groups first: once we give up uid 0 we may no longer change them.
+        let (uid, gid) = (
+            nix::unistd::Uid::from_raw(uid),
+            nix::unistd::Gid::from_raw(gid),
+        );
+        narrate::step(
+            format!("setgroups([{gid}]); setgid({gid}); setuid({uid})"),
+            format!("setpriv --groups {gid} --regid {gid} --reuid {uid}"),
+        );
+        let dropped = nix::unistd::setgroups(&[gid])
+            .and_then(|()| nix::unistd::setgid(gid))
+            .and_then(|()| nix::unistd::setuid(uid));
+        if let Err(e) = dropped {
+            return Failure::new(format!("--userspec {uid}:{gid}: {}", e.desc()))
+                .exit_code(EXIT_TOOL_FAILED);
+        }
     }
     exec_command(command, root)
 }

@@ -44,6 +44,9 @@ enum Command {
     },
     /// Run CMD with ROOTFS as its root directory: fork, chroot, chdir("/"), exec.
     Run {
+        /// Become this user and group (numeric) inside, after chroot and before exec.
+        #[arg(long, value_name = "UID:GID", value_parser = parse_userspec)]
+        userspec: Option<(u32, u32)>,
         rootfs: PathBuf,
         /// The command and its arguments, after `--`.
         #[arg(required = true, last = true, value_name = "CMD")]
@@ -90,7 +93,11 @@ fn main() {
                 0
             })
         }
-        Some(Command::Run { rootfs, command }) => chroot_run::run(&rootfs, &command),
+        Some(Command::Run {
+            rootfs,
+            command,
+            userspec,
+        }) => chroot_run::run(&rootfs, &command, userspec),
         Some(Command::Escape { rootfs }) => escape::escape(&rootfs),
         Some(Command::Doctor { host_root }) => Ok(Report::new(
             "ch01-chroot doctor: what chapter 01 needs from this machine",
@@ -99,6 +106,13 @@ fn main() {
         .print()),
     };
     exit_with("ch01-chroot", outcome)
+}
+
+fn parse_userspec(spec: &str) -> Result<(u32, u32), String> {
+    let parsed = spec
+        .split_once(':')
+        .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)));
+    parsed.ok_or_else(|| format!("{spec:?} is not UID:GID; use numbers, e.g. 1000:1000"))
 }
 
 fn print_summary(built: &Built) {

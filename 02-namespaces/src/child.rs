@@ -70,6 +70,19 @@ fn setup(plan: &Plan) -> Result<i32> {
         narrate::step(format!("sethostname({name:?})"), format!("hostname {name}"));
         sethostname(name).map_err(|e| Failure::new(format!("sethostname: {}", e.desc())))?;
     }
+    if let Some(name) = &plan.domainname {
+        narrate::step(
+            format!("setdomainname({name:?})"),
+            format!("domainname {name}"),
+        );
+        // SAFETY: a pointer and the length of a live string.
+        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+            return Err(Failure::new(format!(
+                "setdomainname: {}",
+                nix::errno::Errno::last().desc()
+            )));
+        }
+    }
     if plan.has(Namespace::Mount) {
         container_fs::make_private()?;
     }

@@ -66,6 +66,9 @@ pub struct IsolationArgs {
     /// The hostname inside (implies --uts).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// The NIS domain name inside (implies --uts).
+    #[arg(long, value_name = "NAME")]
+    pub domainname: Option<String>,
     /// Make DIR the root: pivot_root, with /proc, /dev and /sys mounted (implies --mount).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
@@ -92,6 +95,7 @@ impl IsolationArgs {
             namespaces: self.namespaces.chosen(),
             all: self.namespaces.all,
             hostname: self.hostname,
+            domainname: self.domainname,
             rootfs: self.rootfs,
             map_root: self.map_root,
             init: self.init,

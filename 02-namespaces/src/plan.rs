@@ -27,6 +27,7 @@ pub struct Request {
     pub namespaces: Namespaces,
     pub all: bool,
     pub hostname: Option<String>,
+    pub domainname: Option<String>,
     pub rootfs: Option<PathBuf>,
     pub map_root: bool,
     pub init: bool,
@@ -39,6 +40,7 @@ pub struct Request {
 pub struct Plan {
     pub namespaces: Namespaces,
     pub hostname: Option<String>,
+    pub domainname: Option<String>,
     /// Canonical path of the new root.
     pub rootfs: Option<PathBuf>,
     /// The uid/gid maps, when a user namespace is made.
@@ -152,9 +154,9 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
     };
     imply(
         &mut ns,
-        request.hostname.is_some(),
+        request.hostname.is_some() || request.domainname.is_some(),
         Namespace::Uts,
-        "--hostname implies --uts: the name is set in a UTS namespace of its own",
+        "--hostname and --domainname imply --uts: names are set in a UTS namespace of its own",
     );
     imply(
         &mut ns,
@@ -226,6 +228,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         mapping: user.then(|| Mapping::for_caller(request.map_root)),
         namespaces: ns,
         hostname: request.hostname,
+        domainname: request.domainname,
         rootfs,
         init: request.init,
         via: request.via,

@@ -495,6 +495,37 @@ impl Group {
     }
     // ANCHOR_END: kill
 
+    /// Send `sig` (TERM, SIGTERM or 15) to every process of the group. cgroup.kill
+    /// only knows SIGKILL, so this walks cgroup.procs.
+    pub fn signal(&self, sig: &str) -> Result<()> {
+        let upper = sig.to_ascii_uppercase();
+        let named = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        let signal = named
+            .parse::<Signal>()
+            .or_else(|_| {
+                sig.parse::<i32>()
+                    .map_err(|_| ())
+                    .and_then(|n| Signal::try_from(n).map_err(|_| ()))
+            })
+            .map_err(|_| {
+                Failure::new(format!(
+                    "--signal {sig:?}: not a signal; use e.g. TERM, HUP or 15"
+                ))
+            })?;
+        narrate::step(
+            format!("kill(PID, {signal}) for each PID in cgroup.procs"),
+            format!("kill -{} $(cat cgroup.procs)", &named[3..]),
+        );
+        for pid in self.procs() {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+        Ok(())
+    }
+
     // ANCHOR: remove
     /// Kill what is left, remove every directory, then the levels above them that
     /// we made and that are empty now, and switch off what we switched on.

@@ -127,9 +127,12 @@ enum Command {
         #[command(flatten)]
         place: Where,
     },
-    /// SIGKILL every process of a group.
+    /// SIGKILL every process of a group (or send --signal).
     Kill {
         name: String,
+        /// Send this signal instead (TERM, SIGHUP, 15...), like docker kill -s.
+        #[arg(short, long, value_name = "SIG")]
+        signal: Option<String>,
         #[command(flatten)]
         place: Where,
     },
@@ -290,7 +293,14 @@ fn main() {
         Some(Command::Thaw { name, place }) => {
             with_group(&name, &place, |g| g.freeze(false).map(|()| 0))
         }
-        Some(Command::Kill { name, place }) => with_group(&name, &place, |g| g.kill().map(|()| 0)),
+        Some(Command::Kill {
+            name,
+            signal,
+            place,
+        }) => with_group(&name, &place, |g| match signal {
+            None => g.kill().map(|()| 0),
+            Some(sig) => g.signal(&sig).map(|()| 0),
+        }),
         Some(Command::Rm { name, place }) => with_group(&name, &place, |g| {
             g.remove();
             Ok(0)

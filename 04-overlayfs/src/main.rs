@@ -42,12 +42,12 @@ enum Command {
         /// Read-only layers, top first: DIR[:DIR...]
         #[arg(long, value_name = "DIRS")]
         lower: String,
-        /// The writable layer.
-        #[arg(long, value_name = "DIR")]
-        upper: PathBuf,
+        /// The writable layer (none: a read-only overlay).
+        #[arg(long, value_name = "DIR", requires = "work")]
+        upper: Option<PathBuf>,
         /// Overlay's scratch directory, on the same filesystem as --upper.
-        #[arg(long, value_name = "DIR")]
-        work: PathBuf,
+        #[arg(long, value_name = "DIR", requires = "upper")]
+        work: Option<PathBuf>,
         merged: PathBuf,
     },
     /// Unmount the overlay on MERGED.
@@ -114,7 +114,10 @@ fn main() {
             work,
             merged,
         }) => require_root("mount(2) needs CAP_SYS_ADMIN")
-            .and_then(|()| Overlay::new(&lowers(&lower), &upper, &work, &merged))
+            .and_then(|()| match (upper, work) {
+                (Some(upper), Some(work)) => Overlay::new(&lowers(&lower), &upper, &work, &merged),
+                _ => Overlay::read_only(&lowers(&lower), &merged),
+            })
             .and_then(|o| o.mount().map(|()| 0)),
         Some(Command::Umount { merged }) => require_root("umount(2) needs CAP_SYS_ADMIN")
             .and_then(|()| overlay::umount(&merged).map(|()| 0)),

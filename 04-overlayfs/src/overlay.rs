@@ -21,8 +21,9 @@ const MAX_OPTIONS: usize = 4095;
 pub struct Overlay {
     /// Top first, as the kernel wants them.
     pub lowers: Vec<PathBuf>,
-    pub upper: PathBuf,
-    pub work: PathBuf,
+    /// None: a read-only overlay of the lowers alone.
+    pub upper: Option<PathBuf>,
+    pub work: Option<PathBuf>,
     pub merged: PathBuf,
 }
 
@@ -90,8 +91,8 @@ impl Overlay {
         }
         let overlay = Overlay {
             lowers,
-            upper,
-            work,
+            upper: Some(upper),
+            work: Some(work),
             merged,
         };
         if overlay.options().len() > MAX_OPTIONS {
@@ -104,6 +105,26 @@ impl Overlay {
         Ok(overlay)
     }
 
+    /// No upper layer: the merged view is read-only (the kernel wants two lowers then).
+    pub fn read_only(lowers: &[PathBuf], merged: &Path) -> Result<Overlay> {
+        if lowers.len() < 2 {
+            return Err(Failure::new(
+                "--lower: a read-only overlay (no --upper) needs at least two lowers",
+            ));
+        }
+        let lowers = lowers
+            .iter()
+            .map(|l| canonical("--lower", l))
+            .collect::<Result<Vec<_>>>()?;
+        let merged = canonical("the mount point", merged)?;
+        Ok(Overlay {
+            lowers,
+            upper: None,
+            work: None,
+            merged,
+        })
+    }
+
     /// `lowerdir=L1:L2,upperdir=U,workdir=W`
     pub fn options(&self) -> String {
         let lowers: Vec<String> = self
@@ -111,12 +132,17 @@ impl Overlay {
             .iter()
             .map(|l| l.display().to_string())
             .collect();
-        format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers.join(":"),
-            self.upper.display(),
-            self.work.display()
-        )
+        match (&self.upper, &self.work) {
+            (Some(upper), Some(work)) => {
+                format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    lowers.join(":"),
+                    upper.display(),
+                    work.display()
+                )
+            }
+            _ => format!("lowerdir={}", lowers.join(":")),
+        }
     }
 
     // ANCHOR: mount

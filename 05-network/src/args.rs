@@ -100,6 +100,9 @@ pub struct NetworkArgs {
     /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<Publish>,
+    /// The MTU of the container's veth pair, both ends.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub mtu: Option<u32>,
 }
 
 impl NetworkArgs {
@@ -112,6 +115,7 @@ impl NetworkArgs {
             subnet: self.subnet.as_deref().map(parse_subnet).transpose()?,
             ip: self.ip,
             publish: self.publish,
+            mtu: self.mtu,
         })
     }
 }

@@ -233,6 +233,22 @@ impl Netlink {
         )
     }
 
+    /// `ip link set NAME mtu MTU`.
+    pub fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
+        let index = self.index_of(name)?;
+        self.narrate(
+            format!("RTM_NEWLINK {name} mtu {mtu}"),
+            format!("link set {name} mtu {mtu}"),
+        );
+        self.block(
+            &format!("RTM_NEWLINK {name} mtu {mtu}"),
+            self.handle
+                .link()
+                .set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+                .execute(),
+        )
+    }
+
     /// `ip link del NAME`.
     pub fn delete(&self, name: &str) -> Result<()> {
         let index = self.index_of(name)?;

@@ -62,6 +62,7 @@ pub struct Options {
     pub subnet: Option<Ipv4Net>,
     pub ip: Option<String>,
     pub publish: Vec<Publish>,
+    pub mtu: Option<u32>,
 }
 
 impl Options {
@@ -190,6 +191,7 @@ pub struct Attachment {
     _files: EtcFiles,
     _published: Published,
     pub lease: Lease,
+    mtu: Option<u32>,
 }
 
 impl Attachment {
@@ -245,6 +247,7 @@ impl Attachment {
             _files: files,
             _published: published,
             lease,
+            mtu: options.mtu,
         })
     }
     // ANCHOR_END: prepare
@@ -266,6 +269,10 @@ impl Attachment {
             crate::bridge::sysctl(&format!("net.ipv6.conf.{}.disable_ipv6", lease.veth), "1")?;
         }
         let inside = Netlink::inside(pid)?;
+        if let Some(mtu) = self.mtu {
+            netlink.set_mtu(&lease.veth, mtu)?;
+            inside.set_mtu("eth0", mtu)?;
+        }
         let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
             .map_err(|e| Failure::new(e.to_string()))?;
         inside.add_address("eth0", address)?;

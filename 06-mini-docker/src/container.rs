@@ -32,6 +32,8 @@ pub struct Config {
     pub mounts: Vec<MountSpec>,
     /// `--tmpfs DIR`s.
     pub tmpfs: Vec<String>,
+    /// `--read-only`: the root is mounted read-only.
+    pub read_only: bool,
     pub user: Option<(u32, u32)>,
     /// `-i`: the container reads our stdin.
     pub interactive: bool,
@@ -62,6 +64,11 @@ pub struct Config {
     /// `--device`s: host devices made in the container and allowed in its cgroup.
     #[serde(default)]
     pub devices: Vec<DeviceMapping>,
+    /// `--cap-add`s and `--cap-drop`s, as given.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
 }
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as `docker inspect` shows it.
@@ -158,10 +165,18 @@ impl Config {
     pub fn seccomp(&self) -> bool {
         !self.security_opt.iter().any(|o| o == UNCONFINED)
     }
+
+    /// Whether /proc and /sys are masked (not with `systempaths=unconfined`).
+    pub fn masks_paths(&self) -> bool {
+        !self.security_opt.iter().any(|o| o == SYSTEMPATHS_UNCONFINED)
+    }
 }
 
 /// The `--security-opt` that turns seccomp off.
 pub const UNCONFINED: &str = "seccomp=unconfined";
+
+/// The `--security-opt` that leaves /proc and /sys as the kernel shows them.
+pub const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";
 
 /// A bind mount, as `docker inspect` lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -85,12 +85,21 @@ pub struct CreateArgs {
     /// seccomp=unconfined: no seccomp filter. (no-new-privileges is always on.)
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
+    /// Add a capability to Docker's 14 (e.g. NET_ADMIN, or ALL); repeatable.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Take a capability away (e.g. CHOWN, or ALL); repeatable.
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
     /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<Publish>,
     /// Bind a host directory or file: HOST:CONTAINER[:ro]; repeatable.
     #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
     pub volume: Vec<String>,
+    /// Mount the container's root read-only (write to volumes and --tmpfs only).
+    #[arg(long)]
+    pub read_only: bool,
     /// Mount an empty tmpfs at DIR; repeatable.
     #[arg(long, value_name = "DIR")]
     pub tmpfs: Vec<String>,
@@ -243,7 +252,7 @@ pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
 /// The `--security-opt`s mini-docker knows.
 fn security_opt(option: &str) -> Result<()> {
     match option {
-        container::UNCONFINED => Ok(()),
+        container::UNCONFINED | container::SYSTEMPATHS_UNCONFINED => Ok(()),
         // Always on here: accepted, as Docker accepts it.
         "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => Ok(()),
         o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => Err(Failure::new(format!(
@@ -324,6 +333,9 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     for option in &args.security_opt {
         security_opt(option)?;
     }
+    for name in args.cap_add.iter().chain(&args.cap_drop) {
+        crate::hardening::capability(name)?;
+    }
     if !args.network.starts_with("container:") {
         args.network.parse::<Mode>().map_err(Failure::new)?;
     }
@@ -396,6 +408,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         cpuset,
         mounts,
         tmpfs: args.tmpfs.clone(),
+        read_only: args.read_only,
         user,
         interactive: args.interactive,
         tty: args.tty,
@@ -409,6 +422,8 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         blkio_device_read_iops: throttle("--device-read-iops", &args.device_read_iops, false)?,
         blkio_device_write_iops: throttle("--device-write-iops", &args.device_write_iops, false)?,
         devices,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
     };
     // Names are unique: checked and taken under one lock for the whole store.
     let _locked = lock(&store.root)?;
@@ -442,6 +457,25 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     Ok(container)
 }
 // ANCHOR_END: create
+
+/// `rename`: under the store's lock, as `create` takes a name.
+pub fn rename(store: &Store, container: &Container, name: &str) -> Result<()> {
+    check_name(name)?;
+    let _locked = lock(&store.root)?;
+    if let Some(other) = container::list(store).iter().find(|c| c.name == name) {
+        return Err(Failure::new(format!(
+            "Conflict. The container name \"/{name}\" is already in use by container \"{}\"",
+            other.id
+        )));
+    }
+    let renamed = Container::new(
+        store,
+        container.id.clone(),
+        name.to_string(),
+        container.created.clone(),
+    );
+    renamed.save_config(&container.config()?)
+}
 
 #[cfg(test)]
 mod tests {

@@ -161,8 +161,15 @@ pub fn last_steps(config: &Config) -> Hook {
         for dir in &config.tmpfs {
             mount_tmpfs(dir)?;
         }
-        protect_paths()?;
-        drop_privileges()?;
+        if config.read_only {
+            let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+            mount(None::<&str>, "/", None::<&str>, ro, None::<&str>)
+                .map_err(|e| failed("read-only", "/", e))?;
+        }
+        if config.masks_paths() {
+            protect_paths()?;
+        }
+        drop_privileges(&capabilities(&config)?)?;
         match config.seccomp() {
             true => crate::seccomp::apply_default_profile(),
             false => Ok(()),
@@ -175,11 +182,12 @@ pub fn last_steps(config: &Config) -> Hook {
 /// seccomp filter (the mounts are the container's already).
 pub fn exec_steps(config: &Config, tty: bool) -> Hook {
     let seccomp = config.seccomp();
+    let config = config.clone();
     Hook(std::sync::Arc::new(move || {
         if tty {
             crate::tty::make_console()?;
         }
-        drop_privileges()?;
+        drop_privileges(&capabilities(&config)?)?;
         match seccomp {
             true => crate::seccomp::apply_default_profile(),
             false => Ok(()),
@@ -199,26 +207,59 @@ fn mount_tmpfs(dir: &str) -> Result<()> {
         .map_err(|e| failed("--tmpfs", dir, e))
 }
 
+/// A capability by name, as Docker takes it: `NET_ADMIN`, `net_admin` or
+/// `CAP_NET_ADMIN`; `ALL` is every one.
+pub fn capability(name: &str) -> Result<Vec<Capability>> {
+    if name.eq_ignore_ascii_case("ALL") {
+        return Ok(caps::all().into_iter().collect());
+    }
+    let upper = name.to_uppercase();
+    let full = match upper.starts_with("CAP_") {
+        true => upper,
+        false => format!("CAP_{upper}"),
+    };
+    full.parse::<Capability>()
+        .map(|cap| vec![cap])
+        .map_err(|_| {
+            Failure::new(format!(
+                "{name}: no such capability (see man 7 capabilities)"
+            ))
+        })
+}
+
+/// Docker's set, less the `--cap-drop`s, plus the `--cap-add`s.
+pub fn capabilities(config: &Config) -> Result<caps::CapsHashSet> {
+    let mut keep: caps::CapsHashSet = DOCKER_CAPABILITIES.into_iter().collect();
+    for name in &config.cap_drop {
+        for cap in capability(name)? {
+            keep.remove(&cap);
+        }
+    }
+    for name in &config.cap_add {
+        keep.extend(capability(name)?);
+    }
+    Ok(keep)
+}
+
 // ANCHOR: process
 /// Keep only Docker's capabilities (bounding, permitted, effective), none
 /// inheritable or ambient, and set no_new_privs: exec can never give more.
-pub fn drop_privileges() -> Result<()> {
-    let keep: caps::CapsHashSet = DOCKER_CAPABILITIES.into_iter().collect();
+pub fn drop_privileges(keep: &caps::CapsHashSet) -> Result<()> {
     narrate::step(
         format!(
             "prctl(PR_CAPBSET_DROP) x{}, capset()",
             caps::all().len() - keep.len()
         ),
-        "capsh --drop=... (all but Docker's 14)",
+        format!("capsh --drop=... (all but {})", keep.len()),
     );
     let fail = |e: caps::errors::CapsError| Failure::new(format!("capabilities: {e}"));
-    for cap in caps::all().difference(&keep) {
+    for cap in caps::all().difference(keep) {
         caps::drop(None, CapSet::Bounding, *cap).map_err(fail)?;
     }
     caps::clear(None, CapSet::Ambient).map_err(fail)?;
     caps::clear(None, CapSet::Inheritable).map_err(fail)?;
-    caps::set(None, CapSet::Effective, &keep).map_err(fail)?;
-    caps::set(None, CapSet::Permitted, &keep).map_err(fail)?;
+    caps::set(None, CapSet::Effective, keep).map_err(fail)?;
+    caps::set(None, CapSet::Permitted, keep).map_err(fail)?;
     narrate::step("prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs");
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

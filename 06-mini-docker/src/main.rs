@@ -62,6 +62,9 @@ enum Command {
         /// Only the ids.
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// status=created|running|paused|exited|dead, or name=PART; repeatable.
+        #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// What a container wrote (its json-file log).
     Logs {
@@ -143,6 +146,8 @@ enum Command {
         no_stream: bool,
         containers: Vec<String>,
     },
+    /// Give a container a new name.
+    Rename { container: String, name: String },
     /// Remove containers.
     Rm {
         /// Kill a running one first.
@@ -292,8 +297,16 @@ fn command(store: &Store, command: Command) -> Result<i32> {
                 lifecycle::start(store, c, false).map(drop)
             })
         }
-        Command::Ps { all, quiet } => {
-            print!("{}", show::ps(store, all, quiet));
+        Command::Ps { all, quiet, filter } => {
+            print!(
+                "{}",
+                show::ps(
+                    store,
+                    all,
+                    quiet,
+                    &show::Filter::parse(&filter).map_err(tool)?
+                )
+            );
             Ok(0)
         }
         Command::Logs {
@@ -375,6 +388,11 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             let _ = std::io::stdout().flush();
             std::thread::sleep(Duration::from_secs(1));
         },
+        Command::Rename { container, name } => {
+            let container = container::find(store, &container)?;
+            mini_docker::create::rename(store, &container, &name).map_err(tool)?;
+            Ok(0)
+        }
         Command::Rm { force, containers } => each(store, &containers, |c| lifecycle::rm(c, force)),
         Command::Inspect { containers } => show::inspect(store, &containers),
         Command::Images => {

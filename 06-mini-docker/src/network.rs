@@ -38,5 +38,6 @@ pub fn options(store: &Store, config: &Config) -> Result<Options> {
         subnet: None,
         ip: None,
         publish,
+        mtu: None,
     })
 }

@@ -52,8 +52,41 @@ fn status_text(container: &Container) -> (bool, String) {
     }
 }
 
+/// `ps --filter`: every condition must hold.
+#[derive(Debug, Default)]
+pub struct Filter {
+    status: Vec<String>,
+    name: Vec<String>,
+}
+
+impl Filter {
+    pub fn parse(flags: &[String]) -> Result<Filter> {
+        let mut filter = Filter::default();
+        for flag in flags {
+            match flag.split_once('=') {
+                Some(("status", value)) => filter.status.push(value.to_string()),
+                Some(("name", value)) => filter.name.push(value.to_string()),
+                _ => {
+                    return Err(Failure::new(format!(
+                        "--filter {flag}: use status=STATE or name=PART"
+                    )));
+                }
+            }
+        }
+        Ok(filter)
+    }
+
+    fn keeps(&self, c: &Container) -> bool {
+        let status = current_state(c)
+            .map(|s| s.status.to_string())
+            .unwrap_or_default();
+        (self.status.is_empty() || self.status.contains(&status))
+            && self.name.iter().all(|part| c.name.contains(part.as_str()))
+    }
+}
+
 // ANCHOR: ps
-pub fn ps(store: &Store, all: bool, quiet: bool) -> String {
+pub fn ps(store: &Store, all: bool, quiet: bool, filter: &Filter) -> String {
     let mut rows = vec![
         [
             "CONTAINER ID",
@@ -70,7 +103,7 @@ pub fn ps(store: &Store, all: bool, quiet: bool) -> String {
     let mut ids = String::new();
     for c in container::list(store).iter().rev() {
         let (running, status) = status_text(c);
-        if !all && !running {
+        if (!all && !running) || !filter.keeps(c) {
             continue;
         }
         ids.push_str(&format!("{}\n", c.short_id()));
