@@ -168,7 +168,10 @@ impl Config {
 
     /// Whether /proc and /sys are masked (not with `systempaths=unconfined`).
     pub fn masks_paths(&self) -> bool {
-        !self.security_opt.iter().any(|o| o == SYSTEMPATHS_UNCONFINED)
+        !self
+            .security_opt
+            .iter()
+            .any(|o| o == SYSTEMPATHS_UNCONFINED)
     }
 }
 
