@@ -8,7 +8,7 @@
 //! namespace's maps, release the child, and wait for it.
 
 use std::io::{Read, Write};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
 use labkit::failure::EXIT_TOOL_FAILED;
@@ -28,6 +28,7 @@ use crate::user_ns::write_maps;
 /// so the child continues from here on a copy of our memory, exactly like fork.
 /// Returns `None` in the child.
 pub fn clone_process(flags: libc::c_int) -> nix::Result<Option<Pid>> {
+    // ANCHOR: hole_clone
     // SAFETY: this program is single-threaded, and without CLONE_VM the child gets
     // its own copy of our memory (and of the stack we pass as NULL), as with fork(2).
     let ret = unsafe {
@@ -45,6 +46,7 @@ pub fn clone_process(flags: libc::c_int) -> nix::Result<Option<Pid>> {
         0 => Ok(None),
         pid => Ok(Some(Pid::from_raw(pid as i32))),
     }
+    // ANCHOR_END: hole_clone
 }
 // ANCHOR_END: clone
 
@@ -148,8 +150,8 @@ pub fn start(plan: &Plan) -> Result<Started> {
     let (go_read, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
     let (pid, in_cgroup) = match plan.via {
-        Via::Clone => spawn_with_clone(plan, go_read)?,
-        Via::Unshare => spawn_with_unshare(plan, go_read)?,
+        Via::Clone => spawn_with_clone(plan, go_read, go.as_raw_fd())?,
+        Via::Unshare => spawn_with_unshare(plan, go_read, go.as_raw_fd())?,
     };
     let child = Started { pid, in_cgroup, go };
     if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via)
@@ -163,7 +165,7 @@ pub fn start(plan: &Plan) -> Result<Started> {
 // ANCHOR_END: run_with
 
 // ANCHOR: spawn_clone
-fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
+fn spawn_with_clone(plan: &Plan, go: OwnedFd, parents_end: RawFd) -> Result<(Pid, bool)> {
     let mut namespaces = plan.namespaces.clone();
     if namespaces.remove(&Namespace::Time) {
         // CLONE_NEWTIME's bit is inside the byte where clone() takes the child's exit
@@ -184,7 +186,7 @@ fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
             clone_flags(&namespaces)
         );
         match clone3_into_cgroup(flags(&namespaces), fd) {
-            Ok(None) => child_after_go(plan, go, late_cgroupns),
+            Ok(None) => child_after_go(plan, go, parents_end, late_cgroupns),
             Ok(Some(child)) => {
                 narrate::step(format!("{call} = {child}"), fork_shell(&namespaces, true));
                 return Ok((child, true));
@@ -202,7 +204,7 @@ fn spawn_with_clone(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
     }
     let call = format!("clone({})", clone_flags(&namespaces));
     match clone_process(flags(&namespaces)) {
-        Ok(None) => child_after_go(plan, go, late_cgroupns),
+        Ok(None) => child_after_go(plan, go, parents_end, late_cgroupns),
         Ok(Some(child)) => {
             narrate::step(format!("{call} = {child}"), fork_shell(&namespaces, false));
             Ok((child, false))
@@ -235,13 +237,17 @@ fn fork_shell(namespaces: &crate::namespace::Namespaces, in_cgroup: bool) -> Str
 
 /// In the child: wait for the parent's word, make the cgroup namespace if it had to
 /// wait until we were in our group, and become the container. Never returns.
-fn child_after_go(plan: &Plan, go: OwnedFd, late_cgroupns: bool) -> ! {
+/// `parents_end`: our copy of the pipe's write end, closed first: otherwise a parent
+/// that dies before it says go (a crash, a kill) would leave us waiting for ever,
+/// holding whatever the caller reads from open.
+fn child_after_go(plan: &Plan, go: OwnedFd, parents_end: RawFd, late_cgroupns: bool) -> ! {
+    let _ = nix::unistd::close(parents_end);
     wait_for_go(go);
     become_container(plan, late_cgroupns)
 }
 
 // ANCHOR: spawn_unshare
-fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
+fn spawn_with_unshare(plan: &Plan, go: OwnedFd, parents_end: RawFd) -> Result<(Pid, bool)> {
     let mut namespaces = plan.namespaces.clone();
     // Our own cgroup would be its root: the child makes it, once in its group.
     let late_cgroupns = plan.cgroup.is_some() && namespaces.remove(&Namespace::Cgroup);
@@ -262,7 +268,7 @@ fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
     }
     if let Some(fd) = plan.cgroup.and_then(|c| c.v2) {
         match clone3_into_cgroup(0, fd) {
-            Ok(None) => child_after_go(plan, go, late_cgroupns),
+            Ok(None) => child_after_go(plan, go, parents_end, late_cgroupns),
             Ok(Some(child)) => {
                 narrate::step(
                     format!("clone3({{ SIGCHLD | CLONE_INTO_CGROUP, cgroup: {fd} }}) = {child}"),
@@ -276,7 +282,7 @@ fn spawn_with_unshare(plan: &Plan, go: OwnedFd) -> Result<(Pid, bool)> {
     }
     // SAFETY: single-threaded, so the child may do anything.
     match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
-        ForkResult::Child => child_after_go(plan, go, late_cgroupns),
+        ForkResult::Child => child_after_go(plan, go, parents_end, late_cgroupns),
         ForkResult::Parent { child } => {
             narrate::step(
                 format!("fork() = {child}"),

@@ -176,7 +176,7 @@ impl Group {
         let made = group.make(placement(layout, place, &v1, &v2));
         drop(lock);
         // From here on, `group` removes what it made if anything fails.
-        if let Err(failure) = made.and_then(|()| group.apply(limits)) {
+        if let Err(failure) = group.removed_if_it_panics(|g| made.and_then(|()| g.apply(limits))) {
             group.remove();
             return Err(failure);
         }
@@ -224,6 +224,7 @@ impl Group {
     // ANCHOR: apply
     /// Write each limit into the file its cgroup version uses.
     fn apply(&self, limits: &Limits) -> Result<()> {
+        // ANCHOR: hole_memory
         if let (Some(bytes), Some(dir)) = (limits.memory, self.dir_for("memory")) {
             let file = if dir.version == 1 {
                 "memory.limit_in_bytes"
@@ -232,6 +233,7 @@ impl Group {
             };
             write(&dir.path.join(file), &bytes.to_string())?;
         }
+        // ANCHOR_END: hole_memory
         if let (Some(total), Some(dir)) = (limits.memory_swap, self.dir_for("memory")) {
             let memory = limits.memory.unwrap_or(0);
             if dir.version == 1 {
@@ -281,9 +283,11 @@ impl Group {
             }
             write(&dir.path.join("cpuset.cpus"), cpus)?;
         }
+        // ANCHOR: hole_pids
         if let (Some(max), Some(dir)) = (limits.pids, self.dir_for("pids")) {
             write(&dir.path.join("pids.max"), &max.to_string())?;
         }
+        // ANCHOR_END: hole_pids
         if let Some(dir) = self.dir_for("io") {
             self.apply_throttles(dir, limits)?;
         }
@@ -398,12 +402,14 @@ impl Group {
 
     /// Before the child may go on: into every directory it was not created in.
     pub fn join(&self, child: &Started) -> Result<()> {
+        // ANCHOR: hole_join
         for dir in &self.dirs {
             if !(dir.version == 2 && child.in_cgroup) {
                 write(&dir.path.join("cgroup.procs"), &child.pid.to_string())?;
             }
         }
         Ok(())
+        // ANCHOR_END: hole_join
     }
     // ANCHOR_END: into_cgroup
 
@@ -432,6 +438,7 @@ impl Group {
     /// Freeze (or thaw) every process of the group: they stay in memory, holding
     /// their state, but get no CPU time until thawed. `docker pause` is this.
     pub fn freeze(&self, frozen: bool) -> Result<()> {
+        // ANCHOR: hole_freeze
         if let Some(dir) = self.v2() {
             write(
                 &dir.path.join("cgroup.freeze"),
@@ -455,6 +462,7 @@ impl Group {
             || files::read(&dir.path.join("freezer.state")).is_some_and(|s| s.trim() == state),
             "freezer.state to say it",
         )
+        // ANCHOR_END: hole_freeze
     }
     // ANCHOR_END: freeze
 
@@ -498,6 +506,7 @@ impl Group {
     /// Send `sig` (TERM, SIGTERM or 15) to every process of the group. cgroup.kill
     /// only knows SIGKILL, so this walks cgroup.procs.
     pub fn signal(&self, sig: &str) -> Result<()> {
+        // ANCHOR: hole_signal
         let upper = sig.to_ascii_uppercase();
         let named = if upper.starts_with("SIG") {
             upper
@@ -524,6 +533,19 @@ impl Group {
             let _ = kill(Pid::from_raw(pid), signal);
         }
         Ok(())
+        // ANCHOR_END: hole_signal
+    }
+
+    /// `step(self)`; should it panic (an exercise's `todo!()`, say), the group is
+    /// removed before the panic goes on, so that nothing is left on the host.
+    pub fn removed_if_it_panics<T>(&mut self, step: impl FnOnce(&mut Group) -> T) -> T {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(self))) {
+            Ok(done) => done,
+            Err(panic) => {
+                self.remove();
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     // ANCHOR: remove

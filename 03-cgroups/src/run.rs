@@ -42,7 +42,7 @@ pub fn run(options: &RunOptions, plan: &Plan) -> Result<i32> {
     // before it is allowed to exec: it never runs a moment without its limits.
     let mut plan = plan.clone();
     plan.cgroup = Some(group.into_cgroup());
-    let outcome = spawn::run_with(&plan, |child| group.join(child));
+    let outcome = group.removed_if_it_panics(|g| spawn::run_with(&plan, |child| g.join(child)));
     let seconds = started.elapsed().as_secs_f64();
     let stats = Stats::read(&group);
     if let Ok(code) = &outcome {

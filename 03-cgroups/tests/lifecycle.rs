@@ -66,26 +66,30 @@ fn freeze_stops_a_counter_and_thaw_resumes_it() {
         listed.stdout
     );
 
-    assert_eq!(tool(&["freeze"]).code, 0);
+    let out = tool(&["freeze"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let frozen_at = count(&file);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(count(&file), frozen_at, "frozen: no CPU time, no progress");
     let stats = tool(&["stats"]);
     assert!(stats.stdout.contains(", frozen"), "{}", stats.stdout);
 
-    assert_eq!(tool(&["thaw"]).code, 0);
+    let out = tool(&["thaw"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     wait_until("counting again", || {
         (count(&file) > frozen_at).then_some(())
     });
 
-    assert_eq!(tool(&["kill"]).code, 0);
+    let out = tool(&["kill"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         kept.run.wait().expect("wait").code(),
         Some(137),
         "killed: 128 + SIGKILL"
     );
     assert!(!leftovers(&name).is_empty(), "--keep kept the group");
-    assert_eq!(tool(&["rm"]).code, 0);
+    let out = tool(&["rm"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
 }
 
