@@ -63,6 +63,7 @@ fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Fa
         format!("fork() = {}", getpid()),
         "( ... )   # the rest happens in the child",
     );
+    // ANCHOR: hole_chroot
     narrate::step(
         format!("chroot({root:?})"),
         format!("chroot {}", root.display()),
@@ -77,6 +78,8 @@ fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Fa
     if let Err(e) = chdir("/") {
         return Failure::new(format!("chdir(/): {}", e.desc())).exit_code(EXIT_TOOL_FAILED);
     }
+    // ANCHOR_END: hole_chroot
+    // ANCHOR: hole_userspec
     if let Some((uid, gid)) = userspec {
         // Groups first: once we give up uid 0 we may no longer change them.
         let (uid, gid) = (
@@ -95,6 +98,7 @@ fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Fa
                 .exit_code(EXIT_TOOL_FAILED);
         }
     }
+    // ANCHOR_END: hole_userspec
     exec_command(command, root)
 }
 // ANCHOR_END: run

@@ -108,6 +108,7 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
                 root.display()
             ))
         })?;
+    // ANCHOR: hole_escape
     narrate::note(format!(
         "we are still root, so chroot(2) works again: into /{sub}, but without cd-ing there"
     ));
@@ -133,6 +134,7 @@ fn break_out(root: &Path, host_root: (u64, u64)) -> Result<bool> {
     narrate::step("chroot(\".\")", "chroot .");
     chroot(".").context(|| "chroot .".into())?;
     chdir("/").context(|| "chdir /".into())?;
+    // ANCHOR_END: hole_escape
 
     let now = identity("/").context(|| "stat /".into())?;
     let escaped = now == host_root;

@@ -97,6 +97,7 @@ pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
     ) else {
         return Failure::new("the command contains a NUL byte").exit_code(EXIT_TOOL_FAILED);
     };
+    // ANCHOR: hole_execve
     narrate::step(
         format!("execve({:?}, {}, environ)", path, c_array(command)),
         format!("exec {}", shell_line(command)),
@@ -106,6 +107,7 @@ pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
         Ok(never) => match never {},
     };
     explain_exec_failure(&path, errno, host_root)
+    // ANCHOR_END: hole_execve
 }
 // ANCHOR_END: exec
 

@@ -70,6 +70,7 @@ fn setup(plan: &Plan) -> Result<i32> {
         narrate::step(format!("sethostname({name:?})"), format!("hostname {name}"));
         sethostname(name).map_err(|e| Failure::new(format!("sethostname: {}", e.desc())))?;
     }
+    // ANCHOR: hole_domainname
     if let Some(name) = &plan.domainname {
         narrate::step(
             format!("setdomainname({name:?})"),
@@ -83,6 +84,7 @@ fn setup(plan: &Plan) -> Result<i32> {
             )));
         }
     }
+    // ANCHOR_END: hole_domainname
     if plan.has(Namespace::Mount) {
         container_fs::make_private()?;
     }

@@ -543,6 +543,7 @@ pub fn remount_readonly(target: &Target, also: MsFlags) -> Result<()> {
 /// Make `rootfs` our `/`, and detach the old root so that nothing of the host's
 /// filesystem is reachable any more (chroot only hides it).
 pub fn pivot_into(rootfs: &Path) -> Result<()> {
+    // ANCHOR: hole_pivot
     let r = rootfs.display();
     narrate::step(format!("chdir({rootfs:?})"), format!("cd {r}"));
     chdir(rootfs).map_err(|e| Failure::new(format!("chdir {r}: {}", e.desc())))?;
@@ -568,5 +569,6 @@ pub fn pivot_into(rootfs: &Path) -> Result<()> {
         .map_err(|e| Failure::new(format!("unmounting the old root: {}", e.desc())))?;
     narrate::step("chdir(\"/\")", "cd /");
     chdir("/").map_err(|e| Failure::new(format!("chdir /: {}", e.desc())))
+    // ANCHOR_END: hole_pivot
 }
 // ANCHOR_END: pivot

@@ -32,6 +32,7 @@ impl Namespace {
 
     /// The flag for clone(2), unshare(2) and setns(2).
     pub fn flag(self) -> libc::c_int {
+        // ANCHOR: hole_flags
         match self {
             Namespace::Uts => libc::CLONE_NEWUTS,
             Namespace::Ipc => libc::CLONE_NEWIPC,
@@ -42,6 +43,7 @@ impl Namespace {
             Namespace::Cgroup => libc::CLONE_NEWCGROUP,
             Namespace::Time => libc::CLONE_NEWTIME,
         }
+        // ANCHOR_END: hole_flags
     }
 
     pub fn flag_name(self) -> &'static str {

@@ -35,6 +35,7 @@ impl Mapping {
 // ANCHOR: write_maps
 /// Write the maps of the user namespace `pid` lives in (`"self"` after unshare).
 pub fn write_maps(pid: &str, mapping: &Mapping) -> Result<()> {
+    // ANCHOR: hole_maps
     let proc = format!("/proc/{pid}");
     let uid_line = format!("{} {} 1", mapping.inside_uid, mapping.outside_uid);
     narrate::step(
@@ -59,5 +60,6 @@ pub fn write_maps(pid: &str, mapping: &Mapping) -> Result<()> {
     );
     std::fs::write(format!("{proc}/gid_map"), &gid_line)
         .context(|| format!("writing {proc}/gid_map"))
+    // ANCHOR_END: hole_maps
 }
 // ANCHOR_END: write_maps

@@ -249,3 +249,20 @@ fn the_v1_device_controller_allows_only_its_list() {
     );
     assert_eq!(leftovers(&unique("dev")), Vec::<std::path::PathBuf>::new());
 }
+
+/// The fork bomb of the exercises page, run as the page writes it: each fork past
+/// the limit fails, and the run ends when its shell does, the group with it.
+#[test]
+fn the_books_fork_bomb_stops_at_the_pids_limit() {
+    needs_root!();
+    let lines =
+        lab_tests::book_lines::sh_block("ch03/exercises.md", "Without a check: the fork bomb");
+    let programs = std::path::Path::new(BIN).parent().expect("target/debug");
+    let out = lab_tests::book_lines::shell(&lines, programs).output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("fork"),
+        "forks past the limit fail: {}",
+        out.stderr
+    );
+}

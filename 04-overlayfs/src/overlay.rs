@@ -107,6 +107,7 @@ impl Overlay {
 
     /// No upper layer: the merged view is read-only (the kernel wants two lowers then).
     pub fn read_only(lowers: &[PathBuf], merged: &Path) -> Result<Overlay> {
+        // ANCHOR: hole_read_only
         if lowers.len() < 2 {
             return Err(Failure::new(
                 "--lower: a read-only overlay (no --upper) needs at least two lowers",
@@ -123,10 +124,12 @@ impl Overlay {
             work: None,
             merged,
         })
+        // ANCHOR_END: hole_read_only
     }
 
     /// `lowerdir=L1:L2,upperdir=U,workdir=W`
     pub fn options(&self) -> String {
+        // ANCHOR: hole_options
         let lowers: Vec<String> = self
             .lowers
             .iter()
@@ -143,10 +146,12 @@ impl Overlay {
             }
             _ => format!("lowerdir={}", lowers.join(":")),
         }
+        // ANCHOR_END: hole_options
     }
 
     // ANCHOR: mount
     pub fn mount(&self) -> Result<()> {
+        // ANCHOR: hole_mount
         let options = self.options();
         narrate::step(
             format!(
@@ -172,6 +177,7 @@ impl Overlay {
                 e.desc()
             ))
         })
+        // ANCHOR_END: hole_mount
     }
     // ANCHOR_END: mount
 }

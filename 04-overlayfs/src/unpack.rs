@@ -316,6 +316,7 @@ fn overlay_whiteout(out: &mut RootfsWriter, parent: &Path, name: &str) -> Result
         return xattr::set(dir, crate::changes::OPAQUE_XATTR, b"y")
             .map_err(|e| Failure::new(format!("{}: opaque xattr: {e}", dir.display())));
     }
+    // ANCHOR: hole_whiteout
     let deleted = name.trim_start_matches(WHITEOUT_PREFIX);
     let host = out.prepare(&Path::new("/").join(parent).join(deleted))?;
     RootfsWriter::clear(&host)?;
@@ -326,6 +327,7 @@ fn overlay_whiteout(out: &mut RootfsWriter, parent: &Path, name: &str) -> Result
         0,
     )
     .map_err(|e| Failure::new(format!("whiteout {}: {}", host.display(), e.desc())))
+    // ANCHOR_END: hole_whiteout
 }
 
 fn device<R: Read>(entry: &tar::Entry<R>) -> u64 {

@@ -231,3 +231,68 @@ fn run_leaves_no_mount_and_no_temp_dir_behind() {
         .into_owned();
     snap("run", &text);
 }
+
+/// A layer kept for overlay (mini-docker's image store): the tarball's `.wh.NAME`
+/// becomes what overlay itself writes, a 0/0 character device NAME.
+#[test]
+fn a_layers_whiteout_becomes_a_0_0_device_for_overlay() {
+    needs_root!(); // mknod of a character device
+    let t = open_tempdir();
+    let layer = t.path().join("layer.tar");
+    let mut tar = tar::Builder::new(std::fs::File::create(&layer).expect("create"));
+    for (path, data) in [("etc/motd", &b"hi\n"[..]), ("etc/.wh.gone", &b""[..])] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, data).expect("append");
+    }
+    tar.finish().expect("finish");
+    drop(tar);
+    let dir = t.path().join("unpacked");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let unpacked = ch04_overlayfs::unpack::unpack_layer(&layer, &dir).expect("unpack_layer");
+    assert_eq!(unpacked.whiteouts, 1);
+    let gone = std::fs::symlink_metadata(dir.join("etc/gone")).expect("the whiteout");
+    assert!(gone.file_type().is_char_device(), "{gone:?}");
+    assert_eq!(gone.rdev(), 0, "device 0/0");
+    assert!(
+        !dir.join("etc/.wh.gone").exists(),
+        "the marker file itself is not kept"
+    );
+    assert_eq!(std::fs::read(dir.join("etc/motd")).expect("motd"), b"hi\n");
+}
+
+/// The copy-up exercise, run as the page writes it (in a mount namespace of its own,
+/// so that a failure half-way leaves no mount on the host): the first append through
+/// the merged view copies the whole file up, the second does not.
+#[test]
+fn the_books_copy_up_exercise_runs_as_written() {
+    needs_root!();
+    let lines =
+        lab_tests::book_lines::sh_block("ch04/exercises.md", "Without a check: what copy-up costs");
+    let script = lab_tests::book_lines::script(&lines);
+    let programs = std::path::Path::new(BIN).parent().expect("target/debug");
+    let path = format!(
+        "{}:{}",
+        programs.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Learner::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/bash",
+            "-e",
+            "-c",
+        ])
+        .args([&script])
+        .env("PATH", &path)
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("real").count(), 2, "{}", out.stderr);
+    assert!(
+        !std::path::Path::new("/tmp/cu").exists(),
+        "the page cleans up"
+    );
+}

@@ -154,12 +154,7 @@ pub const TABLES: [&str; 3] = ["raw", "nat", "filter"];
 pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
     let tag = tag(bridge);
     vec![
-        // Leaving the host: replace the container's source address with the host's.
-        Rule::new(
-            "nat",
-            "POSTROUTING",
-            format!("-s {subnet} ! -o {bridge} {tag} -j MASQUERADE"),
-        ),
+        masquerade(bridge, subnet, &tag),
         // The host's own connections to 127.0.0.1:PORT, rewritten towards a
         // container, must not reach it with 127.0.0.1 as their source.
         Rule::new(
@@ -195,6 +190,20 @@ pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
 }
 // ANCHOR_END: bridge_rules
 
+// ANCHOR: masquerade
+/// Leaving the host: replace the container's source address with the host's, on
+/// every packet from the bridge's subnet that goes out of another interface.
+fn masquerade(bridge: &str, subnet: Ipv4Net, tag: &str) -> Rule {
+    // ANCHOR: hole_nat
+    Rule::new(
+        "nat",
+        "POSTROUTING",
+        format!("-s {subnet} ! -o {bridge} {tag} -j MASQUERADE"),
+    )
+    // ANCHOR_END: hole_nat
+}
+// ANCHOR_END: masquerade
+
 /// The jumps into our ports chain, from both ways a packet reaches this host.
 pub fn port_chain_jumps() -> Vec<Rule> {
     let spec =
@@ -210,6 +219,7 @@ pub fn port_chain_jumps() -> Vec<Rule> {
 // ANCHOR: publish_rules
 /// `-p HOST:CONTAINER`: rewrite the destination, then let the packet through.
 pub fn publish_rules(bridge: &str, container: std::net::Ipv4Addr, publish: &Publish) -> Vec<Rule> {
+    // ANCHOR: hole_publish
     let (tag, proto) = (tag(bridge), publish.protocol);
     let (host_port, port) = (publish.host_port, publish.container_port);
     vec![
@@ -231,6 +241,7 @@ pub fn publish_rules(bridge: &str, container: std::net::Ipv4Addr, publish: &Publ
             )
         },
     ]
+    // ANCHOR_END: hole_publish
 }
 // ANCHOR_END: publish_rules
 

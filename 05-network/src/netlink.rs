@@ -171,6 +171,7 @@ impl Netlink {
     /// creates the other end directly inside namespace `pid`, already named `peer`:
     /// `ip link add NAME master BRIDGE up type veth peer name PEER netns PID`.
     pub fn add_veth(&self, name: &str, bridge: Option<&Link>, peer: &str, pid: Pid) -> Result<()> {
+        // ANCHOR: hole_veth
         let peer_end = LinkMessageBuilder::<LinkUnspec>::default()
             .name(peer.to_string())
             .setns_by_pid(pid.as_raw() as u32)
@@ -194,6 +195,7 @@ impl Netlink {
             &format!("RTM_NEWLINK {name} type veth peer {peer}"),
             self.handle.link().add(ours.build()).execute(),
         )
+        // ANCHOR_END: hole_veth
     }
     // ANCHOR_END: veth
 

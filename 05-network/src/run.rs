@@ -269,10 +269,12 @@ impl Attachment {
             crate::bridge::sysctl(&format!("net.ipv6.conf.{}.disable_ipv6", lease.veth), "1")?;
         }
         let inside = Netlink::inside(pid)?;
+        // ANCHOR: hole_mtu
         if let Some(mtu) = self.mtu {
             netlink.set_mtu(&lease.veth, mtu)?;
             inside.set_mtu("eth0", mtu)?;
         }
+        // ANCHOR_END: hole_mtu
         let address = Ipv4Net::new(lease.ip, bridge.subnet.prefix_len())
             .map_err(|e| Failure::new(e.to_string()))?;
         inside.add_address("eth0", address)?;

@@ -460,6 +460,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
 
 /// `rename`: under the store's lock, as `create` takes a name.
 pub fn rename(store: &Store, container: &Container, name: &str) -> Result<()> {
+    // ANCHOR: hole_rename
     check_name(name)?;
     let _locked = lock(&store.root)?;
     if let Some(other) = container::list(store).iter().find(|c| c.name == name) {
@@ -475,6 +476,7 @@ pub fn rename(store: &Store, container: &Container, name: &str) -> Result<()> {
         container.created.clone(),
     );
     renamed.save_config(&container.config()?)
+    // ANCHOR_END: hole_rename
 }
 
 #[cfg(test)]

@@ -103,6 +103,7 @@ pub fn is_char_device(fd: &OwnedFd, major: u64, minor: u64) -> bool {
 /// Mask and make read-only, inside the container's root (after `pivot_root`).
 /// Every target is reached by chapter 02's walk, which follows no symlink.
 pub fn protect_paths() -> Result<()> {
+    // ANCHOR: hole_masks
     narrate::note(format!(
         "masking {} paths of /proc and /sys, {} more read-only (Docker's defaults)",
         MASKED.len(),
@@ -144,6 +145,7 @@ pub fn protect_paths() -> Result<()> {
         }
     }
     Ok(())
+    // ANCHOR_END: hole_masks
 }
 // ANCHOR_END: mounts
 
@@ -161,11 +163,13 @@ pub fn last_steps(config: &Config) -> Hook {
         for dir in &config.tmpfs {
             mount_tmpfs(dir)?;
         }
+        // ANCHOR: hole_read_only
         if config.read_only {
             let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
             mount(None::<&str>, "/", None::<&str>, ro, None::<&str>)
                 .map_err(|e| failed("read-only", "/", e))?;
         }
+        // ANCHOR_END: hole_read_only
         if config.masks_paths() {
             protect_paths()?;
         }
@@ -229,6 +233,7 @@ pub fn capability(name: &str) -> Result<Vec<Capability>> {
 
 /// Docker's set, less the `--cap-drop`s, plus the `--cap-add`s.
 pub fn capabilities(config: &Config) -> Result<caps::CapsHashSet> {
+    // ANCHOR: hole_cap_add_drop
     let mut keep: caps::CapsHashSet = DOCKER_CAPABILITIES.into_iter().collect();
     for name in &config.cap_drop {
         for cap in capability(name)? {
@@ -239,12 +244,14 @@ pub fn capabilities(config: &Config) -> Result<caps::CapsHashSet> {
         keep.extend(capability(name)?);
     }
     Ok(keep)
+    // ANCHOR_END: hole_cap_add_drop
 }
 
 // ANCHOR: process
 /// Keep only Docker's capabilities (bounding, permitted, effective), none
 /// inheritable or ambient, and set no_new_privs: exec can never give more.
 pub fn drop_privileges(keep: &caps::CapsHashSet) -> Result<()> {
+    // ANCHOR: hole_caps
     narrate::step(
         format!(
             "prctl(PR_CAPBSET_DROP) x{}, capset()",
@@ -269,5 +276,6 @@ pub fn drop_privileges(keep: &caps::CapsHashSet) -> Result<()> {
         )));
     }
     Ok(())
+    // ANCHOR_END: hole_caps
 }
 // ANCHOR_END: process

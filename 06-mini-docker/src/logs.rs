@@ -68,6 +68,7 @@ impl LogWriter {
     }
 
     fn emit(file: &mut File, stream: &str, bytes: &[u8]) -> Result<()> {
+        // ANCHOR: hole_log_line
         let line = Line {
             log: String::from_utf8_lossy(bytes).into_owned(),
             stream: stream.to_string(),
@@ -78,6 +79,7 @@ impl LogWriter {
         // One write per line (O_APPEND): a reader never sees half a line's JSON.
         file.write_all(text.as_bytes())
             .map_err(|e| Failure::new(format!("json.log: {e}")))
+        // ANCHOR_END: hole_log_line
     }
 }
 

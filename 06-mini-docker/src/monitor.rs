@@ -497,6 +497,7 @@ pub(crate) fn open_pidfd(pid: Pid) -> Result<OwnedFd> {
 /// its exit code. A pidfd tells the relay when it ends, without polling: it becomes
 /// readable when the process exits.
 fn pump(pid: Pid, pipes: Ours, log: &mut LogWriter, terminal: Terminal) -> Result<i32> {
+    // ANCHOR: hole_pump
     let copies = [terminal.out, terminal.err];
     pipes.relay(
         pid,
@@ -511,6 +512,7 @@ fn pump(pid: Pid, pipes: Ours, log: &mut LogWriter, terminal: Terminal) -> Resul
     )?;
     log.finish()?;
     ch01_chroot::chroot_run::wait_for(pid)
+    // ANCHOR_END: hole_pump
 }
 // ANCHOR_END: pump
 

@@ -77,11 +77,13 @@ impl Filter {
     }
 
     fn keeps(&self, c: &Container) -> bool {
+        // ANCHOR: hole_ps_filter
         let status = current_state(c)
             .map(|s| s.status.to_string())
             .unwrap_or_default();
         (self.status.is_empty() || self.status.contains(&status))
             && self.name.iter().all(|part| c.name.contains(part.as_str()))
+        // ANCHOR_END: hole_ps_filter
     }
 }
 

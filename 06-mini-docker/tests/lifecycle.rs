@@ -677,3 +677,29 @@ fn the_busybox_image_is_built_once() {
     assert_eq!(lab_tests::ls(&docker.root().join("images")).len(), 1);
     assert_eq!(lab_tests::ls(&docker.root().join("layers")).len(), 1);
 }
+
+/// The first commands of chapter 06's page, run as the page writes them (in the
+/// test's sandbox network namespace and store): each must work.
+#[test]
+fn the_chapters_first_commands_run_as_written() {
+    needs_root!();
+    let docker = Docker::new();
+    let lines = lab_tests::book_lines::sh_block("ch06/index.md", "06 mini-docker");
+    let programs = std::path::Path::new(BIN).parent().expect("target/debug");
+    let root = docker.root();
+    let out = docker
+        .sandbox
+        .enter(
+            lab_tests::book_lines::shell(&lines, programs)
+                .env("MINI_DOCKER_ROOT", &root.to_string_lossy()),
+        )
+        .output();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("\nhello\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("httpd -f -v -p 80 -h /etc"),
+        "ps lists it: {}",
+        out.stdout
+    );
+    assert!(docker.containers().is_empty(), "stop and rm leave none");
+}

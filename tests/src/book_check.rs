@@ -5,7 +5,9 @@
 //! - every `{{#include FILE:ANCHOR}}` names a file that exists and an anchor in it;
 //! - every internal link (and `#fragment`) leads to a page (and heading) of the book;
 //! - every terminal transcript (a `console` block) is one include of an insta
-//!   snapshot, skipping exactly its header, and that snapshot is written by a test.
+//!   snapshot, skipping exactly its header, and that snapshot is written by a test;
+//! - every exercise (`NN-chapter/exercises.txt`) is on its chapter's exercises page
+//!   (`cargo lab start NN N`), and the book names no exercise that does not exist.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -41,7 +43,56 @@ pub fn check_book(book: &Path) -> Vec<String> {
             check_page(&src, page, &pages, &mut problems);
         }
     }
+    check_exercises(&src, &pages, &mut problems);
     problems
+}
+
+/// The exercises the book names are the ones the chapters cut.
+fn check_exercises(src: &Path, pages: &BTreeSet<PathBuf>, problems: &mut Vec<String>) {
+    let Some(workspace) = src.parent().and_then(Path::parent) else {
+        return;
+    };
+    let holes = match crate::holes::all(workspace) {
+        Ok(holes) => holes,
+        Err(e) => return problems.push(e),
+    };
+    let named = |chapter: &str, number: &str| {
+        holes
+            .iter()
+            .any(|h| h.chapter == chapter && h.number.to_string() == number)
+    };
+    let start = Regex::new(r"cargo lab (?:start|check|reset) (\d\d) (\d+)").expect("regex");
+    for page in pages {
+        let text = std::fs::read_to_string(page).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            for c in start.captures_iter(line) {
+                if !named(&c[1], &c[2]) {
+                    problems.push(format!(
+                        "{}:{}: exercise {} {} does not exist (see {}-*/exercises.txt)",
+                        rel(src, page),
+                        n + 1,
+                        &c[1],
+                        &c[2],
+                        &c[1]
+                    ));
+                }
+            }
+        }
+    }
+    for hole in &holes {
+        let page = src.join(format!("ch{}/exercises.md", hole.chapter));
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        if !text.contains(&format!("cargo lab start {} {}", hole.chapter, hole.number)) {
+            problems.push(format!(
+                "{}: exercise {} ({}) is not on the page (`cargo lab start {} {}`)",
+                rel(src, &page),
+                hole.label(),
+                hole.title,
+                hole.chapter,
+                hole.number
+            ));
+        }
+    }
 }
 
 fn check_page(src: &Path, page: &Path, pages: &BTreeSet<PathBuf>, problems: &mut Vec<String>) {

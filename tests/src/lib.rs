@@ -3,8 +3,10 @@
 //! - [`Learner`]: run a chapter's binary exactly as a learner types it, and get its
 //!   exit code, its streams, and a *transcript* (what a terminal shows) with the
 //!   things that change from run to run redacted, ready for an insta snapshot.
-//! - [`needs_root!`]: tests run the real kernel as root; without root a test says
-//!   so loudly, and under `CI=true` it fails instead of skipping.
+//! - [`needs_root!`]: tests run the real kernel as root; without root a test fails,
+//!   loudly: a test that did not run never counts as passed. Tests that cannot run
+//!   on this host (the other cgroup lane) are listed by `cargo lab test` as not run.
+//! - [`holes`]: the exercises, holes cut out of the chapters' code.
 //! - [`host_state`]: the host's mounts, links, netfilter rules, cgroups and our
 //!   processes, captured before and after a run to prove nothing was left behind.
 //! - [`vm`]: `cargo lab vm`, a VM with pure cgroup v2 laid out as systemd does,
@@ -12,6 +14,8 @@
 
 pub mod bench;
 pub mod book_check;
+pub mod book_lines;
+pub mod holes;
 pub mod host_state;
 mod learner;
 pub mod netns;
@@ -28,10 +32,15 @@ fn this_test(fallback: &str) -> String {
 }
 
 /// Say loudly that a test did not run here, and why. `cargo lab test` gathers
-/// these (through the file named by `LAB_NOT_RUN`) and lists them at the end.
+/// these (through the file named by `LAB_NOT_RUN`) and lists them at the end;
+/// anywhere else (plain `cargo test`, `cargo lab check`) nothing would list it, so
+/// the test fails instead: a test that did not run never counts as passed.
 pub fn not_run(test: &str, why: &str) {
     use std::io::Write;
     let line = format!("{test}: NOT RUN: {why}");
+    if std::env::var_os("LAB_NOT_RUN").is_none() {
+        panic!("{line} (`cargo lab test` lists such tests as not run instead)");
+    }
     // Straight to the descriptor: libtest captures eprintln!, and this must be seen.
     let _ = std::io::stderr()
         .lock()
@@ -46,19 +55,18 @@ pub fn not_run(test: &str, why: &str) {
     }
 }
 
-/// True when this test can go on. Not root: under `CI=true` the test fails (CI must
-/// never pass by skipping); elsewhere it says loudly that it did not run.
+/// True when this test can go on. Not root, it fails, loudly: a test that did not
+/// run must never count as passed. (`cargo lab test` and `cargo lab check` run the
+/// tests as root through sudo when you are not root.)
 pub fn root_or_explain(test: &str) -> bool {
     if labkit::privilege::is_root() {
         return true;
     }
-    let why = "this test drives the real kernel and needs root \
-               (run the suite as root: sudo -E cargo lab test)";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{test}: NOT RUN: {why}; under CI=true that is a failure");
-    }
-    not_run(&this_test(test), why);
-    false
+    panic!(
+        "{test}: NOT RUN: this test drives the real kernel and needs root. Run the tests \
+         with `cargo lab test` or `cargo lab check CH N`: they build as you and run the \
+         tests as root through sudo"
+    );
 }
 
 /// Return early from a test unless we are root (see [`root_or_explain`]).
@@ -72,8 +80,8 @@ macro_rules! needs_root {
 }
 
 /// True when this host is of the cgroup `lane` the test needs (`"v2"` or
-/// `"hybrid"`); otherwise the test is reported as not run (it runs on CI's other
-/// lane) and must return.
+/// `"hybrid"`). Otherwise the test is reported as not run (see [`not_run`]: CI runs
+/// it on its other lane) and must return.
 pub fn on_lane(test: &str, lane: &str) -> bool {
     let here = cgroup_lane();
     if here == lane {

@@ -4,8 +4,11 @@
 //! 2. build every binary, then `cargo test --workspace ARGS`;
 //! 3. capture the host again: any difference fails the run, and is shown.
 //!
-//! `cargo lab exercises`: prove every exercise's check fails on the starting code
-//! and passes with its reference solution (`NN-chapter/exercises/K-name.patch`).
+//! `cargo lab start|check|reset CH N`: an exercise, a hole cut out of the chapter's
+//! code (`NN-chapter/exercises.txt`, see `lab_tests::holes`).
+//! `cargo lab exercises`: prove every hole: its check fails with the hole cut, at
+//! the hole, and passes with the reference.
+//! `cargo lab install`: build as you, then put every chapter's binary on root's PATH.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,19 +27,43 @@ fn main() -> ExitCode {
             Some(run) => ExitCode::from(lab_tests::vm::guest(Path::new(run)).clamp(0, 255) as u8),
             None => ExitCode::from(2),
         },
-        Some(verb @ ("check" | "solve" | "unsolve")) => one_exercise(verb, &args[1..]),
+        Some(verb @ ("start" | "check" | "reset")) => one_exercise(verb, &args[1..]),
+        Some("install") => install(&args[1..]),
         // The measuring half of `bench`, in a process of its own: it leaves the
         // host's network namespace, and the host check must not.
         Some("bench-run") => bench_run(&args[1..]),
+        // The host as root sees it, for a `cargo lab test` run by a user (one line
+        // per part, see lab_tests::host_state).
+        Some("host-state") => match args.get(1) {
+            Some(bin_dir) if labkit::privilege::is_root() => {
+                for gone in HostState::forget_vanished_network_state() {
+                    eprintln!(
+                        "host check: removed {gone}: state of a network namespace that is gone"
+                    );
+                }
+                for line in HostState::capture(Path::new(bin_dir)).lines {
+                    println!("{line}");
+                }
+                ExitCode::SUCCESS
+            }
+            _ => ExitCode::from(2),
+        },
         _ => {
             eprintln!("usage: cargo lab test [CARGO TEST ARGS...]");
             eprintln!("         the whole suite, then a check that the host is left as it was");
+            eprintln!("       cargo lab install [--prefix DIR]");
+            eprintln!("         build as you, then install every chapter's binary into DIR/bin");
+            eprintln!("         (/usr/local/bin: on root's PATH, so `sudo ch01-chroot ...` works)");
+            eprintln!("       cargo lab start CHAPTER N    (e.g. cargo lab start 02 1)");
+            eprintln!("         cut exercise N out of the chapter's code: hints and a todo!()");
+            eprintln!("       cargo lab check CHAPTER N");
+            eprintln!("         run the chapter's tests for that exercise (as root, through sudo)");
+            eprintln!("       cargo lab reset CHAPTER N");
+            eprintln!("         put the reference back (your version is kept in .lab/)");
             eprintln!("       cargo lab exercises");
-            eprintln!("         (see below)");
-            eprintln!("       cargo lab check CHAPTER N    (e.g. cargo lab check 02 1)");
-            eprintln!("         run exercise N's check: it fails until the exercise is solved");
-            eprintln!("       cargo lab solve CHAPTER N / cargo lab unsolve CHAPTER N");
-            eprintln!("         apply (or take back) the reference solution in this checkout");
+            eprintln!(
+                "         prove every exercise: its check fails with the hole, passes without"
+            );
             eprintln!(
                 "       cargo lab vm [--bare] [--cgroup PATH] [--cpus N] [--memory MIB] [--timeout SECS]"
             );
@@ -47,9 +74,6 @@ fn main() -> ExitCode {
             eprintln!("       cargo lab bench [ROUNDS] [--against LABEL=PATH]");
             eprintln!(
                 "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
-            );
-            eprintln!(
-                "         each exercise check fails on the starting code and passes with its solution"
             );
             ExitCode::from(2)
         }
@@ -80,58 +104,197 @@ fn cargo_command(dir: &Path, args: &[&str], extra: &[String]) -> Command {
     cmd
 }
 
-/// `cargo lab check 02 1`: chapter 02's exercise 1, as a learner works on it.
+/// `cargo lab start 02 1`, `check`, `reset`: chapter 02's exercise 1, as a learner
+/// works on it.
 fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
     let root = workspace();
     let (Some(chapter), Some(number)) = (args.first(), args.get(1)) else {
         eprintln!("usage: cargo lab {verb} CHAPTER N   (e.g. cargo lab {verb} 02 1)");
+        list_exercises(&root);
         return ExitCode::from(2);
     };
-    // `2` or `02` both mean the folder 02-namespaces.
-    let chapter = format!("{:02}", chapter.parse::<u32>().unwrap_or(0));
-    let found = find_exercises(&root).into_iter().find(|ex| {
-        let folder = ex
-            .patch
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name);
-        let in_chapter =
-            folder.is_some_and(|f| f.to_string_lossy().starts_with(&format!("{chapter}-")));
-        let name = ex
-            .patch
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        in_chapter && name.split('-').next() == Some(number.as_str())
-    });
-    let Some(ex) = found else {
-        eprintln!("cargo lab {verb}: chapter {chapter} has no exercise {number} with a check");
-        return ExitCode::from(2);
-    };
-    let ok = match verb {
-        "check" => cargo(&ex.check_args(&[]), &[]),
-        _ => {
-            let mut git = Command::new("git");
-            git.arg("apply").current_dir(&root);
-            if verb == "unsolve" {
-                git.arg("-R");
-            }
-            git.arg(&ex.patch).status().is_ok_and(|s| s.success())
+    let hole = match lab_tests::holes::find(&root, chapter, number) {
+        Ok(hole) => hole,
+        Err(e) => {
+            eprintln!("cargo lab {verb}: {e}");
+            list_exercises(&root);
+            return ExitCode::from(2);
         }
     };
-    println!(
-        "cargo lab {verb}: {} {} ({}): {}",
-        ex.package,
-        number,
-        ex.test,
-        if ok { "ok" } else { "not yet" }
-    );
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let label = format!("exercise {} ({})", hole.label(), hole.title);
+    let done = match verb {
+        "start" => hole.start(&root).map(|()| {
+            format!(
+                "{label}: cut out of {}: write it where the todo!() is, then \
+                 `cargo lab check {} {}`",
+                hole.source().display(),
+                hole.chapter,
+                hole.number
+            )
+        }),
+        "reset" => hole.reset(&root).map(|mine| {
+            format!(
+                "{label}: the reference is back in {}; what was there is kept in {}",
+                hole.source().display(),
+                mine.display()
+            )
+        }),
+        _ => {
+            let (passed, output) = run_check(&hole, &root, None);
+            print!("{output}");
+            let missing = hole.not_passed(&output);
+            match passed && missing.is_empty() {
+                true => Ok(format!("{label}: solved: its tests pass")),
+                false => Err(format!(
+                    "{label}: not yet: {} did not pass",
+                    missing.join(", ")
+                )),
+            }
+        }
+    };
+    match done {
+        Ok(line) => {
+            println!("cargo lab {verb}: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("cargo lab {verb}: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn list_exercises(root: &Path) {
+    match lab_tests::holes::all(root) {
+        Ok(holes) => {
+            eprintln!("exercises:");
+            for h in holes {
+                eprintln!("  {} {}  {}", h.chapter, h.number, h.title);
+            }
+        }
+        Err(e) => eprintln!("{e}"),
+    }
+}
+
+/// Run a hole's tests in `dir` (the workspace, or CI's scratch copy with its own
+/// target directory); true when cargo succeeded, and what it printed. Not root:
+/// cargo builds as you and runs the tests through `sudo` (so that nothing in
+/// target/ or ~/.cargo becomes root's).
+fn run_check(hole: &lab_tests::holes::Hole, dir: &Path, target: Option<&str>) -> (bool, String) {
+    let mut args = hole.check_args();
+    if let Some(target) = target {
+        args.splice(1..1, ["--target-dir".to_string(), target.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Some tests run other chapters' programs (workspace_bin): all are built first.
+    // (`cargo lab exercises` builds them once, before its checks.)
+    if target.is_none() && !cargo_in(dir, &["build", "--workspace", "--bins"], &[]) {
+        return (false, "the workspace does not build\n".into());
+    }
+    let mut cargo = cargo_command(dir, &args, &[]);
+    if !root_runner(&mut cargo) {
+        return (false, String::new());
+    }
+    match cargo.output() {
+        Ok(out) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        ),
+        Err(e) => (false, format!("cargo: {e}\n")),
+    }
+}
+
+/// `x86_64-unknown-linux-gnu`: what cargo calls this machine.
+fn host_triple() -> Option<String> {
+    let out = Command::new("rustc").arg("-vV").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+}
+
+/// `cargo lab install [--prefix DIR]`: build every chapter's binary as you, then
+/// copy them into DIR/bin (default /usr/local/bin, which is on root's PATH, so the
+/// book's `sudo ch01-chroot ...` works); the copy goes through `sudo install` when
+/// you are not root.
+fn install(args: &[String]) -> ExitCode {
+    let prefix = match args {
+        [] => PathBuf::from("/usr/local"),
+        [flag, dir] if flag == "--prefix" => PathBuf::from(dir),
+        _ => {
+            eprintln!("usage: cargo lab install [--prefix DIR]   (default /usr/local)");
+            return ExitCode::from(2);
+        }
+    };
+    let root = workspace();
+    let packages = chapter_binaries(&root);
+    let mut build = vec!["build", "--bins"];
+    for p in &packages {
+        build.extend(["-p", p]);
+    }
+    if !cargo(&build, &[]) {
+        return ExitCode::FAILURE;
+    }
+    let bin = prefix.join("bin");
+    let built: Vec<String> = packages
+        .iter()
+        .map(|p| {
+            root.join("target/debug")
+                .join(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let mut install = Command::new("install");
+    if !labkit::privilege::is_root() {
+        install = Command::new("sudo");
+        install.arg("install");
+    }
+    install
+        .args(["-m", "0755", "-D", "-t"])
+        .arg(&bin)
+        .args(&built);
+    println!(
+        "cargo lab install: {}",
+        labkit::narrate::shell_line(
+            &std::iter::once(install.get_program())
+                .chain(install.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        )
+    );
+    match install.status() {
+        Ok(s) if s.success() => {
+            println!(
+                "cargo lab install: {} installed in {}; run them as the book does, e.g. \
+                 `sudo ch01-chroot doctor`",
+                packages.join(", "),
+                bin.display()
+            );
+            ExitCode::SUCCESS
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The chapters' programs: each `NN-name/` package's binary of the same name.
+fn chapter_binaries(root: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('0'))
+        .filter_map(|e| {
+            let manifest = std::fs::read_to_string(e.path().join("Cargo.toml")).ok()?;
+            manifest.lines().find_map(|l| {
+                let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
+                Some(value.trim().trim_matches('"').to_string())
+            })
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// `cargo lab vm [OPTIONS] -- CMD...`: see `lab_tests::vm`.
@@ -190,8 +353,21 @@ fn vm(args: &[String]) -> ExitCode {
         }
     }
     let command: Vec<String> = rest.cloned().collect();
-    if !lab_tests::root_or_explain("cargo lab vm") {
-        return ExitCode::FAILURE;
+    if !labkit::privilege::is_root() {
+        // Built already (by cargo, as you): only this program runs as root.
+        eprintln!("cargo lab vm: not root: running it again through `sudo -E`");
+        let status = std::env::current_exe().and_then(|me| {
+            Command::new("sudo")
+                .args(["-E", "--"])
+                .arg(me)
+                .arg("vm")
+                .args(args)
+                .status()
+        });
+        return match status.map(|s| s.code()) {
+            Ok(Some(code)) => ExitCode::from(code.clamp(0, 255) as u8),
+            _ => ExitCode::FAILURE,
+        };
     }
     let outcome = match setup_only {
         true => lab_tests::vm::setup().map(|k| {
@@ -241,8 +417,12 @@ fn bench(args: &[String]) -> ExitCode {
         ) && std::env::current_exe()
             .ok()
             .and_then(|me| {
-                Command::new(me)
-                    .args(["bench-run", &rounds])
+                let mut run = Command::new("sudo");
+                match labkit::privilege::is_root() {
+                    true => run = Command::new(me),
+                    false => _ = run.args(["-E", "--"]).arg(me),
+                }
+                run.args(["bench-run", &rounds])
                     .args(&against)
                     .status()
                     .ok()
@@ -282,8 +462,18 @@ fn test(extra: &[String]) -> ExitCode {
     unsafe { std::env::set_var("LAB_NOT_RUN", not_run.path()) };
     let code = with_host_check("cargo lab test", || {
         // Every test binary runs, even after a failure: CI shows them all at once.
+        // `cargo lab test -p mini-docker --test security`: that package alone.
+        let scope = match extra
+            .iter()
+            .any(|a| a == "-p" || a.starts_with("--package"))
+        {
+            true => "--no-fail-fast",
+            false => "--workspace",
+        };
+        let mut test = cargo_command(&workspace(), &["test", scope, "--no-fail-fast"], extra);
         cargo(&["build", "--workspace", "--bins"], &[])
-            && cargo(&["test", "--workspace", "--no-fail-fast"], extra)
+            && root_runner(&mut test)
+            && test.status().is_ok_and(|s| s.success())
     });
     let listed = std::fs::read_to_string(not_run.path()).unwrap_or_default();
     if !listed.is_empty() {
@@ -299,20 +489,22 @@ fn test(extra: &[String]) -> ExitCode {
     code
 }
 
-/// Run `work` as root between two captures of the host; fail on any difference.
+/// Run `work` between two captures of the host; fail on any difference. Not root:
+/// the captures run through `sudo` (and `work` runs its tests so, see [`root_runner`]).
 fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
-    if !lab_tests::root_or_explain(what) {
-        return ExitCode::FAILURE;
+    if !labkit::privilege::is_root() {
+        println!(
+            "{what}: not root: cargo builds as you; the tests and the host check run as root through `sudo -E`"
+        );
     }
     // The binaries of this very build live next to this program.
     let bin_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .expect("our own directory");
-    for gone in HostState::forget_vanished_network_state() {
-        println!("host check: removed {gone}: state of a network namespace that is gone");
-    }
-    let before = HostState::capture(&bin_dir);
+    let Some(before) = capture_host(&bin_dir) else {
+        return ExitCode::FAILURE;
+    };
     let left = before.ours();
     if !left.is_empty() {
         println!("host check FAILED before the run: an earlier run left these behind:");
@@ -326,7 +518,9 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let passed = work();
-    let after = HostState::capture(&bin_dir);
+    let Some(after) = capture_host(&bin_dir) else {
+        return ExitCode::FAILURE;
+    };
     let leaks = before.diff(&after);
     if leaks.is_empty() {
         println!(
@@ -348,66 +542,54 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
     }
 }
 
-/// One exercise: its chapter's package, the check's test name, and the solution.
-struct Exercise {
-    package: String,
-    test: String,
-    patch: PathBuf,
-}
-
-impl Exercise {
-    /// `cargo test` after `options`, running this exercise's check alone.
-    fn check_args<'a>(&'a self, options: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec!["test"];
-        args.extend(options);
-        args.extend(["-p", &self.package, "--test", "exercises", "--"]);
-        args.extend(["--ignored", "--exact", &self.test]);
-        args
+/// The host as root sees it, our garbage of gone network namespaces removed first.
+/// Not root: this program does it again as root (`host-state`), through sudo.
+fn capture_host(bin_dir: &Path) -> Option<HostState> {
+    if labkit::privilege::is_root() {
+        for gone in HostState::forget_vanished_network_state() {
+            println!("host check: removed {gone}: state of a network namespace that is gone");
+        }
+        return Some(HostState::capture(bin_dir));
     }
-}
-
-fn find_exercises(root: &Path) -> Vec<Exercise> {
-    let mut found = vec![];
-    let mut chapters: Vec<PathBuf> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("exercises").is_dir())
-        .collect();
-    chapters.sort();
-    for chapter in chapters {
-        let manifest = std::fs::read_to_string(chapter.join("Cargo.toml")).unwrap_or_default();
-        let Some(package) = manifest.lines().find_map(|l| {
-            let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
-            Some(value.trim().trim_matches('"').to_string())
-        }) else {
-            continue;
-        };
-        let mut patches: Vec<PathBuf> = std::fs::read_dir(chapter.join("exercises"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "patch"))
-            .collect();
-        patches.sort();
-        for patch in patches {
-            // 2-drop-chroot-cap.patch checks with the test `drop_chroot_cap`.
-            let stem = patch
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let name = stem.split_once('-').map_or(stem.as_str(), |(_, n)| n);
-            found.push(Exercise {
-                package: package.clone(),
-                test: name.replace('-', "_"),
-                patch,
-            });
+    let me = std::env::current_exe().ok()?;
+    let out = Command::new("sudo")
+        .args(["-E", "--"])
+        .arg(me)
+        .arg("host-state")
+        .arg(bin_dir)
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    match out {
+        Ok(out) if out.status.success() => Some(HostState {
+            lines: String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        }),
+        _ => {
+            println!("host check: could not look at the host as root (sudo failed)");
+            None
         }
     }
-    found
+}
+
+/// Not root: cargo (run by `cmd`) builds as you and runs each test binary through
+/// `sudo -E`, so that nothing in target/ or ~/.cargo becomes root's; insta writes no
+/// snapshot file as root.
+fn root_runner(cmd: &mut Command) -> bool {
+    if labkit::privilege::is_root() {
+        return true;
+    }
+    let Some(triple) = host_triple() else {
+        println!("cannot ask rustc for this machine's target");
+        return false;
+    };
+    let var = format!(
+        "CARGO_TARGET_{}_RUNNER",
+        triple.to_uppercase().replace(['-', '.'], "_")
+    );
+    cmd.env(var, "sudo -E --").env("INSTA_UPDATE", "no");
+    true
 }
 
 /// Make `to` a copy of the workspace's sources in `from` (all but target/ and .git/),
@@ -465,63 +647,99 @@ fn exercises() -> ExitCode {
 
 fn check_exercises() -> bool {
     let root = workspace();
-    // One copy of the workspace, kept between exercises and runs, and one target
-    // directory for its builds: each exercise rebuilds only what its patch touched.
+    let total = match lab_tests::holes::all(&root) {
+        Ok(holes) => holes.len(),
+        Err(e) => {
+            println!("exercises: {e}");
+            return false;
+        }
+    };
+    // One copy of the workspace, kept between runs, and one target directory for its
+    // builds: each hole rebuilds only the chapter it is cut from.
     let place = root.join("target/lab-exercises");
     let scratch = place.join("workspace");
     let target = place.join("target").to_string_lossy().into_owned();
-    let mut failures = 0;
-    let list = find_exercises(&root);
-    for ex in &list {
-        let label = format!(
-            "{} {}",
-            ex.package,
-            ex.patch.file_name().unwrap_or_default().to_string_lossy()
+    if let Err(e) = sync_sources(&root, &scratch) {
+        println!("exercises: cannot copy the workspace: {e}");
+        return false;
+    }
+    let _ = std::fs::remove_dir_all(scratch.join(".lab"));
+    // Some tests run other chapters' programs (workspace_bin): the reference's, built once.
+    let build = [
+        "build",
+        "--quiet",
+        "--workspace",
+        "--bins",
+        "--target-dir",
+        &target,
+    ];
+    if !cargo_in(&scratch, &build, &[]) {
+        println!("exercises: the workspace does not build");
+        return false;
+    }
+    let holes = lab_tests::holes::all(&scratch).unwrap_or_default();
+    // With the reference, every check passes: every test it names ran and passed.
+    // (All first: the reference is built once per chapter.)
+    let mut wrong: Vec<Option<String>> = holes
+        .iter()
+        .map(|hole| {
+            let (passed, output) = run_check(hole, &scratch, Some(&target));
+            let missing = hole.not_passed(&output);
+            println!(
+                "== exercise {}: with the reference: {}",
+                hole.label(),
+                match passed && missing.is_empty() {
+                    true => "passes",
+                    false => "FAILS",
+                }
+            );
+            (!passed || !missing.is_empty()).then(|| {
+                print!("{output}");
+                format!("with the reference, {} did not pass", missing.join(", "))
+            })
+        })
+        .collect();
+    // With the hole cut, the check fails, and at the hole (its todo!()).
+    for (hole, wrong) in holes.iter().zip(wrong.iter_mut()) {
+        let marker = lab_tests::holes::marker(&hole.chapter, hole.number);
+        let (passed, output) = match hole.start(&scratch) {
+            Ok(()) => run_check(hole, &scratch, Some(&target)),
+            Err(e) => (false, e),
+        };
+        let restored = hole.reset(&scratch).is_ok();
+        println!(
+            "== exercise {}: with the hole cut: {}",
+            hole.label(),
+            match (passed, output.contains(&marker)) {
+                (false, true) => "fails at the hole",
+                (false, false) => "FAILS, but not at the hole",
+                (true, _) => "PASSES",
+            }
         );
-        if let Err(e) = sync_sources(&root, &scratch) {
-            println!("{label}: cannot copy the workspace: {e}");
-            failures += 1;
+        if wrong.is_some() {
             continue;
         }
-        let check = |dir: &Path| {
-            cargo_command(
-                dir,
-                &ex.check_args(&["--quiet", "--target-dir", &target]),
-                &[],
-            )
+        *wrong = match () {
+            _ if !restored => Some("the reference did not go back".into()),
+            _ if passed => Some("the check passes with the hole cut".into()),
+            _ if !output.contains(&marker) => {
+                print!("{output}");
+                Some("with the hole cut the check fails, but not at the hole".into())
+            }
+            _ => None,
         };
-        println!("== {label}: the check must fail on the starting code");
-        // Its failure is expected: keep its output out of the log.
-        let fails_before = !check(&scratch)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        println!("== {label}: applying the reference solution; the check must pass");
-        // The copy is inside this repository: git must not find it (it would take the
-        // patch's paths from the repository's top), so it stops looking above the copy.
-        let applied = Command::new("git")
-            .args(["apply", "--verbose"])
-            .arg(&ex.patch)
-            .env("GIT_CEILING_DIRECTORIES", &place)
-            .current_dir(&scratch)
-            .status()
-            .is_ok_and(|s| s.success());
-        let passes_after = applied && check(&scratch).status().is_ok_and(|s| s.success());
-        let verdict = match (fails_before, applied, passes_after) {
-            (true, true, true) => "ok: fails on the starting code, passes with the solution",
-            (false, _, _) => "WRONG: the check already passes on the starting code",
-            (_, false, _) => "WRONG: the solution no longer applies to the code",
-            (_, _, false) => "WRONG: the check fails with the solution",
-        };
-        if !verdict.starts_with("ok") {
-            failures += 1;
-        }
-        println!("== {label}: {verdict}");
     }
-    println!(
-        "exercises: {} passed, {failures} failed",
-        list.len() - failures
-    );
-    failures == 0 && !list.is_empty()
+    let mut failures = 0;
+    for (hole, wrong) in holes.iter().zip(&wrong) {
+        let label = format!("{} {} ({})", hole.package, hole.label(), hole.title);
+        match wrong {
+            None => println!("== {label}: ok: fails at the hole, passes with the reference"),
+            Some(why) => {
+                failures += 1;
+                println!("== {label}: WRONG: {why}");
+            }
+        }
+    }
+    println!("exercises: {} proved, {failures} wrong", total - failures);
+    failures == 0 && total > 0
 }

@@ -1,0 +1,21 @@
+//! The "Try it" lines of the chapter's first page, run as the page writes them (its
+//! `/tmp/rootfs` a temp dir of the test's own).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_chapters_try_it_lines_run_as_written() {
+    needs_root!();
+    let (_tmp, rootfs) = busybox_rootfs();
+    let lines = lab_tests::book_lines::try_it(
+        "ch02/index.md",
+        &[("/tmp/rootfs", &rootfs.to_string_lossy())],
+    );
+    let programs = std::path::Path::new(BIN).parent().expect("target/debug");
+    let out = lab_tests::book_lines::shell(&lines, programs).output();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("box\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("    1 "), "PID 1 in ps: {}", out.stdout);
+}
