@@ -272,11 +272,6 @@ fn the_books_copy_up_exercise_runs_as_written() {
         lab_tests::book_lines::sh_block("ch04/exercises.md", "Without a check: what copy-up costs");
     let script = lab_tests::book_lines::script(&lines);
     let programs = std::path::Path::new(BIN).parent().expect("target/debug");
-    let path = format!(
-        "{}:{}",
-        programs.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let out = Learner::new("unshare")
         .args([
             "--mount",
@@ -287,7 +282,7 @@ fn the_books_copy_up_exercise_runs_as_written() {
             "-c",
         ])
         .args([&script])
-        .env("PATH", &path)
+        .env("PATH", &lab_tests::book_lines::path_with(programs))
         .output();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stderr.matches("real").count(), 2, "{}", out.stderr);

@@ -609,15 +609,17 @@ fn chart(results: &[(String, Stats)]) -> String {
             "<text x=\"20\" y=\"{:.0}\">{name}</text>\n\
              <rect x=\"{left}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"20\" fill=\"{colour}\"/>\n\
              <line x1=\"{:.1}\" y1=\"{:.0}\" x2=\"{:.1}\" y2=\"{:.0}\" stroke=\"#333\" stroke-width=\"1.5\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.0}\" font-size=\"11\">{:.1}</text>\n",
+             <text x=\"{:.1}\" y=\"{:.0}\" font-size=\"11\" text-anchor=\"middle\">{:.1}</text>\n",
             y + 15.0,
             scale(s.median) - left,
             scale(s.min),
             y + 10.0,
             scale(s.max),
             y + 10.0,
-            scale(s.max) + 6.0,
-            y + 15.0,
+            // The median's figure above the end of its bar (past the whisker it
+            // could leave the chart, and read as the max).
+            scale(s.median),
+            y - 3.0,
             s.median
         ));
     }

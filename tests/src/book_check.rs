@@ -6,6 +6,8 @@
 //! - every internal link (and `#fragment`) leads to a page (and heading) of the book;
 //! - every terminal transcript (a `console` block) is one include of an insta
 //!   snapshot, skipping exactly its header, and that snapshot is written by a test;
+//! - every listing of more than 40 lines is folded (`<details>`): show the idea, fold
+//!   the rest;
 //! - every exercise (`NN-chapter/exercises.txt`) is on its chapter's exercises page
 //!   (`cargo lab start NN N`), and the book names no exercise that does not exist.
 
@@ -103,8 +105,12 @@ fn check_page(src: &Path, page: &Path, pages: &BTreeSet<PathBuf>, problems: &mut
     let link = Regex::new(r"\]\(([^)\s]+)\)").expect("regex");
     let mut fence: Option<String> = None;
     let mut block: Vec<String> = vec![];
+    let mut folded = false;
     for (n, line) in text.lines().enumerate() {
         let at = format!("{name}:{}", n + 1);
+        if fence.is_none() {
+            folded = (folded || line.starts_with("<details>")) && !line.starts_with("</details>");
+        }
         if let Some(lang) = line.trim_start().strip_prefix("```") {
             match fence.take() {
                 None => fence = Some(lang.trim().to_string()),
@@ -129,6 +135,16 @@ fn check_page(src: &Path, page: &Path, pages: &BTreeSet<PathBuf>, problems: &mut
                 continue;
             }
             check_include(dir, &c[2], &at, problems);
+            let listing = fence.as_deref().is_some_and(|f| f.starts_with("rust"));
+            if listing && !folded {
+                let lines = included_lines(dir, &c[2]);
+                if lines > LONGEST_LISTING {
+                    problems.push(format!(
+                        "{at}: a listing of {lines} lines: fold it (<details>) and show its \
+                         heart (at most {LONGEST_LISTING} lines) before it"
+                    ));
+                }
+            }
         }
         if fence.is_none() {
             for c in link.captures_iter(line) {
@@ -175,6 +191,26 @@ fn check_include(dir: &Path, spec: &str, at: &str, problems: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// Longer listings are folded: a reader sees the idea, and opens the rest.
+const LONGEST_LISTING: usize = 40;
+
+/// How many lines `{{#include FILE:ANCHOR}}` shows (the marker lines left out, as
+/// mdBook leaves them out).
+fn included_lines(dir: &Path, spec: &str) -> usize {
+    let (file, anchor) = spec.split_once(':').unwrap_or((spec, ""));
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    let shown = |l: &&str| !l.contains("ANCHOR: ") && !l.contains("ANCHOR_END: ");
+    if anchor.is_empty() || anchor.starts_with(|c: char| c.is_ascii_digit()) {
+        return text.lines().filter(shown).count();
+    }
+    text.lines()
+        .skip_while(|l| l.trim() != format!("// ANCHOR: {anchor}"))
+        .skip(1)
+        .take_while(|l| l.trim() != format!("// ANCHOR_END: {anchor}"))
+        .filter(shown)
+        .count()
 }
 
 /// An insta snapshot starts with a `---` ... `---` header.
@@ -368,6 +404,37 @@ mod tests {
             ),
         ]);
         assert_eq!(check_book(b.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_long_listing_must_be_folded() {
+        let long = format!(
+            "// ANCHOR: long\n{}// ANCHOR_END: long\n",
+            "let x = 1;\n".repeat(41)
+        );
+        let listing = "```rust\n{{#include ../code/long.rs:long}}\n```\n";
+        let open = book(&[
+            SUMMARY,
+            ("code/long.rs", &long),
+            ("src/a.md", &format!("# A\n\n{listing}")),
+            ("src/b.md", "# B\n"),
+        ]);
+        let problems = check_book(open.path());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("a listing of 41 lines"),
+            "{problems:?}"
+        );
+        let folded = book(&[
+            SUMMARY,
+            ("code/long.rs", &long),
+            (
+                "src/a.md",
+                &format!("# A\n\n<details><summary>all</summary>\n\n{listing}\n</details>\n"),
+            ),
+            ("src/b.md", "# B\n"),
+        ]);
+        assert_eq!(check_book(folded.path()), Vec::<String>::new());
     }
 
     #[test]

@@ -66,17 +66,21 @@ pub fn script(lines: &[String]) -> String {
         .join("\n")
 }
 
-/// `bash -e -c` the lines (as root), with this build's programs first on `PATH`, as
-/// `cargo lab install` puts them on root's.
-pub fn shell(lines: &[String], programs: &Path) -> Learner {
-    let path = format!(
+/// `PATH` with this build's programs first, as `cargo lab install` puts them on
+/// root's.
+pub fn path_with(programs: &Path) -> String {
+    format!(
         "{}:{}",
         programs.display(),
         std::env::var("PATH").unwrap_or_default()
-    );
+    )
+}
+
+/// `bash -e -c` the lines (as root), with this build's programs first on `PATH`.
+pub fn shell(lines: &[String], programs: &Path) -> Learner {
     Learner::new("/bin/bash")
         .args(["-e", "-c", &script(lines)])
-        .env("PATH", &path)
+        .env("PATH", &path_with(programs))
 }
 
 #[cfg(test)]

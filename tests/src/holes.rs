@@ -340,3 +340,78 @@ impl Hole {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "fn enter() {\n    // ANCHOR: hole_x\n    chroot(root);\n    chdir(\"/\");\n    // ANCHOR_END: hole_x\n}\n";
+
+    /// A workspace of one chapter with one exercise.
+    fn workspace(list: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let chapter = dir.path().join("01-demo");
+        std::fs::create_dir_all(chapter.join("src")).expect("mkdir");
+        std::fs::write(
+            chapter.join("Cargo.toml"),
+            "[package]\nname = \"ch01-demo\"\n",
+        )
+        .expect("write");
+        std::fs::write(chapter.join("src/run.rs"), SOURCE).expect("write");
+        std::fs::write(chapter.join("exercises.txt"), list).expect("write");
+        dir
+    }
+
+    const LIST: &str = "# a comment\n1 enter the root\n  cut: src/run.rs hole_x\n  check: run a b\n  hint: chroot, then chdir\n";
+
+    #[test]
+    fn start_cuts_the_region_and_reset_puts_it_back() {
+        let w = workspace(LIST);
+        let hole = find(w.path(), "1", "1").expect("exercise 01.1");
+        assert_eq!(hole.package, "ch01-demo");
+        assert_eq!(hole.tests.len(), 2);
+        hole.start(w.path()).expect("start");
+        let cut = std::fs::read_to_string(hole.source()).expect("read");
+        assert!(cut.contains("    // Hint: chroot, then chdir\n"), "{cut}");
+        assert!(
+            cut.contains("    todo!(\"exercise 01.1: enter the root\");\n"),
+            "{cut}"
+        );
+        assert!(!cut.contains("chroot(root)"), "{cut}");
+        assert!(hole.is_cut().expect("is_cut"));
+        assert!(hole.start(w.path()).is_err(), "cut twice");
+        hole.reset(w.path()).expect("reset");
+        assert_eq!(
+            std::fs::read_to_string(hole.source()).expect("read"),
+            SOURCE
+        );
+    }
+
+    #[test]
+    fn a_check_passes_only_when_every_test_ran_and_passed() {
+        let w = workspace(LIST);
+        let hole = find(w.path(), "01", "1").expect("exercise 01.1");
+        assert_eq!(
+            hole.not_passed("test a ... ok\ntest b ... ok\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(hole.not_passed("test a ... ok\n"), vec!["b"], "b never ran");
+        assert_eq!(
+            hole.not_passed("test a ... ok\ntest b ... FAILED\n"),
+            vec!["b"]
+        );
+    }
+
+    #[test]
+    fn a_bad_list_or_number_is_named() {
+        let w = workspace("1 no cut\n  check: run a\n");
+        assert!(
+            all(w.path())
+                .expect_err("no cut")
+                .contains("needs a `cut:`")
+        );
+        let w = workspace(LIST);
+        let e = find(w.path(), "01", "7").expect_err("no such exercise");
+        assert!(e.contains("has no exercise 7 (it has 1)"), "{e}");
+    }
+}

@@ -96,11 +96,16 @@ impl Sandbox {
         let tool_pid = tool.id();
         // From here on, dropped (a timeout's panic included) means ended.
         let mut started = Background { tool, pid: 0 };
-        started.pid = wait_until("the container's first process", || {
+        let pid = wait_until("the container's first process", || {
+            // Ended before its container ran: no use waiting (its message is above).
+            if let Ok(Some(status)) = started.tool.try_wait() {
+                panic!("ch05-network ended ({status}) before its container ran {comm}");
+            }
             children(tool_pid)
                 .into_iter()
                 .find(|c| self::comm(*c) == comm)
         });
+        started.pid = pid;
         started
     }
 

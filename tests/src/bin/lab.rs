@@ -463,14 +463,14 @@ fn test(extra: &[String]) -> ExitCode {
     let code = with_host_check("cargo lab test", || {
         // Every test binary runs, even after a failure: CI shows them all at once.
         // `cargo lab test -p mini-docker --test security`: that package alone.
-        let scope = match extra
+        let mut args = vec!["test", "--no-fail-fast"];
+        if !extra
             .iter()
             .any(|a| a == "-p" || a.starts_with("--package"))
         {
-            true => "--no-fail-fast",
-            false => "--workspace",
-        };
-        let mut test = cargo_command(&workspace(), &["test", scope, "--no-fail-fast"], extra);
+            args.push("--workspace");
+        }
+        let mut test = cargo_command(&workspace(), &args, extra);
         cargo(&["build", "--workspace", "--bins"], &[])
             && root_runner(&mut test)
             && test.status().is_ok_and(|s| s.success())
