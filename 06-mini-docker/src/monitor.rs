@@ -141,7 +141,20 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         let _ = dup2_stdout(&null);
         let _ = dup2_stderr(&null);
     }
-    match monitor(store, container, &mut cli, terminal) {
+    // A panic (a bug, or an exercise's todo!()) is reported like an error: our stderr
+    // is /dev/null now, and the CLI would only see us end "without a word".
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        monitor(store, container, &mut cli, terminal)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Failure::new(format!("the monitor panicked: {what}")))
+    });
+    match outcome {
         Ok(()) => 0,
         Err(failure) => {
             let message = failure.to_string().replace('\n', " ");
