@@ -208,10 +208,10 @@ fn test_dirs(lines: &mut BTreeSet<String>) {
 
 /// Processes whose executable is one of ours (built into `binaries_dir`).
 fn our_processes(binaries_dir: &Path, lines: &mut BTreeSet<String>) {
-    let me = std::process::id().to_string();
+    let mine = ancestors();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        if mine.contains(&pid) || !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         if let Ok(exe) = std::fs::read_link(entry.path().join("exe"))
@@ -220,6 +220,25 @@ fn our_processes(binaries_dir: &Path, lines: &mut BTreeSet<String>) {
             lines.insert(format!("process {pid} {}", exe.display()));
         }
     }
+}
+
+/// This process and those above it: the `cargo lab` that asked (through sudo, for a
+/// user) is not a process a run left behind.
+fn ancestors() -> Vec<String> {
+    let mut found = vec![std::process::id().to_string()];
+    while let Some(parent) =
+        std::fs::read_to_string(format!("/proc/{}/stat", found[found.len() - 1]))
+            .ok()
+            .and_then(|stat| {
+                // pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                let after = stat.rsplit_once(')')?.1.to_string();
+                after.split_whitespace().nth(1).map(str::to_string)
+            })
+            .filter(|ppid| ppid != "0" && found.len() < 64)
+    {
+        found.push(parent);
+    }
+    found
 }
 
 #[cfg(test)]
