@@ -497,12 +497,12 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
             "{what}: not root: cargo builds as you; the tests and the host check run as root through `sudo -E`"
         );
     }
-    // The binaries of this very build live next to this program.
-    let bin_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .expect("our own directory");
-    let Some(before) = capture_host(&bin_dir) else {
+    // This program, by the path it has now: the build below may replace it (the
+    // replaced one then reads "lab (deleted)"), and a user's captures run it by path.
+    // The binaries of this very build live next to it.
+    let me = std::env::current_exe().expect("our own path");
+    let bin_dir = me.parent().expect("our own directory").to_path_buf();
+    let Some(before) = capture_host(&me, &bin_dir) else {
         return ExitCode::FAILURE;
     };
     let left = before.ours();
@@ -518,7 +518,7 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let passed = work();
-    let Some(after) = capture_host(&bin_dir) else {
+    let Some(after) = capture_host(&me, &bin_dir) else {
         return ExitCode::FAILURE;
     };
     let leaks = before.diff(&after);
@@ -544,14 +544,13 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
 
 /// The host as root sees it, our garbage of gone network namespaces removed first.
 /// Not root: this program does it again as root (`host-state`), through sudo.
-fn capture_host(bin_dir: &Path) -> Option<HostState> {
+fn capture_host(me: &Path, bin_dir: &Path) -> Option<HostState> {
     if labkit::privilege::is_root() {
         for gone in HostState::forget_vanished_network_state() {
             println!("host check: removed {gone}: state of a network namespace that is gone");
         }
         return Some(HostState::capture(bin_dir));
     }
-    let me = std::env::current_exe().ok()?;
     let out = Command::new("sudo")
         .args(["-E", "--"])
         .arg(me)
