@@ -88,19 +88,21 @@ pub fn find(workspace: &Path, chapter: &str, number: &str) -> Result<Hole, Strin
         })
 }
 
+/// The cargo package in `dir` (`ch01-chroot`), from its Cargo.toml.
+pub fn package_name(dir: &Path) -> Option<String> {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    manifest.lines().find_map(|l| {
+        let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
+        Some(value.trim().trim_matches('"').to_string())
+    })
+}
+
 fn parse_chapter(dir: &Path) -> Result<Vec<Hole>, String> {
     let list = dir.join("exercises.txt");
     let text = std::fs::read_to_string(&list).map_err(|e| format!("{}: {e}", list.display()))?;
     let folder = dir.file_name().unwrap_or_default().to_string_lossy();
     let chapter = folder.split('-').next().unwrap_or_default().to_string();
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
-    let package = manifest
-        .lines()
-        .find_map(|l| {
-            let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
-            Some(value.trim().trim_matches('"').to_string())
-        })
-        .ok_or_else(|| format!("{}: no package name", dir.display()))?;
+    let package = package_name(dir).ok_or_else(|| format!("{}: no package name", dir.display()))?;
     let mut holes: Vec<Hole> = vec![];
     for (i, line) in text.lines().enumerate() {
         let bad = |what: &str| format!("{}:{}: {what}", list.display(), i + 1);

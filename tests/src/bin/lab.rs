@@ -109,6 +109,11 @@ fn cargo_command(dir: &Path, args: &[&str], extra: &[String]) -> Command {
 fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
     let root = workspace();
     let (Some(chapter), Some(number)) = (args.first(), args.get(1)) else {
+        // `cargo lab start` alone: the list of exercises, as the book says.
+        if verb == "start" && args.is_empty() {
+            list_exercises(&root);
+            return ExitCode::SUCCESS;
+        }
         eprintln!("usage: cargo lab {verb} CHAPTER N   (e.g. cargo lab {verb} 02 1)");
         list_exercises(&root);
         return ExitCode::from(2);
@@ -167,9 +172,9 @@ fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
 fn list_exercises(root: &Path) {
     match lab_tests::holes::all(root) {
         Ok(holes) => {
-            eprintln!("exercises:");
+            println!("exercises (cargo lab start CHAPTER N):");
             for h in holes {
-                eprintln!("  {} {}  {}", h.chapter, h.number, h.title);
+                println!("  {} {}  {}", h.chapter, h.number, h.title);
             }
         }
         Err(e) => eprintln!("{e}"),
@@ -285,13 +290,7 @@ fn chapter_binaries(root: &Path) -> Vec<String> {
         .flatten()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with('0'))
-        .filter_map(|e| {
-            let manifest = std::fs::read_to_string(e.path().join("Cargo.toml")).ok()?;
-            manifest.lines().find_map(|l| {
-                let value = l.strip_prefix("name")?.trim_start().strip_prefix('=')?;
-                Some(value.trim().trim_matches('"').to_string())
-            })
-        })
+        .filter_map(|e| lab_tests::holes::package_name(&e.path()))
         .collect();
     found.sort();
     found
