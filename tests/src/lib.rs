@@ -63,9 +63,10 @@ pub fn root_or_explain(test: &str) -> bool {
         return true;
     }
     panic!(
-        "{test}: NOT RUN: this test drives the real kernel and needs root. Run the tests \
+        "{}: NOT RUN: this test drives the real kernel and needs root. Run the tests \
          with `cargo lab test` or `cargo lab check CH N`: they build as you and run the \
-         tests as root through sudo"
+         tests as root through sudo",
+        this_test(test)
     );
 }
 
