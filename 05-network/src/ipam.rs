@@ -89,6 +89,13 @@ impl State {
 /// say) before anyone took their bridges down. Nothing can use it any more, so it
 /// never blocks anything: it is removed.
 pub fn forget_vanished() {
+    if !sees_every_holder() {
+        narrate::note(
+            "not looking for vanished namespaces' state: this process is in a PID or mount \
+             namespace of its own, where a namespace still in use may look gone",
+        );
+        return;
+    }
     let alive = live_network_namespaces();
     for entry in fs::read_dir(STATE_ROOT).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -103,6 +110,18 @@ pub fn forget_vanished() {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether `live_network_namespaces` sees everything that can hold a namespace: every
+/// process (we are in the host's PID namespace, whose inode the kernel fixes at
+/// 0xEFFFFFFC) and every bind mount (we share init's mount namespace, where init's
+/// is ours to read: some hosts keep PID 1 out of reach even of root).
+fn sees_every_holder() -> bool {
+    const HOST_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+    let inode = |path: &str| fs::metadata(path).map(|m| m.ino()).ok();
+    let init_mounts = inode("/proc/1/ns/mnt");
+    inode("/proc/self/ns/pid") == Some(HOST_PID_NAMESPACE)
+        && init_mounts.is_none_or(|init| inode("/proc/self/ns/mnt") == Some(init))
 }
 
 /// The inodes of every network namespace something still holds: a thread in it
