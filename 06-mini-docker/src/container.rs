@@ -223,6 +223,12 @@ pub struct State {
     pub pid: i32,
     /// The monitor that waits for the container (its parent).
     pub monitor_pid: i32,
+    /// When each of the two started (`/proc/PID/stat`): a PID alone may name another
+    /// process later (reused after they end, or after a reboot), the pair never does.
+    #[serde(default)]
+    pub start_time: u64,
+    #[serde(default)]
+    pub monitor_start_time: u64,
     pub exit_code: i32,
     #[serde(rename = "OOMKilled")]
     pub oom_killed: bool,

@@ -9,7 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::container::{Container, State, Status};
-use crate::monitor::{self, Message, is_alive};
+use crate::monitor::{self, Message, is_alive, is_the_same};
 use crate::remove;
 use crate::store::{Store, lock};
 
@@ -21,7 +21,7 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
     let reports = {
         let _locked = lock(&container.dir)?;
         let state = container.state()?;
-        if state.running && is_alive(state.monitor_pid) {
+        if state.running && is_the_same(state.monitor_pid, state.monitor_start_time) {
             return Ok(0); // already running: as Docker, nothing to do
         }
         monitor::launch(store, container, attach)?
@@ -132,7 +132,7 @@ pub fn wait_pid(pid: i32, timeout: Option<Duration>) -> bool {
 /// The state, corrected for a monitor that was killed: its container is dead to us.
 pub fn current_state(container: &Container) -> Result<State> {
     let state = container.state()?;
-    if state.running && !is_alive(state.monitor_pid) {
+    if state.running && !is_the_same(state.monitor_pid, state.monitor_start_time) {
         return Ok(State {
             status: Status::Dead,
             running: false,
@@ -193,7 +193,7 @@ pub fn rm(container: &Container, force: bool) -> Result<()> {
         }
         Ok(state) if state.status == Status::Dead => {
             // The monitor was killed: the container may live on, and its cgroup.
-            if is_alive(state.pid) {
+            if is_the_same(state.pid, state.start_time) {
                 let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
                 wait_pid(state.pid, Some(Duration::from_secs(10)));
             }

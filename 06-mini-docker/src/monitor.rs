@@ -356,6 +356,8 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         running: true,
         pid: pid.as_raw(),
         monitor_pid: std::process::id() as i32,
+        start_time: start_time(pid.as_raw()).unwrap_or_default(),
+        monitor_start_time: start_time(std::process::id() as i32).unwrap_or_default(),
         started_at: now(),
         ip_address: attachment
             .as_ref()
@@ -551,7 +553,26 @@ fn pump_tty(pid: Pid, master: OwnedFd, log: &mut LogWriter, terminal: Terminal) 
     ch01_chroot::chroot_run::wait_for(pid)
 }
 
-/// The container's main process, or none.
+/// Whether process `pid` exists.
 pub fn is_alive(pid: i32) -> bool {
     pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// When process `pid` started, in clock ticks after boot (the 22nd field of
+/// `/proc/PID/stat`, counted after the name, which may hold spaces and parentheses).
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// Whether `pid` is still the process that started at `started`: not one that got its
+/// number later (as runc checks before it signals). A state written before start times
+/// were kept (`0`) has only the PID to go by.
+pub fn is_the_same(pid: i32, started: u64) -> bool {
+    is_alive(pid) && (started == 0 || start_time(pid) == Some(started))
 }

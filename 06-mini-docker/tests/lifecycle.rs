@@ -703,3 +703,52 @@ fn the_chapters_first_commands_run_as_written() {
     );
     assert!(docker.containers().is_empty(), "stop and rm leave none");
 }
+
+/// A state whose monitor and container PIDs now name another process (reused after a
+/// crash, or after a reboot: the store outlives both): the container is dead, and
+/// `rm -f` neither signals that process nor waits for it.
+#[test]
+fn a_reused_pid_is_not_the_container() {
+    needs_root!();
+    let docker = Docker::new();
+    let id = docker.run_detached("old", &["busybox", "sleep", "600"]);
+    let path = docker
+        .root()
+        .join("containers")
+        .join(&id)
+        .join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("state")).expect("json");
+    let pid = |key: &str| nix::unistd::Pid::from_raw(state[key].as_i64().expect(key) as i32);
+    // The crash: the monitor and the container end without a word.
+    for key in ["MonitorPid", "Pid"] {
+        let _ = nix::sys::signal::kill(pid(key), nix::sys::signal::Signal::SIGKILL);
+    }
+    lab_tests::wait_until("the monitor gone", || {
+        (!std::path::Path::new(&format!("/proc/{}", pid("MonitorPid"))).exists()).then_some(())
+    });
+    // Their numbers, now another process's.
+    let mut other = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep");
+    state["MonitorPid"] = other.id().into();
+    state["Pid"] = other.id().into();
+    std::fs::write(&path, state.to_string()).expect("write the state");
+    let ps = docker.out(&["ps", "-a", "--filter", "name=old"]).stdout;
+    assert!(ps.contains("Dead"), "{ps}");
+    assert_eq!(docker.out(&["rm", "-f", "old"]).code, 0);
+    assert_eq!(
+        other.try_wait().expect("try_wait"),
+        None,
+        "rm -f killed another process"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+    assert!(docker.containers().is_empty());
+    assert_eq!(
+        cgroups_of(&id),
+        Vec::<String>::new(),
+        "rm -f left its cgroup"
+    );
+}
