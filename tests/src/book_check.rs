@@ -9,7 +9,9 @@
 //! - every listing of more than 40 lines is folded (`<details>`): show the idea, fold
 //!   the rest;
 //! - every exercise (`NN-chapter/exercises.txt`) is on its chapter's exercises page
-//!   (`cargo lab start NN N`), and the book names no exercise that does not exist.
+//!   (`cargo lab start NN N`), and the book names no exercise that does not exist;
+//! - every shell block (```sh) the book and the README tell a learner to type is run:
+//!   by a test, by `.ci/run`, or it says above it why not.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -46,7 +48,135 @@ pub fn check_book(book: &Path) -> Vec<String> {
         }
     }
     check_exercises(&src, &pages, &mut problems);
+    if let Some(workspace) = book.parent().filter(|w| w.join("Cargo.toml").is_file()) {
+        check_sh_blocks(book, workspace, &mut problems);
+    }
     problems
+}
+
+/// What a ```sh block may say right above it: that `.ci/run` runs it (each of its
+/// commands is a line of `.ci/run`), or why no test runs it.
+const RUN_BY_CI: &str = "<!-- run by .ci/run -->";
+const NOT_RUN: &str = "<!-- not run by a test: ";
+
+/// Every ```sh block of the book is read by a test (`book_lines::sh_block(PAGE,
+/// HEADING)` or `try_it(PAGE, ...)` in a test file of the workspace), is run by
+/// `.ci/run`, or says why not; every command of the README's ```sh blocks is a line
+/// of one of the book's, or of `.ci/run`.
+pub fn check_sh_blocks(book: &Path, workspace: &Path, problems: &mut Vec<String>) {
+    let src = normalize(&book.join("src"));
+    let ci: Vec<String> = std::fs::read_to_string(workspace.join(".ci/run"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let claimed = claimed_blocks(&src, workspace, problems);
+    let mut book_lines = BTreeSet::new();
+    for page in markdown_files(&src) {
+        let name = rel(&src, &page);
+        let text = std::fs::read_to_string(&page).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if line.trim() != "```sh" {
+                continue;
+            }
+            let block = sh_commands(&lines[n + 1..]);
+            book_lines.extend(block.iter().cloned());
+            let above = lines[..n].iter().rev().find(|l| !l.trim().is_empty());
+            let above = above.map_or("", |l| l.trim());
+            if claimed.contains(&(name.clone(), n)) || above.starts_with(NOT_RUN) {
+                continue;
+            }
+            if above == RUN_BY_CI {
+                for command in block.iter().filter(|c| !ci.contains(c)) {
+                    problems.push(format!(
+                        "{name}:{}: {RUN_BY_CI}, but .ci/run has no line {command:?}",
+                        n + 1
+                    ));
+                }
+                continue;
+            }
+            problems.push(format!(
+                "{name}:{}: a ```sh block that no test runs: read it in a test \
+                 (book_lines::sh_block({name:?}, HEADING)), or say why not above it \
+                 ({NOT_RUN}WHY -->)",
+                n + 1
+            ));
+        }
+    }
+    let readme = std::fs::read_to_string(workspace.join("README.md")).unwrap_or_default();
+    let lines: Vec<&str> = readme.lines().collect();
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim() != "```sh" {
+            continue;
+        }
+        for command in sh_commands(&lines[n + 1..]) {
+            let tested_by_lifecycle = command.starts_with("cargo run -q -p mini-docker -- ");
+            if !book_lines.contains(&command) && !ci.contains(&command) && !tested_by_lifecycle {
+                problems.push(format!(
+                    "README.md:{}: {command:?} is in no ```sh block of the book, nor in \
+                     .ci/run: nothing runs it",
+                    n + 1
+                ));
+            }
+        }
+    }
+}
+
+/// The commands of the ```sh block that starts at `lines[0]`: each line as root types
+/// it, without its comment; comment lines and blank lines left out.
+fn sh_commands(lines: &[&str]) -> Vec<String> {
+    use crate::book_lines::{as_root, command};
+    lines
+        .iter()
+        .take_while(|l| l.trim() != "```")
+        .map(|l| as_root(command(l.trim())))
+        .filter(|c| !c.is_empty() && !c.starts_with('#'))
+        .collect()
+}
+
+/// The blocks (page, line of the fence) the tests of the workspace read, found in
+/// their source: `sh_block("PAGE", "HEADING")`, `try_it("PAGE", ...)`.
+fn claimed_blocks(
+    src: &Path,
+    workspace: &Path,
+    problems: &mut Vec<String>,
+) -> BTreeSet<(String, usize)> {
+    let call = Regex::new(r#"(sh_block|try_it)\(\s*"([^"]+)"(?:,\s*"([^"]+)")?"#).expect("regex");
+    let mut claimed = BTreeSet::new();
+    let tests = std::fs::read_dir(workspace)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|member| {
+            std::fs::read_dir(member.path().join("tests"))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"));
+    for file in tests {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for c in call.captures_iter(&text) {
+            let page = c[2].to_string();
+            let heading = match &c[1] {
+                "try_it" => "Try it",
+                _ => c.get(3).map_or("", |h| h.as_str()),
+            };
+            let page_text = std::fs::read_to_string(src.join(&page)).unwrap_or_default();
+            match crate::book_lines::block_start(&page_text, heading) {
+                Some(n) => {
+                    claimed.insert((page, n));
+                }
+                None => problems.push(format!(
+                    "{}: reads the ```sh block under {heading:?} on {page}, which has none",
+                    file.display()
+                )),
+            }
+        }
+    }
+    claimed
 }
 
 /// The exercises the book names are the ones the chapters cut.
@@ -404,6 +534,42 @@ mod tests {
             ),
         ]);
         assert_eq!(check_book(b.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_sh_block_is_run_or_says_why_not() {
+        let page = "# A\n\n## Run\n\n```sh\necho run   # a comment\n```\n\n\
+                    ## Not\n\n<!-- not run by a test: why -->\n```sh\nx\n```\n\n\
+                    ## CI\n\n<!-- run by .ci/run -->\n```sh\nsudo cargo lab test\ncargo lab nope\n```\n\n\
+                    ## Loose\n\n```sh\nloose\n```\n";
+        let w = book(&[
+            ("Cargo.toml", ""),
+            ("book/src/a.md", page),
+            (
+                "ch/tests/t.rs",
+                "let l = sh_block(\n    \"a.md\",\n    \"Run\",\n);\n",
+            ),
+            (".ci/run", "cargo lab test\n"),
+            ("README.md", "```sh\necho run\nnot in the book\n```\n"),
+        ]);
+        let mut problems = vec![];
+        check_sh_blocks(&w.path().join("book"), w.path(), &mut problems);
+        let problems = problems.join("\n");
+        assert!(
+            problems.contains(
+                "a.md:19: <!-- run by .ci/run -->, but .ci/run has no line \"cargo lab nope\""
+            ),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("a.md:26: a ```sh block that no test runs"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("README.md:1: \"not in the book\" is in no ```sh block"),
+            "{problems}"
+        );
+        assert_eq!(problems.lines().count(), 3, "{problems}");
     }
 
     #[test]

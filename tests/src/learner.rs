@@ -96,13 +96,15 @@ impl Learner {
 
     /// Run the command through `wrapper` (chapter 05 runs every command inside a
     /// network namespace of the test's with `nsenter --net=PATH`); the transcript
-    /// shows the command as the learner types it, without the wrapper.
+    /// shows the command as the learner types it, without the wrapper. A second
+    /// wrapper goes around the first (`nsenter --net=... unshare ... bash`).
     pub fn wrapped<I, S>(mut self, wrapper: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        self.wrapper = wrapper.into_iter().map(Into::into).collect();
+        let outer: Vec<OsString> = wrapper.into_iter().map(Into::into).collect();
+        self.wrapper = outer.into_iter().chain(self.wrapper).collect();
         self
     }
 
