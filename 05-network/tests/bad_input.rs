@@ -21,6 +21,7 @@ fn nothing_made(sandbox: &Sandbox) {
 #[test]
 fn malformed_values_are_refused_before_anything_is_made() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let mut all = String::new();
     for (args, code) in [
@@ -61,6 +62,7 @@ fn malformed_values_are_refused_before_anything_is_made() {
 #[test]
 fn an_address_or_a_host_port_in_use_is_refused() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let _first = sandbox.background(
         &[
@@ -108,6 +110,7 @@ fn an_address_or_a_host_port_in_use_is_refused() {
 #[test]
 fn a_subnet_overlapping_a_route_is_warned_about() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let mut sandbox = Sandbox::new();
     sandbox.add_neighbour();
     sandbox.host.sh("ip route add 10.0.0.0/8 via 192.0.2.10");
@@ -123,6 +126,7 @@ fn a_subnet_overlapping_a_route_is_warned_about() {
 #[test]
 fn missing_iptables_is_explained() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let (code, text) = sandbox
         .ch05()
@@ -146,6 +150,7 @@ fn missing_iptables_is_explained() {
 #[test]
 fn a_rootfs_whose_etc_links_out_is_refused() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let (tmp, rootfs) = rootfs();
     let outside = tmp.path().join("outside");

@@ -35,6 +35,7 @@ impl Drop for NetnsDir {
 #[test]
 fn look_from_the_host() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let (_tmp, rootfs) = rootfs();
     let state = sandbox.state_dir().display().to_string();
@@ -75,6 +76,7 @@ fn look_from_the_host() {
 #[test]
 fn break_it_forwarding_off() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let lines = sh_block("break-it.md", "2. Forwarding off");
     let sandbox = Sandbox::new();
     let out = sandbox.enter(isolated(&lines, programs(), "")).output();

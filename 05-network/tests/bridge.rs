@@ -18,6 +18,7 @@ fn ip_of(output: &str) -> Option<Ipv4Addr> {
 #[test]
 fn a_container_gets_an_address_and_reaches_its_gateway() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let (code, text) = sandbox
@@ -46,6 +47,7 @@ fn a_container_gets_an_address_and_reaches_its_gateway() {
 #[test]
 fn two_containers_on_one_bridge_reach_each_other() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let rootfs = rootfs.to_string_lossy().into_owned();
@@ -69,6 +71,7 @@ fn two_containers_on_one_bridge_reach_each_other() {
 #[test]
 fn a_published_port_answers_from_the_host_and_from_another_host() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let mut sandbox = Sandbox::new();
     let (_, client) = sandbox.add_neighbour();
@@ -108,6 +111,7 @@ fn a_published_port_answers_from_the_host_and_from_another_host() {
 #[test]
 fn the_outside_sees_the_hosts_address_not_the_containers() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let mut sandbox = Sandbox::new();
     let (outside_ip, outside) = sandbox.add_neighbour();
@@ -135,6 +139,7 @@ fn the_outside_sees_the_hosts_address_not_the_containers() {
 #[test]
 fn ten_runs_at_once_get_ten_addresses() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     // The bridge first: its creation is not what is raced here.
     sandbox.ch05().args(["-q", "run", "--", "true"]).output();
@@ -175,6 +180,7 @@ fn ten_runs_at_once_get_ten_addresses() {
 #[test]
 fn ctrl_c_leaves_nothing_behind() {
     needs_root!();
+    lab_tests::cgroup_free!();
     use std::os::unix::process::CommandExt;
     let sandbox = Sandbox::new();
     let mut tool = std::process::Command::new("nsenter")
@@ -203,6 +209,7 @@ fn ctrl_c_leaves_nothing_behind() {
 #[test]
 fn a_lease_whose_holders_are_gone_is_taken_back() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let mut killed = sandbox.background(&["run", "-p", "8082:80", "--", "sleep", "30"], "sleep");
     let _ = killed.tool.kill();
@@ -230,6 +237,7 @@ fn a_lease_whose_holders_are_gone_is_taken_back() {
 #[test]
 fn show_lists_the_bridge_its_containers_and_rules() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let _web = sandbox.background(&["run", "-p", "8080:80", "--", "sleep", "30"], "sleep");
     let (code, text) = sandbox.ch05().args(["show"]).transcript();
@@ -240,6 +248,7 @@ fn show_lists_the_bridge_its_containers_and_rules() {
 #[test]
 fn down_removes_the_bridge_and_its_rules_but_not_while_in_use() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let mut web = sandbox.background(&["run", "--", "sleep", "30"], "sleep");
     let (code, text) = sandbox.ch05().args(["down"]).transcript();
@@ -259,6 +268,7 @@ fn down_removes_the_bridge_and_its_rules_but_not_while_in_use() {
 #[test]
 fn a_lingering_veth_of_the_same_address_is_replaced() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     sandbox.ch05().args(["-q", "run", "--", "true"]).output();
     sandbox

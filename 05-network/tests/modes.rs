@@ -7,6 +7,7 @@ use common::*;
 #[test]
 fn none_has_only_loopback_and_it_is_up() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let (code, text) = sandbox
@@ -29,6 +30,7 @@ fn none_has_only_loopback_and_it_is_up() {
 #[test]
 fn host_shares_the_hosts_interfaces() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let mut sandbox = Sandbox::new();
     sandbox.add_neighbour();
     let out = sandbox
@@ -46,6 +48,7 @@ fn host_shares_the_hosts_interfaces() {
 #[test]
 fn container_mode_shares_the_other_containers_interfaces() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let (_tmp, rootfs) = rootfs();
     let sandbox = Sandbox::new();
     let rootfs = rootfs.to_string_lossy().into_owned();
@@ -75,6 +78,7 @@ fn container_mode_shares_the_other_containers_interfaces() {
 #[test]
 fn p2p_joins_two_containers_with_one_cable() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let sandbox = Sandbox::new();
     let (code, text) = sandbox
         .ch05()

@@ -59,6 +59,7 @@ impl Drop for Held {
 #[test]
 fn the_state_of_a_vanished_namespace_is_removed() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let mut held = Held::new();
     assert_eq!(held.ch05(&["-q", "run", "--", "true"]).code, 0);
     let state = held.state_dir();
@@ -82,6 +83,7 @@ fn the_state_of_a_vanished_namespace_is_removed() {
 #[test]
 fn a_run_that_cannot_see_every_process_removes_no_state() {
     needs_root!();
+    lab_tests::cgroup_free!();
     let held = Held::new();
     assert_eq!(held.ch05(&["-q", "run", "--", "true"]).code, 0);
     let sandbox = Sandbox::new();
