@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use labkit::failure::{Context, EXIT_TOOL_FAILED};
+use labkit::failure::{Context, ExitCodes};
 use labkit::narrate;
 use labkit::privilege::require_root;
 use labkit::{Failure, Result};
@@ -39,8 +39,8 @@ pub fn check_rootfs(rootfs: &Path) -> Result<PathBuf> {
 
 // ANCHOR: run
 pub fn run(rootfs: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Result<i32> {
-    let root = check_rootfs(rootfs).map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
-    require_root("chroot(2) needs CAP_SYS_CHROOT").map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
+    let root = check_rootfs(rootfs)?;
+    require_root("chroot(2) needs CAP_SYS_CHROOT")?;
     // Ctrl-C goes to the whole foreground process group: the command decides what
     // to do with it, and we stay to report how it ended (as system(3) does).
     let _ignoring = IgnoreInterrupts::start()?;
@@ -50,7 +50,7 @@ pub fn run(rootfs: &Path, command: &[String], userspec: Option<(u32, u32)>) -> R
             let failure = in_child(&root, command, userspec);
             eprintln!("{TOOL}: {failure}");
             // SAFETY: _exit ends the child without running the parent's exit handlers.
-            unsafe { libc::_exit(failure.code()) }
+            unsafe { libc::_exit(ExitCodes::RunsACommand.of(&failure)) }
         }
         ForkResult::Parent { child } => wait_for(child),
     }
@@ -69,14 +69,13 @@ fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Fa
         format!("chroot {}", root.display()),
     );
     if let Err(e) = chroot(root) {
-        return Failure::new(format!("chroot({}): {}", root.display(), e.desc()))
-            .exit_code(EXIT_TOOL_FAILED);
+        return Failure::new(format!("chroot({}): {}", root.display(), e.desc()));
     }
     // chroot does not move the working directory: without this, "." would still be
     // outside the new root (the hole `escape` uses).
     narrate::step("chdir(\"/\")", "cd /");
     if let Err(e) = chdir("/") {
-        return Failure::new(format!("chdir(/): {}", e.desc())).exit_code(EXIT_TOOL_FAILED);
+        return Failure::new(format!("chdir(/): {}", e.desc()));
     }
     // ANCHOR_END: hole_chroot
     // ANCHOR: hole_userspec
@@ -94,8 +93,7 @@ fn in_child(root: &Path, command: &[String], userspec: Option<(u32, u32)>) -> Fa
             .and_then(|()| nix::unistd::setgid(gid))
             .and_then(|()| nix::unistd::setuid(uid));
         if let Err(e) = dropped {
-            return Failure::new(format!("--userspec {uid}:{gid}: {}", e.desc()))
-                .exit_code(EXIT_TOOL_FAILED);
+            return Failure::new(format!("--userspec {uid}:{gid}: {}", e.desc()));
         }
     }
     // ANCHOR_END: hole_userspec

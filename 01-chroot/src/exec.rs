@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use labkit::Failure;
 use labkit::doctor::DEFAULT_PATH;
-use labkit::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND, EXIT_TOOL_FAILED};
+use labkit::failure::{EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND};
 use labkit::narrate::{self, c_array, shell_line};
 use nix::errno::Errno;
 
@@ -80,7 +80,7 @@ pub fn exec_command(command: &[String], host_root: &Path) -> Failure {
 /// environment: the image's, or `-e PATH=...`).
 pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
     let Some(name) = command.first() else {
-        return Failure::new("no command given").exit_code(EXIT_TOOL_FAILED);
+        return Failure::new("no command given");
     };
     let search = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
     close_above_stdio(false);
@@ -95,7 +95,7 @@ pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>(),
     ) else {
-        return Failure::new("the command contains a NUL byte").exit_code(EXIT_TOOL_FAILED);
+        return Failure::new("the command contains a NUL byte");
     };
     // ANCHOR: hole_execve
     narrate::step(

@@ -7,7 +7,7 @@ use ch01_chroot::rootfs::{self, Built, Source};
 use ch01_chroot::{chroot_run, doctor, escape};
 use clap::{Parser, Subcommand, ValueEnum};
 use labkit::doctor::{Host, Report};
-use labkit::failure::exit_with;
+use labkit::failure::{ExitCodes, exit_with};
 use labkit::narrate::{self, shell_line};
 
 /// Chapter 01: chroot(2) and the root filesystem.
@@ -71,6 +71,11 @@ enum From {
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
+    // `run` exits as chroot(1) does: 125 when we fail, 126/127 when the command cannot run.
+    let codes = match cli.command {
+        Some(Command::Run { .. }) => ExitCodes::RunsACommand,
+        _ => ExitCodes::Plain,
+    };
     let outcome = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -105,7 +110,7 @@ fn main() {
         )
         .print()),
     };
-    exit_with("ch01-chroot", outcome)
+    exit_with("ch01-chroot", codes, outcome)
 }
 
 fn parse_userspec(spec: &str) -> Result<(u32, u32), String> {

@@ -4,13 +4,12 @@
 
 use std::path::Path;
 
-use labkit::failure::{EXIT_FAILURE, EXIT_TOOL_FAILED};
+use labkit::failure::{Context, ExitCodes};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::unistd::{getpid, sethostname};
 
 use crate::container_fs;
-use crate::environment::set_container_environment;
 use crate::init::run_init;
 use crate::namespace::Namespace;
 use crate::plan::Plan;
@@ -23,19 +22,8 @@ pub fn become_container(plan: &Plan, late_cgroupns: bool) -> ! {
         Ok(code) => code,
         Err(failure) => {
             // A step of ours failed (125), unless exec gave its own 126/127.
-            let code = match failure.code() {
-                EXIT_FAILURE => EXIT_TOOL_FAILED,
-                code => code,
-            };
-            match plan.report_failure {
-                Some(fd) => {
-                    let report = [&[code as u8][..], failure.message().as_bytes()].concat();
-                    // SAFETY: the descriptor was left open for us by our parent.
-                    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                    let _ = nix::unistd::write(fd, &report);
-                }
-                None => eprintln!("{}: {failure}", labkit::failure::program()),
-            }
+            let code = ExitCodes::RunsACommand.of(&failure);
+            plan.extension.report(code, &failure);
             code
         }
     };
@@ -52,7 +40,7 @@ fn cgroup_namespace_now(late: bool) -> Result<()> {
     }
     narrate::step("unshare(CLONE_NEWCGROUP)", "unshare --cgroup");
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWCGROUP): {}", e.desc())))?;
+        .context(|| "unshare(CLONE_NEWCGROUP)".into())?;
     narrate::note("in our own group now: it is the root of the cgroup tree we see");
     Ok(())
 }
@@ -68,7 +56,7 @@ fn setup(plan: &Plan) -> Result<i32> {
     }
     if let Some(name) = &plan.hostname {
         narrate::step(format!("sethostname({name:?})"), format!("hostname {name}"));
-        sethostname(name).map_err(|e| Failure::new(format!("sethostname: {}", e.desc())))?;
+        sethostname(name).context(|| "sethostname".into())?;
     }
     // ANCHOR: hole_domainname
     if let Some(name) = &plan.domainname {
@@ -97,46 +85,24 @@ fn setup(plan: &Plan) -> Result<i32> {
             container_fs::bind_all(Path::new("/"), &plan.binds)?
         }
     }
-    set_container_environment(&plan.env);
-    if let Some(dir) = &plan.workdir {
-        narrate::step(format!("chdir({dir:?})"), format!("cd {}", dir.display()));
+    if let Some(dir) = &plan.extension.workdir {
         std::fs::create_dir_all(dir)
-            .and_then(|()| std::env::set_current_dir(dir))
             .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
     }
-    if let Some(last_step) = &plan.before_exec {
-        (last_step.0)()?;
-    }
-    if let Some((uid, gid)) = plan.user {
-        become_user(uid, gid)?;
-    }
+    plan.extension.apply()?;
     let host_root = plan.rootfs.as_deref().unwrap_or(Path::new("/"));
     if plan.init {
         // From here the init is the command, as far as whoever started us knows.
-        if let Some(fd) = plan.report_failure {
+        if let Some(fd) = plan.extension.report_failure {
             let _ = nix::unistd::close(fd);
         }
         return Ok(
             run_init(&plan.command, host_root).unwrap_or_else(|failure| {
                 eprintln!("{}: {failure}", labkit::failure::program());
-                failure.code()
+                ExitCodes::RunsACommand.of(&failure)
             }),
         );
     }
     Err(ch01_chroot::exec::exec_with_path(&plan.command, host_root))
 }
 // ANCHOR_END: setup
-
-/// Drop root for `uid`/`gid`: groups first, while we may still change them.
-pub fn become_user(uid: u32, gid: u32) -> Result<()> {
-    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
-    narrate::step(
-        format!("setgroups([{gid}]); setgid({gid}); setuid({uid})"),
-        format!("setpriv --reuid={uid} --regid={gid} --clear-groups"),
-    );
-    let fail = |what: &str, e: nix::errno::Errno| Failure::new(format!("{what}: {}", e.desc()));
-    setgroups(&[Gid::from_raw(gid)]).map_err(|e| fail("setgroups", e))?;
-    setgid(Gid::from_raw(gid)).map_err(|e| fail("setgid", e))?;
-    setuid(Uid::from_raw(uid)).map_err(|e| fail("setuid", e))?;
-    Ok(())
-}

@@ -9,6 +9,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use labkit::failure::Context;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::errno::Errno;
@@ -149,7 +150,7 @@ impl Target {
     /// opened as it is.
     pub fn trusted(path: &Path) -> Result<Target> {
         let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| Failure::new(format!("{}: {}", path.display(), e.desc())))?;
+            .context(|| path.display().to_string())?;
         Ok(Target {
             fd,
             shown: path.to_path_buf(),
@@ -196,7 +197,7 @@ pub fn mount_target(root: &Path, inside: &str, missing: Missing) -> Result<Optio
     let names: Vec<&str> = inside.split('/').filter(|n| !n.is_empty()).collect();
     let walk = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut here = nix::fcntl::open(root, walk | OFlag::O_DIRECTORY, Mode::empty())
-        .map_err(|e| Failure::new(format!("{}: {}", root.display(), e.desc())))?;
+        .context(|| root.display().to_string())?;
     for (i, name) in names.iter().enumerate() {
         if *name == ".." || *name == "." {
             return Err(refuse(format!("{name:?} is not allowed")));
@@ -516,7 +517,7 @@ fn add_device(rootfs: &Path, node: &DeviceNode, in_user_ns: bool) -> Result<()> 
 /// flags the kernel locked on it (in a user namespace, a remount may not drop them).
 pub fn remount_readonly(target: &Target, also: MsFlags) -> Result<()> {
     let locked = nix::sys::statvfs::fstatvfs(target.fd())
-        .map_err(|e| Failure::new(format!("statvfs {}: {}", target.shown.display(), e.desc())))?
+        .context(|| format!("statvfs {}", target.shown.display()))?
         .flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | also;
     use nix::sys::statvfs::FsFlags;
@@ -546,7 +547,7 @@ pub fn pivot_into(rootfs: &Path) -> Result<()> {
     // ANCHOR: hole_pivot
     let r = rootfs.display();
     narrate::step(format!("chdir({rootfs:?})"), format!("cd {r}"));
-    chdir(rootfs).map_err(|e| Failure::new(format!("chdir {r}: {}", e.desc())))?;
+    chdir(rootfs).context(|| format!("chdir {r}"))?;
     // pivot_root(".", "."): the new root is here, and the old root gets stacked on
     // top of it, so no directory for the old root has to be made in the rootfs.
     narrate::step("pivot_root(\".\", \".\")", "pivot_root . .");
@@ -565,10 +566,9 @@ pub fn pivot_into(rootfs: &Path) -> Result<()> {
         "umount2(\".\", MNT_DETACH)",
         "umount -l .   # the old root, stacked on top",
     );
-    umount2(".", MntFlags::MNT_DETACH)
-        .map_err(|e| Failure::new(format!("unmounting the old root: {}", e.desc())))?;
+    umount2(".", MntFlags::MNT_DETACH).context(|| "unmounting the old root".into())?;
     narrate::step("chdir(\"/\")", "cd /");
-    chdir("/").map_err(|e| Failure::new(format!("chdir /: {}", e.desc())))
+    chdir("/").context(|| "chdir /".into())
     // ANCHOR_END: hole_pivot
 }
 // ANCHOR_END: pivot

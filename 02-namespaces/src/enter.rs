@@ -9,15 +9,15 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
-use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::failure::{Context, ExitCodes};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
-use nix::unistd::{ForkResult, Pid, chroot, fchdir, fork};
+use nix::unistd::{ForkResult, chroot, fchdir, fork};
 
-use crate::environment::set_container_environment;
+use crate::extension::Extension;
 use crate::namespace::{Namespace, Namespaces, identity};
 
 /// The order nsenter uses: the user namespace first (it grants the capabilities
@@ -33,10 +33,6 @@ const ORDER: [Namespace; 8] = [
     Namespace::Mount,
 ];
 
-fn fail(message: String) -> Failure {
-    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
-}
-
 fn open_handle(path: &str, flags: OFlag) -> Result<OwnedFd> {
     open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
         let hint = if e == nix::errno::Errno::EACCES {
@@ -44,61 +40,8 @@ fn open_handle(path: &str, flags: OFlag) -> Result<OwnedFd> {
         } else {
             ""
         };
-        fail(format!("open {path}: {}{hint}", e.desc()))
+        Failure::new(format!("open {path}: {}{hint}", e.desc()))
     })
-}
-
-/// What the joining process gets besides the namespaces (`docker exec -e -w -u`,
-/// and the container's own restrictions through `before_exec`).
-#[derive(Debug, Clone, Default)]
-pub struct ExecOptions {
-    pub env: Vec<String>,
-    pub workdir: Option<std::path::PathBuf>,
-    pub user: Option<(u32, u32)>,
-    pub before_exec: Option<crate::plan::Hook>,
-    /// What the child takes as its stdin, stdout and stderr instead of ours (a
-    /// runtime's own pipes: mini-docker's `exec`). The caller keeps and closes them.
-    pub stdio: Option<[std::os::fd::RawFd; 3]>,
-    /// Called in the parent once the child is made, before waiting for it
-    /// (mini-docker's `exec -t` relays the child's terminal there).
-    pub while_running: Option<ParentHook>,
-}
-
-/// A step of the parent's, given the child's PID.
-#[derive(Clone)]
-pub struct ParentHook(pub std::sync::Arc<dyn Fn(Pid) -> Result<()> + Send + Sync>);
-
-impl std::fmt::Debug for ParentHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ParentHook")
-    }
-}
-
-impl ExecOptions {
-    /// In the forked child, before exec.
-    fn prepare(&self) -> Result<()> {
-        for (to, from) in self.stdio.iter().flat_map(|fds| fds.iter().enumerate()) {
-            // SAFETY: dup2 onto our own stdio descriptors.
-            if unsafe { libc::dup2(*from, to as i32) } < 0 {
-                return Err(Failure::new(format!(
-                    "dup2: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-        }
-        set_container_environment(&self.env);
-        if let Some(dir) = &self.workdir {
-            std::env::set_current_dir(dir)
-                .map_err(|e| Failure::new(format!("working directory {}: {e}", dir.display())))?;
-        }
-        if let Some(hook) = &self.before_exec {
-            (hook.0)()?;
-        }
-        if let Some((uid, gid)) = self.user {
-            crate::child::become_user(uid, gid)?;
-        }
-        Ok(())
-    }
 }
 
 // ANCHOR: enter
@@ -108,13 +51,58 @@ pub fn exec_in(
     pid: u32,
     wanted: Option<&Namespaces>,
     command: &[String],
-    options: &ExecOptions,
+    options: &Extension,
 ) -> Result<i32> {
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return Err(fail(format!(
+        return Err(Failure::new(format!(
             "no process {pid}: it does not exist or has exited (ps -p {pid})"
         )));
     }
+    let handles = Handles::open(pid, &to_join(pid, wanted))?;
+    // ANCHOR: dumpable
+    // Until it execs, the joining process carries what the container must not get:
+    // descriptors of the host, our memory. Not dumpable, no process in the container
+    // may ptrace it or open its /proc/PID/{fd,exe,mem,environ} (CVE-2016-9962:
+    // runc's did not, and a container process could take its descriptors). exec
+    // makes the new program dumpable again.
+    narrate::step("prctl(PR_SET_DUMPABLE, 0)", "# no shell equivalent");
+    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())?;
+    // ANCHOR_END: dumpable
+    handles.join(pid)?;
+    let _ignoring = IgnoreInterrupts::start()?;
+    // SAFETY: single-threaded, so the child may do anything.
+    match unsafe { fork() }.context(|| "fork".into())? {
+        ForkResult::Child => {
+            IgnoreInterrupts::restore_defaults();
+            narrate::step(
+                format!(
+                    "fork() = {}   # in its PID namespace: joining one applies to children",
+                    nix::unistd::getpid()
+                ),
+                "nsenter --fork",
+            );
+            let root = format!("/proc/{pid}/root");
+            let failure = match options.apply() {
+                Ok(()) => ch01_chroot::exec::exec_with_path(command, std::path::Path::new(&root)),
+                Err(failure) => failure,
+            };
+            let code = ExitCodes::RunsACommand.of(&failure);
+            options.report(code, &failure);
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            if let Some(hook) = &options.while_running {
+                (hook.0)(child)?;
+            }
+            wait_for(child)
+        }
+    }
+}
+// ANCHOR_END: enter
+
+/// The namespaces to join, in `ORDER`: those asked for, or every one that differs.
+fn to_join(pid: u32, wanted: Option<&Namespaces>) -> Vec<Namespace> {
     let differs = |ns: Namespace| identity(&pid.to_string(), ns).ok() != identity("self", ns).ok();
     let join: Vec<Namespace> = ORDER
         .into_iter()
@@ -127,51 +115,61 @@ pub fn exec_in(
             "process {pid} shares all our namespaces: nothing to join"
         ));
     }
-    let handles: Vec<(Namespace, OwnedFd)> = join
-        .iter()
-        .map(|ns| {
-            Ok((
-                *ns,
-                open_handle(&format!("/proc/{pid}/ns/{ns}"), OFlag::O_RDONLY)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    let mount = join.contains(&Namespace::Mount);
-    let (root, cwd) = if mount {
+    join
+}
+
+/// Everything of the target's opened before we move: once in its mount namespace,
+/// its /proc/PID paths may mean something else.
+struct Handles {
+    namespaces: Vec<(Namespace, OwnedFd)>,
+    /// Its root and working directory, when its mount namespace is joined.
+    root_and_cwd: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Handles {
+    fn open(pid: u32, join: &[Namespace]) -> Result<Handles> {
+        let namespaces = (join.iter())
+            .map(|ns| {
+                Ok((
+                    *ns,
+                    open_handle(&format!("/proc/{pid}/ns/{ns}"), OFlag::O_RDONLY)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
         let dir = OFlag::O_PATH | OFlag::O_DIRECTORY;
-        (
-            Some(open_handle(&format!("/proc/{pid}/root"), dir)?),
-            Some(open_handle(&format!("/proc/{pid}/cwd"), dir)?),
-        )
-    } else {
-        (None, None)
-    };
-    // ANCHOR: dumpable
-    // Until it execs, the joining process carries what the container must not get:
-    // descriptors of the host, our memory. Not dumpable, no process in the container
-    // may ptrace it or open its /proc/PID/{fd,exe,mem,environ} (CVE-2016-9962:
-    // runc's did not, and a container process could take its descriptors). exec
-    // makes the new program dumpable again.
-    narrate::step("prctl(PR_SET_DUMPABLE, 0)", "# no shell equivalent");
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| fail(format!("prctl(PR_SET_DUMPABLE): {}", e.desc())))?;
-    // ANCHOR_END: dumpable
-    for (ns, fd) in &handles {
-        narrate::step(
-            format!("setns(open(\"/proc/{pid}/ns/{ns}\"), {})", ns.flag_name()),
-            format!("nsenter --target {pid} {}", ns.option()),
-        );
-        setns(fd.as_fd(), CloneFlags::from_bits_retain(ns.flag()))
-            .map_err(|e| fail(format!("setns {ns}: {}", e.desc())))?;
-        if *ns == Namespace::User {
-            // Be root of that namespace, as nsenter does.
-            narrate::step("setgid(0); setuid(0)", "nsenter --setuid 0 --setgid 0");
-            nix::unistd::setgid(0.into())
-                .and_then(|()| nix::unistd::setuid(0.into()))
-                .map_err(|e| fail(format!("becoming root in the user namespace: {}", e.desc())))?;
-        }
+        let root_and_cwd = match join.contains(&Namespace::Mount) {
+            true => Some((
+                open_handle(&format!("/proc/{pid}/root"), dir)?,
+                open_handle(&format!("/proc/{pid}/cwd"), dir)?,
+            )),
+            false => None,
+        };
+        Ok(Handles {
+            namespaces,
+            root_and_cwd,
+        })
     }
-    if let (Some(root), Some(cwd)) = (root, cwd) {
+
+    /// setns(2) into each, in order; then the target's root and working directory.
+    fn join(self, pid: u32) -> Result<()> {
+        for (ns, fd) in &self.namespaces {
+            narrate::step(
+                format!("setns(open(\"/proc/{pid}/ns/{ns}\"), {})", ns.flag_name()),
+                format!("nsenter --target {pid} {}", ns.option()),
+            );
+            setns(fd.as_fd(), CloneFlags::from_bits_retain(ns.flag()))
+                .context(|| format!("setns {ns}"))?;
+            if *ns == Namespace::User {
+                // Be root of that namespace, as nsenter does.
+                narrate::step("setgid(0); setuid(0)", "nsenter --setuid 0 --setgid 0");
+                nix::unistd::setgid(0.into())
+                    .and_then(|()| nix::unistd::setuid(0.into()))
+                    .context(|| "becoming root in the user namespace".into())?;
+            }
+        }
+        let Some((root, cwd)) = self.root_and_cwd else {
+            return Ok(());
+        };
         // The new mount namespace has its own idea of /: take the target's root and
         // working directory, opened before we moved.
         narrate::step(
@@ -180,41 +178,11 @@ pub fn exec_in(
         );
         fchdir(root.as_fd())
             .and_then(|()| chroot("."))
-            .map_err(|e| fail(format!("entering its root: {}", e.desc())))?;
+            .context(|| "entering its root".into())?;
         narrate::step(
             format!("fchdir(/proc/{pid}/cwd)"),
             format!("nsenter --target {pid} --wd"),
         );
-        fchdir(cwd.as_fd())
-            .map_err(|e| fail(format!("entering its working directory: {}", e.desc())))?;
-    }
-    let _ignoring = IgnoreInterrupts::start()?;
-    // SAFETY: single-threaded, so the child may do anything.
-    match unsafe { fork() }.map_err(|e| fail(format!("fork: {}", e.desc())))? {
-        ForkResult::Child => {
-            IgnoreInterrupts::restore_defaults();
-            narrate::step(
-                format!(
-                    "fork() = {}   # in its PID namespace: joining one applies to children",
-                    nix::unistd::getpid()
-                ),
-                "nsenter --fork",
-            );
-            let root = format!("/proc/{pid}/root");
-            let failure = match options.prepare() {
-                Ok(()) => ch01_chroot::exec::exec_with_path(command, std::path::Path::new(&root)),
-                Err(failure) => failure,
-            };
-            eprintln!("{}: {failure}", labkit::failure::program());
-            // SAFETY: _exit ends the child without running the parent's exit handlers.
-            unsafe { libc::_exit(failure.code()) }
-        }
-        ForkResult::Parent { child } => {
-            if let Some(hook) = &options.while_running {
-                (hook.0)(child)?;
-            }
-            wait_for(child)
-        }
+        fchdir(cwd.as_fd()).context(|| "entering its working directory".into())
     }
 }
-// ANCHOR_END: enter

@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
+use labkit::Result;
+use labkit::failure::{Context, ExitCodes};
 use labkit::narrate;
-use labkit::{Failure, Result};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -38,12 +39,12 @@ pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
     FORWARDED.iter().for_each(|s| mask.add(*s));
     let mut previous = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut previous))
-        .map_err(|e| Failure::new(format!("sigprocmask: {}", e.desc())))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+        .context(|| "sigprocmask".into())?;
+    let signals =
+        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context(|| "signalfd".into())?;
 
     // SAFETY: single-threaded: the child may do anything before exec.
-    let child = match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+    let child = match unsafe { fork() }.context(|| "fork".into())? {
         ForkResult::Child => {
             narrate::step(
                 format!(
@@ -57,7 +58,7 @@ pub fn run_init(command: &[String], host_root: &Path) -> Result<i32> {
             let failure = ch01_chroot::exec::exec_with_path(command, host_root);
             eprintln!("{}: {failure}", labkit::failure::program());
             // SAFETY: _exit ends the child without running exit handlers.
-            unsafe { libc::_exit(failure.code()) }
+            unsafe { libc::_exit(ExitCodes::RunsACommand.of(&failure)) }
         }
         ForkResult::Parent { child } => child,
     };
@@ -96,8 +97,7 @@ fn let_go_of_the_runtime() -> Result<()> {
         "(what the runtime leaves behind in its init: nothing)",
     );
     ch01_chroot::exec::close_above_stdio(true);
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {}", e.desc())))
+    nix::sys::prctl::set_dumpable(false).context(|| "prctl(PR_SET_DUMPABLE)".into())
 }
 // ANCHOR_END: let_go
 

@@ -6,6 +6,8 @@
 //! - [`spawn`]: the child, by `clone(2)` or by `unshare(2)` + fork;
 //! - [`user_ns`]: uid/gid maps, root inside and unprivileged outside;
 //! - [`child`]: hostname, mounts, environment, exec, in the new namespaces;
+//! - [`extension`]: what a runtime adds to the child (environment, user, its own
+//!   last steps, where failures are reported), in one place;
 //! - [`container_fs`]: a private mount tree, /proc, /dev, /sys and `pivot_root`;
 //! - [`init`]: a tiny PID 1 that forwards signals and reaps orphans;
 //! - [`enter`]: `setns(2)` into a running process's namespaces;
@@ -18,6 +20,7 @@ pub mod container_fs;
 pub mod doctor;
 pub mod enter;
 pub mod environment;
+pub mod extension;
 pub mod init;
 pub mod namespace;
 pub mod plan;

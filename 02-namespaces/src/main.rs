@@ -7,7 +7,7 @@ use ch02_namespaces::plan::plan;
 use ch02_namespaces::{doctor, enter, show, spawn};
 use clap::{Parser, Subcommand};
 use labkit::doctor::{Host, Report};
-use labkit::failure::exit_with;
+use labkit::failure::{ExitCodes, exit_with};
 use labkit::narrate;
 
 /// Chapter 02: namespaces, with clone(2), unshare(2) and setns(2).
@@ -63,6 +63,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
+    let codes = match cli.command {
+        Some(Command::Run { .. } | Command::Exec { .. }) => ExitCodes::RunsACommand,
+        _ => ExitCodes::Plain,
+    };
     let outcome = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -79,7 +83,7 @@ fn main() {
         }) => {
             let chosen = namespaces.chosen();
             let wanted = (!namespaces.all && !chosen.is_empty()).then_some(&chosen);
-            enter::exec_in(target, wanted, &command, &enter::ExecOptions::default())
+            enter::exec_in(target, wanted, &command, &Default::default())
         }
         Some(Command::Show { pid, against }) => {
             let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
@@ -103,5 +107,5 @@ fn main() {
         )
         .print()),
     };
-    exit_with("ch02-namespaces", outcome)
+    exit_with("ch02-namespaces", codes, outcome)
 }

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use labkit::doctor::Host;
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::{Failure, Result};
 
+use crate::extension::Extension;
 use crate::namespace::{Namespace, Namespaces, options};
 use crate::user_ns::Mapping;
 
@@ -53,19 +53,8 @@ pub struct Plan {
     /// Files or directories of the host bound onto paths in the container (chapter
     /// 05 gives each container its own /etc/hosts this way). Needs a mount namespace.
     pub binds: Vec<Bind>,
-    /// `KEY=VALUE`s over the default environment (mini-docker: the image's and `-e`).
-    pub env: Vec<String>,
-    /// The directory the command starts in (created if missing, as Docker does).
-    pub workdir: Option<PathBuf>,
-    /// Called in the child just before exec, inside the new root (mini-docker
-    /// mounts its tmpfs, masks /proc paths and takes away capabilities there).
-    pub before_exec: Option<Hook>,
-    /// Run the command as this uid and gid (`docker run -u UID[:GID]`).
-    pub user: Option<(u32, u32)>,
-    /// A close-on-exec descriptor the child writes to when it cannot become the
-    /// command (its exit code, a byte, then why), instead of stderr. A successful
-    /// exec closes it: its reader sees the end of it exactly when the command runs.
-    pub report_failure: Option<std::os::fd::RawFd>,
+    /// What a later chapter's runtime adds: environment, user, its last steps...
+    pub extension: Extension,
     /// Chapter 03's cgroup for the child, when it has one.
     pub cgroup: Option<IntoCgroup>,
     /// Device nodes of the host's made in the container (`docker run --device`).
@@ -85,16 +74,6 @@ pub struct IntoCgroup {
     pub v1: bool,
 }
 // ANCHOR_END: into_cgroup
-
-/// A step a later chapter adds to the child's setup.
-#[derive(Clone)]
-pub struct Hook(pub std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>);
-
-impl std::fmt::Debug for Hook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hook")
-    }
-}
 
 /// A node for a device of the host's, at `path` in the container: made with
 /// `mknod` (in a user namespace, where mknod is refused, the host's node is bound).
@@ -125,105 +104,25 @@ impl Plan {
     }
 }
 
-fn fail(message: String) -> Failure {
-    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
-}
-
 // ANCHOR: plan
 pub fn plan(request: Request, host: &Host) -> Result<Plan> {
     if std::fs::read_dir(host.path("/proc/self/ns")).is_err() {
-        return Err(fail(
+        return Err(Failure::new(
             "cannot read /proc/self/ns: /proc is not mounted here. Are we inside a chroot \
-             (like ch01-chroot run)? Run from the host, or mount -t proc proc /proc"
-                .into(),
+             (like ch01-chroot run)? Run from the host, or mount -t proc proc /proc",
         ));
     }
     let available: Namespaces = Namespace::ALL
         .into_iter()
         .filter(|ns| std::fs::symlink_metadata(host.path(format!("/proc/self/ns/{ns}"))).is_ok())
         .collect();
-    let mut ns = request.namespaces.clone();
-    let mut notes = vec![];
-    if request.all {
-        ns.extend(available.iter().copied());
-    }
-    let mut imply = |ns: &mut Namespaces, cond: bool, wanted: Namespace, why: &str| {
-        if cond && ns.insert(wanted) {
-            notes.push(why.to_string());
-        }
-    };
-    imply(
-        &mut ns,
-        request.hostname.is_some() || request.domainname.is_some(),
-        Namespace::Uts,
-        "--hostname and --domainname imply --uts: names are set in a UTS namespace of its own",
-    );
-    imply(
-        &mut ns,
-        request.map_root,
-        Namespace::User,
-        "--map-root implies --user: ids are mapped in a user namespace",
-    );
-    imply(
-        &mut ns,
-        request.init,
-        Namespace::Pid,
-        "--init implies --pid: it is the PID 1 of a new PID namespace",
-    );
-    imply(
-        &mut ns,
-        request.rootfs.is_some(),
-        Namespace::Mount,
-        "--rootfs implies --mount: pivot_root changes / in a mount namespace, not for the host",
-    );
-    let pid = ns.contains(&Namespace::Pid);
-    imply(
-        &mut ns,
-        pid,
-        Namespace::Mount,
-        "--pid implies --mount: the command needs a fresh /proc, mounted where the host cannot see it",
-    );
-
-    if let Some(missing) = ns.iter().find(|n| !available.contains(n)) {
-        let kernel = host.kernel_release().unwrap_or_else(|| "?".into());
-        return Err(fail(format!(
-            "{}: this kernel (Linux {kernel}) has no {missing} namespaces; they came in Linux {}. \
-             Leave {} out, or use a newer kernel",
-            missing.option(),
-            missing.since(),
-            missing.option()
-        )));
-    }
-    let user = ns.contains(&Namespace::User);
-    let root = host.effective_uid() == Some(0);
-    if !root && !user && !ns.is_empty() {
-        return Err(fail(format!(
-            "creating {} namespaces needs root (CAP_SYS_ADMIN). Run it with sudo, \
-             or add --user --map-root to create a user namespace first (rootless)",
-            options(&ns)
-        )));
-    }
-    if user && request.rootfs.is_some() && !ns.contains(&Namespace::Pid) {
-        return Err(fail(
-            "--rootfs with --user needs --pid too: the new root gets a fresh /proc, and the kernel \
-             lets a user namespace mount /proc only for a PID namespace it owns. Add --pid"
-                .into(),
-        ));
-    }
-    if let Some(name) = &request.hostname
-        && (name.is_empty() || name.len() > 64)
-    {
-        return Err(fail(format!(
-            "--hostname {name:?}: a hostname is 1 to 64 bytes long"
-        )));
-    }
+    let (ns, notes) = implied(&request, &available);
+    refuse_impossible(&request, &ns, &available, host)?;
     let rootfs = match &request.rootfs {
-        Some(dir) => Some(
-            ch01_chroot::chroot_run::check_rootfs(dir)
-                .map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?,
-        ),
+        Some(dir) => Some(ch01_chroot::chroot_run::check_rootfs(dir)?),
         None => None,
     };
+    let user = ns.contains(&Namespace::User);
     Ok(Plan {
         mapping: user.then(|| Mapping::for_caller(request.map_root)),
         namespaces: ns,
@@ -235,13 +134,177 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         command: request.command,
         notes,
         binds: Vec::new(),
-        env: Vec::new(),
-        workdir: None,
-        before_exec: None,
-        user: None,
-        report_failure: None,
+        extension: Extension::default(),
         cgroup: None,
         devices: Vec::new(),
     })
 }
 // ANCHOR_END: plan
+
+// ANCHOR: implied
+/// The namespaces asked for, and those the other flags imply, each with why.
+fn implied(request: &Request, available: &Namespaces) -> (Namespaces, Vec<String>) {
+    let mut ns = request.namespaces.clone();
+    if request.all {
+        ns.extend(available.iter().copied());
+    }
+    let mut notes = vec![];
+    let rules = [
+        (
+            request.hostname.is_some() || request.domainname.is_some(),
+            Namespace::Uts,
+            "--hostname and --domainname imply --uts: names are set in a UTS namespace of its own",
+        ),
+        (
+            request.map_root,
+            Namespace::User,
+            "--map-root implies --user: ids are mapped in a user namespace",
+        ),
+        (
+            request.init,
+            Namespace::Pid,
+            "--init implies --pid: it is the PID 1 of a new PID namespace",
+        ),
+        (
+            request.rootfs.is_some(),
+            Namespace::Mount,
+            "--rootfs implies --mount: pivot_root changes / in a mount namespace, not for the host",
+        ),
+    ];
+    for (asked, wanted, why) in rules {
+        if asked && ns.insert(wanted) {
+            notes.push(why.to_string());
+        }
+    }
+    // After the rules above: --init's PID namespace needs a mount one too.
+    if ns.contains(&Namespace::Pid) && ns.insert(Namespace::Mount) {
+        notes.push(
+            "--pid implies --mount: the command needs a fresh /proc, mounted where the host \
+             cannot see it"
+                .to_string(),
+        );
+    }
+    (ns, notes)
+}
+// ANCHOR_END: implied
+
+/// Combinations this kernel, or these privileges, cannot do: said before anything
+/// is created.
+fn refuse_impossible(
+    request: &Request,
+    ns: &Namespaces,
+    available: &Namespaces,
+    host: &Host,
+) -> Result<()> {
+    if let Some(missing) = ns.iter().find(|n| !available.contains(n)) {
+        let kernel = host.kernel_release().unwrap_or_else(|| "?".into());
+        return Err(Failure::new(format!(
+            "{}: this kernel (Linux {kernel}) has no {missing} namespaces; they came in Linux {}. \
+             Leave {} out, or use a newer kernel",
+            missing.option(),
+            missing.since(),
+            missing.option()
+        )));
+    }
+    let user = ns.contains(&Namespace::User);
+    if host.effective_uid() != Some(0) && !user && !ns.is_empty() {
+        return Err(Failure::new(format!(
+            "creating {} namespaces needs root (CAP_SYS_ADMIN). Run it with sudo, \
+             or add --user --map-root to create a user namespace first (rootless)",
+            options(ns)
+        )));
+    }
+    if user && request.rootfs.is_some() && !ns.contains(&Namespace::Pid) {
+        return Err(Failure::new(
+            "--rootfs with --user needs --pid too: the new root gets a fresh /proc, and the kernel \
+             lets a user namespace mount /proc only for a PID namespace it owns. Add --pid",
+        ));
+    }
+    match &request.hostname {
+        Some(name) if name.is_empty() || name.len() > 64 => Err(Failure::new(format!(
+            "--hostname {name:?}: a hostname is 1 to 64 bytes long"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host tree with a /proc of its own: these namespaces, this uid, this kernel.
+    fn host(namespaces: &[&str], uid: u32) -> (tempfile::TempDir, Host) {
+        let dir = tempfile::tempdir().unwrap();
+        let proc = dir.path().join("proc");
+        std::fs::create_dir_all(proc.join("self/ns")).unwrap();
+        std::fs::create_dir_all(proc.join("sys/kernel")).unwrap();
+        for ns in namespaces {
+            std::fs::write(proc.join("self/ns").join(ns), "").unwrap();
+        }
+        let status = format!("Name:\tx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n");
+        std::fs::write(proc.join("self/status"), status).unwrap();
+        std::fs::write(proc.join("sys/kernel/osrelease"), "4.4.0\n").unwrap();
+        let host = Host::at(dir.path());
+        (dir, host)
+    }
+
+    const EVERY: [&str; 8] = ["uts", "pid", "mnt", "ipc", "net", "user", "cgroup", "time"];
+
+    #[test]
+    fn flags_imply_namespaces_and_say_why() {
+        let (_dir, host) = host(&EVERY, 0);
+        let request = Request {
+            init: true,
+            hostname: Some("box".into()),
+            ..Request::default()
+        };
+        let plan = plan(request, &host).unwrap();
+        let want = [Namespace::Uts, Namespace::Pid, Namespace::Mount];
+        assert_eq!(plan.namespaces, want.into_iter().collect());
+        assert_eq!(plan.notes.len(), 3, "{:?}", plan.notes);
+        assert!(plan.notes[2].starts_with("--pid implies --mount"));
+    }
+
+    #[test]
+    fn all_means_what_this_kernel_has() {
+        let (_dir, host) = host(&["uts", "pid", "mnt", "ipc", "net"], 0);
+        let request = Request {
+            all: true,
+            ..Request::default()
+        };
+        assert_eq!(plan(request, &host).unwrap().namespaces.len(), 5);
+    }
+
+    #[test]
+    fn impossible_requests_are_refused_before_anything_is_made() {
+        let (_dir, old) = host(&["uts", "pid", "mnt", "ipc", "net"], 0);
+        let time = Request {
+            namespaces: [Namespace::Time].into_iter().collect(),
+            ..Request::default()
+        };
+        let refused = plan(time.clone(), &old).unwrap_err();
+        assert!(refused.message().contains("Linux 4.4.0"), "{refused}");
+        let (_dir, user) = host(&EVERY, 1000);
+        let refused = plan(time, &user).unwrap_err();
+        assert!(refused.message().contains("needs root"), "{refused}");
+        let rootless = Request {
+            map_root: true,
+            rootfs: Some("/".into()),
+            ..Request::default()
+        };
+        let refused = plan(rootless, &user).unwrap_err();
+        assert!(refused.message().contains("needs --pid too"), "{refused}");
+        let long = Request {
+            hostname: Some("x".repeat(65)),
+            ..Request::default()
+        };
+        assert!(plan(long, &old).is_err());
+    }
+
+    #[test]
+    fn without_proc_it_says_where_we_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = plan(Request::default(), &Host::at(dir.path())).unwrap_err();
+        assert!(refused.message().contains("/proc is not mounted"));
+    }
+}

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
-use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::failure::{Context, EXIT_TOOL_FAILED};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::errno::Errno;
@@ -111,7 +111,7 @@ pub fn run_with(plan: &Plan, mut before_go: impl FnMut(&Started) -> Result<()>) 
     let child = start(plan)?;
     if let Err(failure) = before_go(&child) {
         child.abandon();
-        return Err(failure.exit_code(EXIT_TOOL_FAILED));
+        return Err(failure);
     }
     wait_for(child.go())
 }
@@ -147,8 +147,8 @@ pub fn start(plan: &Plan) -> Result<Started> {
         narrate::note(note);
     }
     // The child blocks on this pipe until the parent says go.
-    let (go_read, go) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
+    let (go_read, go) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
     let (pid, in_cgroup) = match plan.via {
         Via::Clone => spawn_with_clone(plan, go_read, go.as_raw_fd())?,
         Via::Unshare => spawn_with_unshare(plan, go_read, go.as_raw_fd())?,
@@ -158,7 +158,7 @@ pub fn start(plan: &Plan) -> Result<Started> {
         && let Err(failure) = write_maps(&pid.to_string(), mapping)
     {
         child.abandon();
-        return Err(failure.exit_code(EXIT_TOOL_FAILED));
+        return Err(failure);
     }
     Ok(child)
 }
@@ -259,7 +259,7 @@ fn spawn_with_unshare(plan: &Plan, go: OwnedFd, parents_end: RawFd) -> Result<(P
     }
     if let Some(mapping) = &plan.mapping {
         // We are inside the new user namespace ourselves: write our own maps.
-        write_maps("self", mapping).map_err(|f| f.exit_code(EXIT_TOOL_FAILED))?;
+        write_maps("self", mapping)?;
     }
     if plan.has(Namespace::Pid) {
         narrate::note(
@@ -281,7 +281,7 @@ fn spawn_with_unshare(plan: &Plan, go: OwnedFd, parents_end: RawFd) -> Result<(P
         }
     }
     // SAFETY: single-threaded, so the child may do anything.
-    match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+    match unsafe { fork() }.context(|| "fork".into())? {
         ForkResult::Child => child_after_go(plan, go, parents_end, late_cgroupns),
         ForkResult::Parent { child } => {
             narrate::step(
@@ -323,5 +323,5 @@ fn explain_creation(call: &str, errno: Errno) -> Failure {
         Errno::EUSERS => ": user namespaces nested too deep",
         _ => "",
     };
-    Failure::new(format!("{call}: {}{why}", errno.desc())).exit_code(EXIT_TOOL_FAILED)
+    Failure::new(format!("{call}: {}{why}", errno.desc()))
 }

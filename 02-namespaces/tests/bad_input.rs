@@ -102,7 +102,7 @@ fn a_kernel_without_time_or_cgroup_namespaces() {
             ..Default::default()
         };
         let failure = plan(request, &host).expect_err("refused");
-        assert_eq!(failure.code(), 125);
+        assert_eq!(labkit::failure::ExitCodes::RunsACommand.of(&failure), 125);
         messages.push_str(&format!("{}\n", failure.message()));
     }
     // --all takes only what this kernel has.

@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
 use labkit::{Failure, Result};
 
@@ -52,8 +51,7 @@ pub fn enable(level: &Path, needed: &[String], made: bool) -> Result<()> {
              enable it one level up (echo +{c} > {up}/cgroup.subtree_control), or run under \
              systemd-run --scope -p Delegate=yes",
             level.display()
-        ))
-        .exit_code(EXIT_TOOL_FAILED));
+        )));
     }
     leave_for_a_leaf(level)?;
     missing.extend(accounting);
@@ -97,8 +95,7 @@ fn leave_for_a_leaf(level: &Path) -> Result<()> {
              systemd-run --scope -p Delegate=yes",
             level.display(),
             inside.len()
-        ))
-        .exit_code(EXIT_TOOL_FAILED));
+        )));
     }
     narrate::note(
         "no internal processes: we are the only process in this group, so we move into a leaf of it first",

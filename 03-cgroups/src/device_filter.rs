@@ -11,7 +11,6 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::{Failure, Result, narrate};
 
 use crate::devices::DeviceRule;
@@ -176,7 +175,7 @@ fn failed(what: &str, e: std::io::Error, log: &[u8]) -> Failure {
         true => String::new(),
         false => format!("; the verifier said:\n{log}"),
     };
-    Failure::new(format!("{what}: {e}{hint}{verifier}")).exit_code(EXIT_TOOL_FAILED)
+    Failure::new(format!("{what}: {e}{hint}{verifier}"))
 }
 
 // ANCHOR: attach

@@ -9,7 +9,6 @@
 //! has no files, only a small BPF program attached to the group
 //! ([`device_filter`](crate::device_filter)).
 
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +55,6 @@ impl DeviceRule {
                 "device rule {text:?}: {why} (the form is TYPE MAJOR:MINOR ACCESS, \
                  e.g. 'c 1:3 rwm' or 'b 8:* r'; TYPE is a, b or c; ACCESS some of r, w, m)"
             ))
-            .exit_code(EXIT_TOOL_FAILED)
         };
         let words: Vec<&str> = text.split_whitespace().collect();
         let kind = match words.first().copied() {

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use ch02_namespaces::plan::IntoCgroup;
 use ch02_namespaces::spawn::Started;
 use labkit::doctor::Host;
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::sys::signal::{Signal, kill};
@@ -53,17 +52,13 @@ pub struct Group {
     lock_root: Option<PathBuf>,
 }
 
-fn fail(message: String) -> Failure {
-    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
-}
-
 /// Names are one path component of plain characters: no `/`, no `..`.
 pub fn check_name(name: &str) -> Result<()> {
     let plain = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if name.is_empty() || name.len() > 64 || !plain || name.starts_with('.') {
-        return Err(fail(format!(
+        return Err(Failure::new(format!(
             "--name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' \
              (no '/' or '..': a name is one directory)"
         )));
@@ -139,7 +134,7 @@ impl Group {
     /// and write its limits.
     pub fn create(layout: &Layout, host: &Host, place: &Place, limits: &Limits) -> Result<Group> {
         let mode = layout.mode().ok_or_else(|| {
-            fail("no cgroup filesystem is mounted here (see: ch03-cgroups doctor)".into())
+            Failure::new("no cgroup filesystem is mounted here (see: ch03-cgroups doctor)")
         })?;
         let mut v1 = vec![];
         let mut v2 = vec![];
@@ -148,7 +143,7 @@ impl Group {
                 Some(1) => v1.push(controller),
                 Some(_) => v2.push(controller),
                 None => {
-                    return Err(fail(format!(
+                    return Err(Failure::new(format!(
                         "the {controller} controller is missing on this host ({mode}): neither a v1 \
                          hierarchy nor the v2 tree offers it (see: ch03-cgroups info)"
                     )));
@@ -240,7 +235,9 @@ impl Group {
                 // v1 counts memory+swap together; the kernel wants it after the memory limit.
                 let file = dir.path.join("memory.memsw.limit_in_bytes");
                 if !file.exists() {
-                    return Err(fail("--memory-swap: this kernel keeps no swap accounts in cgroup v1 (no memory.memsw.limit_in_bytes): boot it with swapaccount=1".into()));
+                    return Err(Failure::new(
+                        "--memory-swap: this kernel keeps no swap accounts in cgroup v1 (no memory.memsw.limit_in_bytes): boot it with swapaccount=1",
+                    ));
                 }
                 write(&file, &total.to_string())?;
             } else {
@@ -311,8 +308,8 @@ impl Group {
         }
         match self.v2() {
             Some(dir) => device_filter::attach(&dir.path, rules),
-            None => Err(fail(
-                "no device controller here: neither v1's devices hierarchy nor a v2 tree".into(),
+            None => Err(Failure::new(
+                "no device controller here: neither v1's devices hierarchy nor a v2 tree",
             )),
         }
     }
@@ -454,7 +451,7 @@ impl Group {
             );
         }
         let dir = self.dir_for("freezer").ok_or_else(|| {
-            fail("no freezer here: neither cgroup v2 nor the v1 freezer controller".into())
+            Failure::new("no freezer here: neither cgroup v2 nor the v1 freezer controller")
         })?;
         let state = if frozen { "FROZEN" } else { "THAWED" };
         write(&dir.path.join("freezer.state"), state)?;
@@ -585,12 +582,12 @@ fn v2_controllers_of(path: &Path) -> Vec<String> {
 fn exists(path: &Path) -> Failure {
     let leaf = path.file_name().unwrap_or_default().to_string_lossy();
     match leaf.strip_prefix(PREFIX) {
-        Some(name) => fail(format!(
+        Some(name) => Failure::new(format!(
             "a group named {name} exists already ({}): choose another --name, or remove it: \
              ch03-cgroups rm {name}",
             path.display()
         )),
-        None => fail(format!("{} exists already", path.display())),
+        None => Failure::new(format!("{} exists already", path.display())),
     }
 }
 
@@ -601,7 +598,7 @@ fn wait(mut done: impl FnMut() -> bool, what: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
         if Instant::now() > deadline {
-            return Err(fail(format!("timed out waiting for {what}")));
+            return Err(Failure::new(format!("timed out waiting for {what}")));
         }
         std::thread::sleep(Duration::from_millis(5));
     }

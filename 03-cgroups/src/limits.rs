@@ -4,14 +4,113 @@
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
 
-use labkit::failure::{EXIT_TOOL_FAILED, describe_io};
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::devices::DeviceRule;
 
-/// What `run` was asked to limit.
-#[derive(Debug, Clone, Default, PartialEq)]
+// ANCHOR: limit_args
+/// `run`'s limits, with `docker run`'s flag names: chapter 03's `run` and
+/// mini-docker's `run` take exactly these, parsed here once.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Memory limit, e.g. 64m or 1g. At the limit the kernel reclaims, then OOM-kills.
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (docker's meaning), e.g. 128m.
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPU time, in CPUs: 0.5 is 50 ms of every 100 ms.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub cpus: Option<String>,
+    /// The CPUs it may run on, e.g. 0 or 0-1 or 0,2.
+    #[arg(
+        long,
+        visible_alias = "cpuset",
+        value_name = "LIST",
+        allow_hyphen_values = true
+    )]
+    pub cpuset_cpus: Option<String>,
+    /// The most processes and threads at once (-1 or 0: no limit).
+    #[arg(
+        long,
+        visible_alias = "pids",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub pids_limit: Option<String>,
+    /// CPU share under contention, 1 to 10000 (100 is the default).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub cpu_weight: Option<String>,
+    /// Limit reads from a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Limit writes to a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Limit reads from a disk, in operations per second: DEVICE:N.
+    #[arg(long, value_name = "DEVICE:N")]
+    pub device_read_iops: Vec<String>,
+    /// Limit writes to a disk, in operations per second: DEVICE:N.
+    #[arg(long, value_name = "DEVICE:N")]
+    pub device_write_iops: Vec<String>,
+}
+
+impl LimitArgs {
+    /// Every flag parsed and checked against this machine (its disks, its CPUs).
+    pub fn limits(&self) -> Result<Limits> {
+        let online = online_cpus();
+        let count = expand_list(&online).map_or(1, |c| c.len());
+        let throttle = |flag: &str, list: &[String], bytes: bool| {
+            list.iter()
+                .map(|t| parse_throttle(flag, t, bytes))
+                .collect::<Result<Vec<_>>>()
+        };
+        let size = |flag: &str, text: &Option<String>| {
+            text.as_deref().map(|t| parse_size(flag, t)).transpose()
+        };
+        let limits = Limits {
+            memory: size("--memory", &self.memory)?,
+            memory_swap: size("--memory-swap", &self.memory_swap)?,
+            cpus: self
+                .cpus
+                .as_deref()
+                .map(|c| parse_cpus(c, count))
+                .transpose()?,
+            cpuset: (self.cpuset_cpus.as_deref())
+                .map(|c| parse_cpuset(c, &online))
+                .transpose()?,
+            pids: match self.pids_limit.as_deref().map(str::trim) {
+                None | Some("-1" | "0") => None,
+                Some(p) => Some(parse_count("--pids-limit", p, 1, 4_194_304)?),
+            },
+            cpu_weight: (self.cpu_weight.as_deref())
+                .map(|w| parse_count("--cpu-weight", w, 1, 10_000))
+                .transpose()?,
+            device_read_bps: throttle("--device-read-bps", &self.device_read_bps, true)?,
+            device_write_bps: throttle("--device-write-bps", &self.device_write_bps, true)?,
+            device_read_iops: throttle("--device-read-iops", &self.device_read_iops, false)?,
+            device_write_iops: throttle("--device-write-iops", &self.device_write_iops, false)?,
+            devices: None,
+        };
+        match (limits.memory_swap, limits.memory) {
+            (Some(_), None) => Err(Failure::new(
+                "--memory-swap needs --memory: it is memory plus swap",
+            )),
+            (Some(swap), Some(memory)) if swap < memory => Err(Failure::new(
+                "--memory-swap must be at least --memory (it counts memory plus swap)",
+            )),
+            _ => Ok(limits),
+        }
+    }
+}
+// ANCHOR_END: limit_args
+
+/// What `run` was asked to limit. Kept in mini-docker's container config under
+/// the names `docker inspect` shows in its `HostConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct Limits {
     /// Bytes of memory (`--memory`).
     pub memory: Option<u64>,
@@ -19,23 +118,36 @@ pub struct Limits {
     pub memory_swap: Option<u64>,
     /// CPUs' worth of time (`--cpus 0.5`: 50 ms of every 100 ms).
     pub cpus: Option<f64>,
-    /// Which CPUs (`--cpuset 0-1,3`), as the kernel writes the list.
+    /// Which CPUs (`--cpuset-cpus 0-1,3`), as the kernel writes the list.
+    #[serde(rename = "CpusetCpus", alias = "Cpuset")]
     pub cpuset: Option<String>,
     /// The most tasks (processes and threads) at once.
+    #[serde(rename = "PidsLimit")]
     pub pids: Option<u64>,
     /// Relative share under contention, 1 to 10000 (v2's cpu.weight; default 100).
     pub cpu_weight: Option<u64>,
     /// Bytes per second read from a disk (`--device-read-bps /dev/sda:1mb`).
+    #[serde(rename = "BlkioDeviceReadBps")]
     pub device_read_bps: Vec<ThrottleDevice>,
     /// Bytes per second written to a disk.
+    #[serde(rename = "BlkioDeviceWriteBps")]
     pub device_write_bps: Vec<ThrottleDevice>,
     /// Reads per second from a disk.
+    #[serde(rename = "BlkioDeviceReadIOps")]
     pub device_read_iops: Vec<ThrottleDevice>,
     /// Writes per second to a disk.
+    #[serde(rename = "BlkioDeviceWriteIOps")]
     pub device_write_iops: Vec<ThrottleDevice>,
     /// The devices the group may use (an allow-list; everything else refused), or
-    /// `None` to leave them as the parent has them.
+    /// `None` to leave them as the parent has them. Worked out at each start.
+    #[serde(skip)]
     pub devices: Option<Vec<DeviceRule>>,
+}
+
+/// The CPUs this machine has online, as the kernel lists them (`0-1`).
+pub fn online_cpus() -> String {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .map_or_else(|_| "0".into(), |s| s.trim().to_string())
 }
 
 /// A disk and a rate, as `docker inspect` shows `BlkioDeviceReadBps`.
@@ -77,15 +189,11 @@ impl Limits {
 /// The CFS period the kernel uses by default: quotas are per 100 ms.
 pub const CPU_PERIOD_US: u64 = 100_000;
 
-fn bad(message: String) -> Failure {
-    Failure::new(message).exit_code(EXIT_TOOL_FAILED)
-}
-
 // ANCHOR: parse_size
 /// `512k`, `64m`, `1g`, `1.5g`, `64MiB`, or plain bytes: docker's forms, powers of 1024.
 pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
     let wrong = || {
-        bad(format!(
+        Failure::new(format!(
             "{flag}: {text:?} is not a size; use e.g. 64M or 1G (or a number of bytes)"
         ))
     };
@@ -105,7 +213,7 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
         _ => return Err(wrong()),
     };
     if !value.is_finite() || value <= 0.0 {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "{flag}: {text:?} must be more than zero; use e.g. 64M"
         )));
     }
@@ -115,17 +223,17 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64> {
 
 pub fn parse_cpus(text: &str, online: usize) -> Result<f64> {
     let value: f64 = text.trim().parse().map_err(|_| {
-        bad(format!(
+        Failure::new(format!(
             "--cpus: {text:?} is not a number; use e.g. 0.5 for half a CPU"
         ))
     })?;
     if !value.is_finite() || value <= 0.0 {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "--cpus: {text} must be more than 0; use e.g. 0.5 for half a CPU"
         )));
     }
     if value > online as f64 {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "--cpus: {text} is more than the {online} CPU(s) this machine has"
         )));
     }
@@ -136,9 +244,9 @@ pub fn parse_count(flag: &str, text: &str, min: u64, max: u64) -> Result<u64> {
     let value: u64 = text
         .trim()
         .parse()
-        .map_err(|_| bad(format!("{flag}: {text:?} is not a whole number")))?;
+        .map_err(|_| Failure::new(format!("{flag}: {text:?} is not a whole number")))?;
     if value < min || value > max {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "{flag}: {value} is out of range; use {min} to {max}"
         )));
     }
@@ -148,16 +256,16 @@ pub fn parse_count(flag: &str, text: &str, min: u64, max: u64) -> Result<u64> {
 /// The CPUs a list like `0-1,3` names, checked against the online CPUs (`0-1`).
 pub fn parse_cpuset(text: &str, online: &str) -> Result<String> {
     let wrong = || {
-        bad(format!(
-            "--cpuset: {text:?} is not a CPU list; use e.g. 0 or 0-1 or 0,2"
+        Failure::new(format!(
+            "--cpuset-cpus: {text:?} is not a CPU list; use e.g. 0 or 0-1 or 0,2"
         ))
     };
     let available = expand_list(online)
-        .ok_or_else(|| bad(format!("cannot read the online CPUs ({online:?})")))?;
+        .ok_or_else(|| Failure::new(format!("cannot read the online CPUs ({online:?})")))?;
     let wanted = expand_list(text).ok_or_else(wrong)?;
     if let Some(cpu) = wanted.iter().find(|c| !available.contains(c)) {
-        return Err(bad(format!(
-            "--cpuset: CPU {cpu} does not exist here; this machine has CPUs {}",
+        return Err(Failure::new(format!(
+            "--cpuset-cpus: CPU {cpu} does not exist here; this machine has CPUs {}",
             online.trim()
         )));
     }
@@ -174,12 +282,12 @@ pub fn parse_throttle(flag: &str, text: &str, bytes: bool) -> Result<ThrottleDev
         "/dev/sda:100"
     };
     let (path, rate) = text.rsplit_once(':').ok_or_else(|| {
-        bad(format!(
+        Failure::new(format!(
             "{flag}: {text:?} is not DEVICE:RATE; use e.g. {example}"
         ))
     })?;
     if !path.starts_with('/') {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "{flag}: {path:?} is not a device path; use e.g. {example}"
         )));
     }
@@ -199,10 +307,9 @@ pub fn parse_throttle(flag: &str, text: &str, bytes: bool) -> Result<ThrottleDev
 /// The `MAJOR:MINOR` the kernel names a disk by in `io.max`: a block device, and a
 /// whole disk (the kernel throttles disks, not their partitions).
 pub fn device_number(flag: &str, path: &str) -> Result<String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| bad(format!("{flag}: {path}: {}", describe_io(&e))))?;
+    let meta = std::fs::metadata(path).context(|| format!("{flag}: {path}"))?;
     if !meta.file_type().is_block_device() {
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "{flag}: {path} is not a block device (a disk such as /dev/sda; see lsblk)"
         )));
     }
@@ -214,7 +321,7 @@ pub fn device_number(flag: &str, path: &str) -> Result<String> {
             .ok()
             .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "the whole disk".into());
-        return Err(bad(format!(
+        return Err(Failure::new(format!(
             "{flag}: {path} is a partition; the kernel throttles whole disks: use /dev/{disk}"
         )));
     }

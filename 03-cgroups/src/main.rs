@@ -6,9 +6,7 @@ use ch02_namespaces::cli::IsolationArgs;
 use ch02_namespaces::plan::plan;
 use ch03_cgroups::group::{DEFAULT_PARENT, Group, PREFIX, check_name};
 use ch03_cgroups::hierarchy::Layout;
-use ch03_cgroups::limits::{
-    Limits, parse_count, parse_cpus, parse_cpuset, parse_size, parse_throttle,
-};
+use ch03_cgroups::limits::{LimitArgs, parse_size};
 use ch03_cgroups::place::Place;
 use ch03_cgroups::run::{RunOptions, run};
 use ch03_cgroups::stats::{Stats, render};
@@ -16,7 +14,7 @@ use ch03_cgroups::{doctor, info, stress};
 use clap::{Args, Parser, Subcommand};
 use labkit::Result;
 use labkit::doctor::{Host, Report};
-use labkit::failure::exit_with;
+use labkit::failure::{ExitCodes, exit_with};
 use labkit::narrate;
 
 /// Chapter 03: control groups, v1, v2 and hybrid.
@@ -41,23 +39,6 @@ struct Where {
     parent: String,
 }
 
-/// Docker's disk throttles.
-#[derive(Args, Debug, Clone, Default)]
-struct Throttles {
-    /// Limit reads from a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
-    #[arg(long, value_name = "DEVICE:RATE")]
-    device_read_bps: Vec<String>,
-    /// Limit writes to a disk, in bytes per second: DEVICE:RATE, e.g. /dev/sda:1mb.
-    #[arg(long, value_name = "DEVICE:RATE")]
-    device_write_bps: Vec<String>,
-    /// Limit reads from a disk, in operations per second: DEVICE:N.
-    #[arg(long, value_name = "DEVICE:N")]
-    device_read_iops: Vec<String>,
-    /// Limit writes to a disk, in operations per second: DEVICE:N.
-    #[arg(long, value_name = "DEVICE:N")]
-    device_write_iops: Vec<String>,
-}
-
 // Parsed once into one value: the size of the biggest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
@@ -70,26 +51,8 @@ enum Command {
     },
     /// Run CMD in a new cgroup with limits, report what it used, then remove the group.
     Run {
-        /// Memory limit, e.g. 64m or 1g. At the limit the kernel reclaims, then OOM-kills.
-        #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
-        memory: Option<String>,
-        /// Memory plus swap limit (docker's meaning), e.g. 128m.
-        #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
-        memory_swap: Option<String>,
-        /// CPU time, in CPUs: 0.5 is 50 ms of every 100 ms.
-        #[arg(long, value_name = "N", allow_hyphen_values = true)]
-        cpus: Option<String>,
-        /// The CPUs it may run on, e.g. 0 or 0-1.
-        #[arg(long, value_name = "LIST", allow_hyphen_values = true)]
-        cpuset: Option<String>,
-        /// The most processes and threads at once.
-        #[arg(long, value_name = "N", allow_hyphen_values = true)]
-        pids: Option<String>,
-        /// CPU share under contention, 1 to 10000 (100 is the default).
-        #[arg(long, value_name = "N", allow_hyphen_values = true)]
-        cpu_weight: Option<String>,
         #[command(flatten)]
-        throttles: Throttles,
+        limits: LimitArgs,
         /// The group's name (default: our PID); its directories are lab-NAME.
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
@@ -164,65 +127,6 @@ enum Stress {
     Write { file: PathBuf, size: String },
 }
 
-fn online_cpus() -> String {
-    std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into())
-}
-
-fn limits(
-    memory: Option<String>,
-    memory_swap: Option<String>,
-    cpus: Option<String>,
-    cpuset: Option<String>,
-    pids: Option<String>,
-    cpu_weight: Option<String>,
-    throttles: &Throttles,
-) -> Result<Limits> {
-    let throttle = |flag: &str, list: &[String], bytes: bool| {
-        list.iter()
-            .map(|t| parse_throttle(flag, t, bytes))
-            .collect::<Result<Vec<_>>>()
-    };
-    let online = online_cpus();
-    let count = ch03_cgroups::limits::expand_list(&online).map_or(1, |c| c.len());
-    let limits = Limits {
-        memory: memory.map(|m| parse_size("--memory", &m)).transpose()?,
-        memory_swap: memory_swap
-            .map(|m| parse_size("--memory-swap", &m))
-            .transpose()?,
-        cpus: cpus.map(|c| parse_cpus(&c, count)).transpose()?,
-        cpuset: cpuset.map(|c| parse_cpuset(&c, &online)).transpose()?,
-        pids: pids
-            .map(|p| parse_count("--pids", &p, 1, 4_194_304))
-            .transpose()?,
-        cpu_weight: cpu_weight
-            .map(|w| parse_count("--cpu-weight", &w, 1, 10_000))
-            .transpose()?,
-        device_read_bps: throttle("--device-read-bps", &throttles.device_read_bps, true)?,
-        device_write_bps: throttle("--device-write-bps", &throttles.device_write_bps, true)?,
-        device_read_iops: throttle("--device-read-iops", &throttles.device_read_iops, false)?,
-        device_write_iops: throttle("--device-write-iops", &throttles.device_write_iops, false)?,
-        devices: None,
-    };
-    if let Some(swap) = limits.memory_swap {
-        match limits.memory {
-            None => {
-                return Err(labkit::Failure::new(
-                    "--memory-swap needs --memory: it is memory plus swap",
-                )
-                .exit_code(125));
-            }
-            Some(m) if swap < m => {
-                return Err(labkit::Failure::new(
-                    "--memory-swap must be at least --memory (it counts memory plus swap)",
-                )
-                .exit_code(125));
-            }
-            _ => {}
-        }
-    }
-    Ok(limits)
-}
-
 fn with_group(
     name: &str,
     place: &Where,
@@ -240,6 +144,10 @@ fn with_group(
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
+    let codes = match cli.command {
+        Some(Command::Run { .. }) => ExitCodes::RunsACommand,
+        _ => ExitCodes::Plain,
+    };
     let outcome = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -251,28 +159,13 @@ fn main() {
             Ok(0)
         }
         Some(Command::Run {
-            memory,
-            memory_swap,
-            cpus,
-            cpuset,
-            pids,
-            cpu_weight,
-            throttles,
+            limits,
             name,
             keep,
             place,
             isolation,
             command,
-        }) => limits(
-            memory,
-            memory_swap,
-            cpus,
-            cpuset,
-            pids,
-            cpu_weight,
-            &throttles,
-        )
-        .and_then(|limits| {
+        }) => limits.limits().and_then(|limits| {
             let options = RunOptions {
                 limits,
                 name,
@@ -314,7 +207,7 @@ fn main() {
             }),
         Some(Command::Stress(load)) => stress_load(load),
     };
-    exit_with("ch03-cgroups", outcome)
+    exit_with("ch03-cgroups", codes, outcome)
 }
 
 /// `stats NAME`: what the group uses now.

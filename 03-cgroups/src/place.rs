@@ -19,7 +19,6 @@
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
-use labkit::failure::EXIT_TOOL_FAILED;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::Flock;
@@ -59,8 +58,7 @@ impl Place {
             return Err(Failure::new(format!(
                 "--parent {parent:?}: use a cgroup path such as /ch03-cgroups (from the root of \
                  each hierarchy) or . (beneath our own group); no '..'"
-            ))
-            .exit_code(EXIT_TOOL_FAILED));
+            )));
         }
         Ok(Place {
             parent: parent.to_string(),

@@ -43,7 +43,7 @@ fn cpus() {
 
 #[test]
 fn pids_and_weights() {
-    refused("bad-pids-0", &["--pids", "0"]);
+    refused("bad-pids-too-many", &["--pids-limit", "5000000"]);
     refused("bad-pids-negative", &["--pids", "-5"]);
     refused("bad-cpu-weight", &["--cpu-weight", "20000"]);
 }
@@ -119,7 +119,7 @@ fn a_controller_missing_on_this_host() {
     };
     let place = ch03_cgroups::place::Place::new("/ch03-cgroups", "lab-x").expect("a place");
     let failure = Group::create(&layout, &host, &place, &limits).expect_err("refused");
-    assert_eq!(failure.code(), 125);
+    assert_eq!(labkit::failure::ExitCodes::RunsACommand.of(&failure), 125);
     snap(
         "bad-controller-missing",
         &format!("{}\n", failure.message()),

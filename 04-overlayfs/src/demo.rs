@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use labkit::narrate;
 use labkit::{Failure, Result};
-use nix::sched::{CloneFlags, unshare};
 
 use crate::changes::{diff, is_opaque, is_whiteout};
 use crate::overlay::Overlay;
@@ -41,13 +39,8 @@ pub fn demo() -> Result<i32> {
     put(&lower.join("var/cache/stale"), "old cache\n")?;
     put(&upper.join("etc/motd"), "hello from the upper layer\n")?;
     std::fs::create_dir_all(&merged).map_err(|e| Failure::new(e.to_string()))?;
-    narrate::step(
-        "unshare(CLONE_NEWNS)",
-        "unshare --mount   # the demo's mount lives only here",
-    );
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| Failure::new(format!("unshare: {}", e.desc())))?;
-    ch02_namespaces::container_fs::make_private()?;
-    Overlay::new(std::slice::from_ref(&lower), &upper, &work, &merged)?.mount()?;
+    Overlay::new(std::slice::from_ref(&lower), &upper, &work, &merged)?
+        .mount_privately("the demo's mount lives only here")?;
 
     println!("1. Shadowing: the upper layer's file hides the lower one's");
     show("merged/etc/motd:", &merged.join("etc/motd"));

@@ -1,6 +1,6 @@
 //! `ch04-overlayfs`: the command line of chapter 04.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ch02_namespaces::cli::IsolationArgs;
 use ch02_namespaces::namespace::Namespace;
@@ -8,8 +8,9 @@ use ch02_namespaces::plan::plan;
 use ch04_overlayfs::overlay::{self, Overlay};
 use ch04_overlayfs::{changes, demo, doctor, pack, run, unpack};
 use clap::{Parser, Subcommand};
+use labkit::Result;
 use labkit::doctor::{Host, Report};
-use labkit::failure::exit_with;
+use labkit::failure::{ExitCodes, exit_with};
 use labkit::narrate;
 use labkit::privilege::require_root;
 
@@ -102,6 +103,10 @@ enum Layer {
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
+    let codes = match cli.command {
+        Some(Command::Run { .. }) => ExitCodes::RunsACommand,
+        _ => ExitCodes::Plain,
+    };
     let outcome = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -126,51 +131,13 @@ fn main() {
             upper,
             isolation,
             command,
-        }) => require_root("mounting an overlay needs CAP_SYS_ADMIN")
-            .map_err(|f| f.exit_code(125))
-            .and_then(|()| {
-                let mut request = isolation.request(command);
-                request.namespaces.insert(Namespace::Mount);
-                plan(request, &Host::real()).and_then(|p| {
-                    run::run(&lowers(&lower), upper, p).map_err(|f| match f.code() {
-                        1 => f.exit_code(125),
-                        _ => f,
-                    })
-                })
-            }),
-        Some(Command::Diff { upper, lower }) => {
-            if upper.is_dir() {
-                for change in changes::diff(&upper, &lower.map(|l| lowers(&l)).unwrap_or_default())
-                {
-                    println!("{change}");
-                }
-                Ok(0)
-            } else {
-                Err(labkit::Failure::new(format!(
-                    "{}: not a directory (an upper layer is one)",
-                    upper.display()
-                )))
-            }
-        }
-        Some(Command::Layer(Layer::Pack { upper, out })) => pack::pack(&upper, &out).map(|p| {
-            println!("{}", p.digest);
-            eprintln!(
-                "packed {} entries, {} whiteouts, {} opaque directories: {} bytes",
-                p.entries, p.whiteouts, p.opaque, p.bytes
-            );
-            0
+        }) => require_root("mounting an overlay needs CAP_SYS_ADMIN").and_then(|()| {
+            let mut request = isolation.request(command);
+            request.namespaces.insert(Namespace::Mount);
+            plan(request, &Host::real()).and_then(|p| run::run(&lowers(&lower), upper, p))
         }),
-        Some(Command::Layer(Layer::Unpack {
-            tar,
-            dir,
-            allow_devices,
-        })) => unpack::unpack(&tar, &dir, allow_devices).map(|u| {
-            eprintln!(
-                "applied {} entries, {} whiteouts, {} opaque directories",
-                u.entries, u.whiteouts, u.opaque
-            );
-            0
-        }),
+        Some(Command::Diff { upper, lower }) => diff(&upper, lower),
+        Some(Command::Layer(layer)) => layer_command(layer),
         Some(Command::Demo) => {
             require_root("mounting an overlay needs CAP_SYS_ADMIN").and_then(|()| demo::demo())
         }
@@ -180,5 +147,44 @@ fn main() {
         )
         .print()),
     };
-    exit_with("ch04-overlayfs", outcome)
+    exit_with("ch04-overlayfs", codes, outcome)
+}
+
+/// `diff UPPER`: what a writable layer changed, a line per path.
+fn diff(upper: &Path, lower: Option<String>) -> Result<i32> {
+    if !upper.is_dir() {
+        return Err(labkit::Failure::new(format!(
+            "{}: not a directory (an upper layer is one)",
+            upper.display()
+        )));
+    }
+    for change in changes::diff(upper, &lower.map(|l| lowers(&l)).unwrap_or_default()) {
+        println!("{change}");
+    }
+    Ok(0)
+}
+
+/// `layer pack` and `layer unpack`: a writable layer to a tarball, and back.
+fn layer_command(layer: Layer) -> Result<i32> {
+    match layer {
+        Layer::Pack { upper, out } => pack::pack(&upper, &out).map(|p| {
+            println!("{}", p.digest);
+            eprintln!(
+                "packed {} entries, {} whiteouts, {} opaque directories: {} bytes",
+                p.entries, p.whiteouts, p.opaque, p.bytes
+            );
+            0
+        }),
+        Layer::Unpack {
+            tar,
+            dir,
+            allow_devices,
+        } => unpack::unpack(&tar, &dir, allow_devices).map(|u| {
+            eprintln!(
+                "applied {} entries, {} whiteouts, {} opaque directories",
+                u.entries, u.whiteouts, u.opaque
+            );
+            0
+        }),
+    }
 }

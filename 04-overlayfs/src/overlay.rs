@@ -11,6 +11,7 @@ use labkit::failure::{Context, describe_io};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, unshare};
 
 /// overlayfs stacks at most this many lower layers (OVL_MAX_STACK in the kernel).
 pub const MAX_LOWERS: usize = 500;
@@ -180,6 +181,18 @@ impl Overlay {
         // ANCHOR_END: hole_mount
     }
     // ANCHOR_END: mount
+
+    // ANCHOR: mount_privately
+    /// Mount it in a mount namespace of this process's own, with private propagation:
+    /// no other process sees the overlay, and it goes away with the process whatever
+    /// happens. `why` ends the narrated `unshare --mount` line.
+    pub fn mount_privately(&self, why: &str) -> Result<()> {
+        narrate::step("unshare(CLONE_NEWNS)", format!("unshare --mount   # {why}"));
+        unshare(CloneFlags::CLONE_NEWNS).context(|| "unshare(CLONE_NEWNS)".into())?;
+        ch02_namespaces::container_fs::make_private()?;
+        self.mount()
+    }
+    // ANCHOR_END: mount_privately
 }
 
 /// Unmount an overlay (and only an overlay) mounted on `merged`.
@@ -202,6 +215,5 @@ pub fn umount(merged: &Path) -> Result<()> {
         format!("umount2({merged:?}, 0)"),
         format!("umount {}", merged.display()),
     );
-    umount2(&merged, MntFlags::empty())
-        .map_err(|e| Failure::new(format!("umount {}: {}", merged.display(), e.desc())))
+    umount2(&merged, MntFlags::empty()).context(|| format!("umount {}", merged.display()))
 }

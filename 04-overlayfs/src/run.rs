@@ -12,7 +12,6 @@ use ch02_namespaces::plan::Plan;
 use ch02_namespaces::spawn;
 use labkit::narrate;
 use labkit::{Failure, Result};
-use nix::sched::{CloneFlags, unshare};
 
 use crate::overlay::Overlay;
 
@@ -39,14 +38,7 @@ pub fn run(lowers: &[PathBuf], upper: Option<PathBuf>, plan: Plan) -> Result<i32
     std::fs::create_dir(&merged).map_err(|e| Failure::new(e.to_string()))?;
     let overlay = Overlay::new(lowers, &upper_dir, &work, &merged)?;
 
-    narrate::step(
-        "unshare(CLONE_NEWNS)",
-        "unshare --mount   # the overlay will live only here",
-    );
-    unshare(CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
-    ch02_namespaces::container_fs::make_private()?;
-    overlay.mount()?;
+    overlay.mount_privately("the overlay will live only here")?;
     let plan = Plan {
         rootfs: Some(overlay.merged.clone()),
         ..plan

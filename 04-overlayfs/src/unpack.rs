@@ -30,8 +30,7 @@ pub struct Unpacked {
 
 /// The layer's tar stream, gunzipped if it is gzipped (its first two bytes say).
 fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
-    let file = File::open(tar)
-        .map_err(|e| Failure::new(format!("{}: {}", tar.display(), describe_io(&e))))?;
+    let file = File::open(tar).context(|| tar.display().to_string())?;
     let mut magic = [0u8; 2];
     let gz = File::open(tar)
         .and_then(|mut f| f.read_exact(&mut magic))
@@ -53,8 +52,7 @@ fn open(tar: &Path) -> Result<Archive<Box<dyn Read>>> {
 pub fn diff_id(tar: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
-    std::io::copy(&mut decompressed(tar)?, &mut hash)
-        .map_err(|e| Failure::new(format!("{}: {}", tar.display(), describe_io(&e))))?;
+    std::io::copy(&mut decompressed(tar)?, &mut hash).context(|| tar.display().to_string())?;
     Ok(format!("sha256:{:x}", hash.finalize()))
 }
 
@@ -273,11 +271,10 @@ fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
                     .write(true)
                     .create_new(true)
                     .open(&host)
-                    .map_err(|e| Failure::new(format!("{}: {}", at.display(), describe_io(&e))))?;
-                std::io::copy(&mut entry, &mut file)
-                    .map_err(|e| Failure::new(format!("{}: {}", at.display(), describe_io(&e))))?;
+                    .context(|| at.display().to_string())?;
+                std::io::copy(&mut entry, &mut file).context(|| at.display().to_string())?;
                 std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| Failure::new(format!("{}: {}", at.display(), describe_io(&e))))?;
+                    .context(|| at.display().to_string())?;
             }
             EntryType::Fifo | EntryType::Char | EntryType::Block => {
                 let host = out.prepare(&at)?;
@@ -293,7 +290,7 @@ fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
                     nix::sys::stat::Mode::from_bits_truncate(mode),
                     dev,
                 )
-                .map_err(|e| Failure::new(format!("{}: {}", at.display(), e.desc())))?;
+                .context(|| at.display().to_string())?;
             }
             _ => continue,
         }
@@ -311,8 +308,7 @@ fn overlay_whiteout(out: &mut RootfsWriter, parent: &Path, name: &str) -> Result
     if name == OPAQUE_MARKER {
         let host = out.prepare(&Path::new("/").join(parent).join("x"))?;
         let dir = host.parent().unwrap_or(&host);
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(format!("{}: {}", dir.display(), describe_io(&e))))?;
+        std::fs::create_dir_all(dir).context(|| dir.display().to_string())?;
         return xattr::set(dir, crate::changes::OPAQUE_XATTR, b"y")
             .map_err(|e| Failure::new(format!("{}: opaque xattr: {e}", dir.display())));
     }
@@ -326,7 +322,7 @@ fn overlay_whiteout(out: &mut RootfsWriter, parent: &Path, name: &str) -> Result
         nix::sys::stat::Mode::empty(),
         0,
     )
-    .map_err(|e| Failure::new(format!("whiteout {}: {}", host.display(), e.desc())))
+    .context(|| format!("whiteout {}", host.display()))
     // ANCHOR_END: hole_whiteout
 }
 
@@ -345,7 +341,7 @@ fn remove(path: &Path) -> Result<()> {
         Ok(_) => std::fs::remove_file(path),
         Err(_) => Ok(()),
     };
-    result.map_err(|e| Failure::new(format!("removing {}: {}", path.display(), describe_io(&e))))
+    result.context(|| format!("removing {}", path.display()))
 }
 
 fn apply_xattrs<R: Read>(entry: &mut tar::Entry<R>, path: &Path) {

@@ -1,14 +1,18 @@
-//! What the command line says, checked before anything is created: subnets,
-//! addresses, interface names and published ports.
+//! What the command line says, checked before anything is created: the mode,
+//! subnets, addresses, interface names and published ports. The other modules read
+//! these types; this one reads none of theirs.
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::str::FromStr;
 
+use ch02_namespaces::namespace::Namespace;
+use ch02_namespaces::plan::Plan;
 use ipnet::Ipv4Net;
 use labkit::{Failure, Result};
-
-use crate::run::{Mode, Options};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 /// The bridge chapter 05 makes when none is named.
 pub const DEFAULT_BRIDGE: &str = "lab0";
@@ -82,6 +86,145 @@ pub fn check_interface_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `--network`: one of Docker's four ways, as typed. `container:WHAT` names the other
+/// container: a PID for chapter 05, a container's name or id for mini-docker.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Mode {
+    #[default]
+    Bridge,
+    None,
+    Host,
+    Container(String),
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "bridge" => Ok(Mode::Bridge),
+            "none" => Ok(Mode::None),
+            "host" => Ok(Mode::Host),
+            _ => match text.strip_prefix("container:") {
+                Some(other) if !other.is_empty() => Ok(Mode::Container(other.to_string())),
+                _ => Err(format!(
+                    "{text:?} is not a network mode; use bridge, none, host or container:PID"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mode::Bridge => f.write_str("bridge"),
+            Mode::None => f.write_str("none"),
+            Mode::Host => f.write_str("host"),
+            Mode::Container(other) => write!(f, "container:{other}"),
+        }
+    }
+}
+
+impl From<Mode> for String {
+    fn from(mode: Mode) -> String {
+        mode.to_string()
+    }
+}
+
+impl TryFrom<String> for Mode {
+    type Error = String;
+
+    fn try_from(text: String) -> std::result::Result<Self, String> {
+        text.parse()
+    }
+}
+
+/// `container:PID`: a process of this host, whose network namespace is joined.
+pub fn container_pid(text: &str) -> Result<Pid> {
+    match text.parse::<i32>() {
+        Ok(pid) if pid > 0 && Path::new(&format!("/proc/{pid}/ns/net")).exists() => {
+            Ok(Pid::from_raw(pid))
+        }
+        Ok(pid) if pid > 0 => Err(Failure::new(format!(
+            "--network container:{pid}: no process {pid} here"
+        ))),
+        _ => Err(Failure::new(format!(
+            "--network container:{text}: use the PID of a process in the other container"
+        ))),
+    }
+}
+
+/// The network half of `run`'s command line.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub bridge: String,
+    pub subnet: Option<Ipv4Net>,
+    pub ip: Option<String>,
+    pub publish: Vec<Publish>,
+    pub mtu: Option<u32>,
+}
+
+impl Options {
+    /// The namespaces this mode needs on top of what was asked: its own network
+    /// namespace (bridge, none) and, for the /etc files, a mount and a UTS one.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        match self.mode {
+            Mode::Bridge | Mode::None => vec![Namespace::Net, Namespace::Mount, Namespace::Uts],
+            Mode::Host | Mode::Container(_) => vec![Namespace::Mount, Namespace::Uts],
+        }
+    }
+
+    /// The flags that only a bridge gives a meaning to (mini-docker asks this too).
+    pub fn check_flags(&self) -> Result<()> {
+        let bridge_only = |flag: &str| match self.mode {
+            Mode::Bridge => Ok(()),
+            _ => Err(Failure::new(format!(
+                "{flag} only applies to --network bridge"
+            ))),
+        };
+        if !self.publish.is_empty() {
+            bridge_only("-p")?;
+        }
+        if self.ip.is_some() {
+            bridge_only("--ip")?;
+        }
+        if self.subnet.is_some() {
+            bridge_only("--subnet")?;
+        }
+        Ok(())
+    }
+
+    /// Flags that make no sense together, refused before anything is created.
+    pub fn check(&self, plan: &Plan) -> Result<()> {
+        self.check_flags()?;
+        if let Mode::Container(pid) = &self.mode {
+            if plan.hostname.is_some() {
+                return Err(Failure::new(
+                    "--hostname: a container joining another's network (container:PID) \
+                     shares its name too",
+                ));
+            }
+            container_pid(pid)?;
+        }
+        if matches!(self.mode, Mode::Host | Mode::Container(_)) && plan.has(Namespace::Net) {
+            return Err(Failure::new(
+                "--net makes a new network namespace, --network host|container:PID joins one: pick one",
+            ));
+        }
+        if self.mode == Mode::Bridge && plan.has(Namespace::User) {
+            return Err(Failure::new(
+                "--network bridge plugs a veth into the host's bridge, which needs root on the \
+                 host; rootless containers use a user-space network (slirp4netns, pasta) or \
+                 --network none",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `run`'s network flags, Docker's names (mini-docker takes the same).
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetworkArgs {
@@ -136,7 +279,9 @@ impl fmt::Display for Protocol {
 }
 
 /// `-p 8080:80/tcp`: traffic to the host's port 8080 goes to the container's 80.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Kept (in mini-docker's config too) as the text Docker shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct Publish {
     pub host_port: u16,
     pub container_port: u16,
@@ -150,6 +295,20 @@ impl fmt::Display for Publish {
             "{}:{}/{}",
             self.host_port, self.container_port, self.protocol
         )
+    }
+}
+
+impl From<Publish> for String {
+    fn from(publish: Publish) -> String {
+        publish.to_string()
+    }
+}
+
+impl TryFrom<String> for Publish {
+    type Error = String;
+
+    fn try_from(text: String) -> std::result::Result<Self, String> {
+        text.parse()
     }
 }
 

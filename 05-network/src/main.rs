@@ -2,13 +2,13 @@
 
 use ch02_namespaces::cli::IsolationArgs;
 use ch02_namespaces::plan::plan;
-use ch05_network::args::{DEFAULT_BRIDGE, NetworkArgs, check_interface_name};
-use ch05_network::run::{self, Mode};
+use ch05_network::args::{DEFAULT_BRIDGE, Mode, NetworkArgs, check_interface_name};
+use ch05_network::run;
 use ch05_network::{bridge, doctor, ipam, netlink, p2p, show};
 use clap::{Parser, Subcommand};
 use labkit::Result;
 use labkit::doctor::{Host, Report};
-use labkit::failure::{EXIT_TOOL_FAILED, exit_with};
+use labkit::failure::{ExitCodes, exit_with};
 use labkit::narrate;
 use labkit::privilege::require_root;
 
@@ -75,6 +75,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     narrate::set_quiet(cli.quiet);
+    let codes = match cli.command {
+        Some(Command::Run { .. } | Command::P2p { .. }) => ExitCodes::RunsACommand,
+        _ => ExitCodes::Plain,
+    };
     let outcome = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -85,10 +89,7 @@ fn main() {
             network,
             isolation,
             command,
-        }) => run_command(network, isolation, command).map_err(|f| match f.code() {
-            1 => f.exit_code(EXIT_TOOL_FAILED),
-            _ => f,
-        }),
+        }) => run_command(network, isolation, command),
         Some(Command::Down { bridge }) => down(&bridge.bridge),
         Some(Command::Show { bridge }) => require_root("reading iptables needs CAP_NET_ADMIN")
             .and_then(|()| show::show(bridge.as_deref()))
@@ -100,10 +101,6 @@ fn main() {
             require_root("creating a veth pair needs CAP_NET_ADMIN")
                 .and_then(|()| p2p::parse(&ips, &commands))
                 .and_then(|request| p2p::run(&request))
-                .map_err(|f| match f.code() {
-                    1 => f.exit_code(EXIT_TOOL_FAILED),
-                    _ => f,
-                })
         }
         Some(Command::Doctor { host_root }) => Ok(Report::new(
             "ch05-network doctor: what chapter 05 needs from this machine",
@@ -111,7 +108,7 @@ fn main() {
         )
         .print()),
     };
-    exit_with("ch05-network", outcome)
+    exit_with("ch05-network", codes, outcome)
 }
 
 fn run_command(

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
+use labkit::failure::Context;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::sched::{CloneFlags, setns};
@@ -84,17 +85,13 @@ impl Netlink {
         let ours = open_netns("self")?;
         let theirs = open_netns(&pid.to_string())?;
         setns(&theirs, CloneFlags::CLONE_NEWNET)
-            .map_err(|e| Failure::new(format!("setns(/proc/{pid}/ns/net): {}", e.desc())))?;
+            .context(|| format!("setns(/proc/{pid}/ns/net)"))?;
         let netlink = Netlink::here().map(|n| Netlink {
             shell: format!("nsenter -t {pid} -n "),
             ..n
         });
-        setns(&ours, CloneFlags::CLONE_NEWNET).map_err(|e| {
-            Failure::new(format!(
-                "setns back to our own network namespace: {}",
-                e.desc()
-            ))
-        })?;
+        setns(&ours, CloneFlags::CLONE_NEWNET)
+            .context(|| "setns back to our own network namespace".into())?;
         netlink
     }
     // ANCHOR_END: inside
@@ -403,8 +400,7 @@ fn kind_name(kind: &InfoKind) -> String {
 
 fn open_netns(pid: &str) -> Result<File> {
     let path = format!("/proc/{pid}/ns/net");
-    File::open(&path)
-        .map_err(|e| Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e))))
+    File::open(&path).context(|| path.clone())
 }
 
 /// The kernel's answer in words: netlink errors are errnos.

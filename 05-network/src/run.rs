@@ -10,116 +10,22 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use ch02_namespaces::namespace::Namespace;
 use ch02_namespaces::plan::Plan;
 use ch02_namespaces::spawn;
 use ipnet::Ipv4Net;
+use labkit::failure::Context;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::Pid;
 
-use crate::args::{DEFAULT_SUBNET, Publish, gateway, parse_ip, parse_subnet};
+use crate::args::{DEFAULT_SUBNET, Mode, Options, container_pid, gateway, parse_ip, parse_subnet};
 use crate::bridge::{self, Bridge};
 use crate::etc_files::{Contents, EtcFiles, hosts, read_etc, resolv_conf};
 use crate::ipam::{self, Lease, State};
 use crate::netfilter::{Iptables, Rule, publish_rules};
 use crate::netlink::Netlink;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Bridge,
-    None,
-    Host,
-    Container(Pid),
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(text: &str) -> std::result::Result<Self, String> {
-        match text {
-            "bridge" => Ok(Mode::Bridge),
-            "none" => Ok(Mode::None),
-            "host" => Ok(Mode::Host),
-            _ => match text.strip_prefix("container:").map(str::parse::<i32>) {
-                Some(Ok(pid)) if pid > 0 => Ok(Mode::Container(Pid::from_raw(pid))),
-                _ => Err(format!(
-                    "{text:?} is not a network mode; use bridge, none, host or container:PID"
-                )),
-            },
-        }
-    }
-}
-
-/// The network half of `run`'s command line.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub mode: Mode,
-    pub bridge: String,
-    pub subnet: Option<Ipv4Net>,
-    pub ip: Option<String>,
-    pub publish: Vec<Publish>,
-    pub mtu: Option<u32>,
-}
-
-impl Options {
-    /// The namespaces this mode needs on top of what was asked: its own network
-    /// namespace (bridge, none) and, for the /etc files, a mount and a UTS one.
-    pub fn namespaces(&self) -> Vec<Namespace> {
-        match self.mode {
-            Mode::Bridge | Mode::None => vec![Namespace::Net, Namespace::Mount, Namespace::Uts],
-            Mode::Host | Mode::Container(_) => vec![Namespace::Mount, Namespace::Uts],
-        }
-    }
-
-    /// Flags that make no sense together, refused before anything is created.
-    pub fn check(&self, plan: &Plan) -> Result<()> {
-        let bridge_only = |flag: &str| match self.mode {
-            Mode::Bridge => Ok(()),
-            _ => Err(Failure::new(format!(
-                "{flag} only applies to --network bridge"
-            ))),
-        };
-        if !self.publish.is_empty() {
-            bridge_only("-p")?;
-        }
-        if self.ip.is_some() {
-            bridge_only("--ip")?;
-        }
-        if self.subnet.is_some() {
-            bridge_only("--subnet")?;
-        }
-        if let Mode::Container(pid) = self.mode {
-            if plan.hostname.is_some() {
-                return Err(Failure::new(
-                    "--hostname: a container joining another's network (container:PID) \
-                     shares its name too",
-                ));
-            }
-            if !Path::new(&format!("/proc/{pid}/ns/net")).exists() {
-                return Err(Failure::new(format!(
-                    "--network container:{pid}: no process {pid} here"
-                )));
-            }
-        }
-        if matches!(self.mode, Mode::Host | Mode::Container(_)) && plan.has(Namespace::Net) {
-            return Err(Failure::new(
-                "--net makes a new network namespace, --network host|container:PID joins one: pick one",
-            ));
-        }
-        if self.mode == Mode::Bridge && plan.has(Namespace::User) {
-            return Err(Failure::new(
-                "--network bridge plugs a veth into the host's bridge, which needs root on the \
-                 host; rootless containers use a user-space network (slirp4netns, pasta) or \
-                 --network none",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Rules added for this container's published ports; removed when dropped.
 #[derive(Debug)]
@@ -154,7 +60,8 @@ pub fn run(options: &Options, mut plan: Plan) -> Result<i32> {
             plan.binds.extend(files.binds());
             spawn::run(&plan)
         }
-        Mode::Container(pid) => {
+        Mode::Container(ref pid) => {
+            let pid = container_pid(pid)?;
             // The other container's files: same network, same names.
             let root = PathBuf::from(format!("/proc/{pid}/root"));
             let hostname = read_etc(&root, "hostname").trim().to_string();
@@ -302,14 +209,12 @@ fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
 /// Step into process `pid`'s network namespace; the child we make next is born in it.
 pub fn join_network_of(pid: Pid) -> Result<()> {
     let path = format!("/proc/{pid}/ns/net");
-    let ns = std::fs::File::open(&path)
-        .map_err(|e| Failure::new(format!("{path}: {}", labkit::failure::describe_io(&e))))?;
+    let ns = std::fs::File::open(&path).context(|| path.clone())?;
     narrate::step(
         format!("setns(open(\"{path}\"), CLONE_NEWNET)"),
         format!("nsenter --net={path}"),
     );
-    setns(&ns, CloneFlags::CLONE_NEWNET)
-        .map_err(|e| Failure::new(format!("setns({path}): {}", e.desc())))
+    setns(&ns, CloneFlags::CLONE_NEWNET).context(|| format!("setns({path})"))
 }
 
 fn own_hostname(plan: &Plan) -> String {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use ch02_namespaces::plan::DeviceNode;
 use ch03_cgroups::devices::DeviceRule;
-use ch03_cgroups::limits::ThrottleDevice;
+use ch03_cgroups::limits::Limits;
+use ch05_network::args::{Mode, Publish};
+use labkit::failure::EXIT_FAILURE;
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -22,13 +24,12 @@ pub struct Config {
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub working_dir: String,
-    pub network: String,
-    pub publish: Vec<String>,
-    pub memory: Option<u64>,
-    pub cpus: Option<f64>,
-    pub pids_limit: Option<u64>,
-    /// `--cpuset-cpus`, as the kernel writes the list.
-    pub cpuset: Option<String>,
+    /// `--network`, as typed (`container:NAME` is found at each start).
+    pub network: Mode,
+    pub publish: Vec<Publish>,
+    /// Chapter 03's limits, parsed once by `create`, under Docker's names.
+    #[serde(flatten)]
+    pub limits: Limits,
     pub mounts: Vec<MountSpec>,
     /// `--tmpfs DIR`s.
     pub tmpfs: Vec<String>,
@@ -52,15 +53,6 @@ pub struct Config {
     /// `host`.
     #[serde(default)]
     pub cgroupns: String,
-    /// `--device-read-bps` and its siblings: Docker's `BlkioDevice*` lists.
-    #[serde(default)]
-    pub blkio_device_read_bps: Vec<ThrottleDevice>,
-    #[serde(default)]
-    pub blkio_device_write_bps: Vec<ThrottleDevice>,
-    #[serde(default, rename = "BlkioDeviceReadIOps")]
-    pub blkio_device_read_iops: Vec<ThrottleDevice>,
-    #[serde(default, rename = "BlkioDeviceWriteIOps")]
-    pub blkio_device_write_iops: Vec<ThrottleDevice>,
     /// `--device`s: host devices made in the container and allowed in its cgroup.
     #[serde(default)]
     pub devices: Vec<DeviceMapping>,
@@ -132,7 +124,7 @@ impl Config {
 
     /// The limits chapter 03 writes into the container's group; `devices` (the
     /// `--device` nodes) are allowed on top of Docker's default list.
-    pub fn limits(&self, devices: &[DeviceNode]) -> ch03_cgroups::limits::Limits {
+    pub fn limits_with(&self, devices: &[DeviceNode]) -> Limits {
         let mut allowed = ch03_cgroups::devices::docker_defaults();
         for (node, mapping) in devices.iter().zip(&self.devices) {
             allowed.push(DeviceRule {
@@ -142,17 +134,9 @@ impl Config {
                 access: mapping.cgroup_permissions.clone(),
             });
         }
-        ch03_cgroups::limits::Limits {
-            memory: self.memory,
-            cpus: self.cpus,
-            pids: self.pids_limit,
-            cpuset: self.cpuset.clone(),
-            device_read_bps: self.blkio_device_read_bps.clone(),
-            device_write_bps: self.blkio_device_write_bps.clone(),
-            device_read_iops: self.blkio_device_read_iops.clone(),
-            device_write_iops: self.blkio_device_write_iops.clone(),
+        Limits {
             devices: Some(allowed),
-            ..Default::default()
+            ..self.limits.clone()
         }
     }
 
@@ -339,8 +323,10 @@ pub fn is_name(text: &str) -> bool {
 pub fn find(store: &Store, reference: &str) -> Result<Container> {
     // A name or (a prefix of) an id, nothing else: a reference is never a path
     // (`rm -f ../../somewhere` would remove a directory outside the store).
+    // Not finding one is 1 whatever the verb, as Docker's "No such container".
+    let not_found = |why: String| Err(Failure::new(why).exit_code(EXIT_FAILURE));
     if !is_name(reference) {
-        return Err(Failure::new(format!("No such container: {reference}")));
+        return not_found(format!("No such container: {reference}"));
     }
     // ANCHOR_END: find
     let all = list(store);
@@ -364,10 +350,10 @@ pub fn find(store: &Store, reference: &str) -> Result<Container> {
                     String::new(),
                 ));
             }
-            Err(Failure::new(format!("No such container: {reference}")))
+            not_found(format!("No such container: {reference}"))
         }
-        _ => Err(Failure::new(format!(
+        _ => not_found(format!(
             "{reference} matches several containers: give more of the id"
-        ))),
+        )),
     }
 }

@@ -1,9 +1,8 @@
 //! `create` (and the first half of `run`): check every flag, resolve the image,
 //! and write the container's directory. Nothing runs yet.
 
-use ch03_cgroups::limits::{parse_count, parse_cpus, parse_size};
-use ch05_network::args::Publish;
-use ch05_network::run::Mode;
+use ch03_cgroups::limits::{LimitArgs, Limits};
+use ch05_network::args::{Mode, Publish};
 use clap::Args;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
@@ -48,30 +47,8 @@ pub struct CreateArgs {
     /// Override the image's entrypoint.
     #[arg(long, value_name = "CMD")]
     pub entrypoint: Option<String>,
-    /// Memory limit (e.g. 64m, 1g).
-    #[arg(short = 'm', long, value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// CPUs' worth of time (e.g. 0.5).
-    #[arg(long, value_name = "N")]
-    pub cpus: Option<String>,
-    /// The CPUs it may run on (e.g. 0-1 or 0,2).
-    #[arg(long = "cpuset-cpus", value_name = "LIST")]
-    pub cpuset_cpus: Option<String>,
-    /// The most processes at once (default 2048; -1 for no limit).
-    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
-    pub pids_limit: Option<String>,
-    /// Limit reads from a disk (bytes per second): DEVICE:RATE, e.g. /dev/sda:1mb.
-    #[arg(long = "device-read-bps", value_name = "DEVICE:RATE")]
-    pub device_read_bps: Vec<String>,
-    /// Limit writes to a disk (bytes per second): DEVICE:RATE, e.g. /dev/sda:1mb.
-    #[arg(long = "device-write-bps", value_name = "DEVICE:RATE")]
-    pub device_write_bps: Vec<String>,
-    /// Limit reads from a disk (operations per second): DEVICE:N.
-    #[arg(long = "device-read-iops", value_name = "DEVICE:N")]
-    pub device_read_iops: Vec<String>,
-    /// Limit writes to a disk (operations per second): DEVICE:N.
-    #[arg(long = "device-write-iops", value_name = "DEVICE:N")]
-    pub device_write_iops: Vec<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Add a host device: HOST[:CONTAINER][:PERMISSIONS] (some of r, w, m; default
     /// rwm), e.g. /dev/loop0:/dev/xvda:r; repeatable.
     #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
@@ -284,41 +261,13 @@ fn cgroupns(flag: Option<&str>) -> Result<String> {
 }
 // ANCHOR_END: cgroupns
 
-// ANCHOR: create
-pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
-    if let Some(name) = &args.name {
-        check_name(name)?;
+/// The resources part of the flags: chapter 03's limits (with mini-docker's
+/// default pids limit), where the group goes, and the devices let in.
+fn resources(args: &CreateArgs) -> Result<(Limits, String, String, Vec<DeviceMapping>)> {
+    let mut limits = args.limits.limits()?;
+    if args.limits.pids_limit.is_none() {
+        limits.pids = Some(DEFAULT_PIDS_LIMIT);
     }
-    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let memory = args
-        .memory
-        .as_deref()
-        .map(|m| parse_size("--memory", m))
-        .transpose()?;
-    let cpus = args
-        .cpus
-        .as_deref()
-        .map(|c| parse_cpus(c, online))
-        .transpose()?;
-    let online =
-        std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_else(|_| "0".into());
-    let cpuset = args
-        .cpuset_cpus
-        .as_deref()
-        .map(|c| ch03_cgroups::limits::parse_cpuset(c, online.trim()))
-        .transpose()
-        // Chapter 03 calls the flag --cpuset; Docker calls it --cpuset-cpus.
-        .map_err(|f| Failure::new(f.to_string().replacen("--cpuset:", "--cpuset-cpus:", 1)))?;
-    let pids_limit = match args.pids_limit.as_deref() {
-        None => Some(DEFAULT_PIDS_LIMIT),
-        Some("-1" | "0") => None,
-        Some(p) => Some(parse_count("--pids-limit", p, 1, 4_194_304)?),
-    };
-    let throttle = |flag: &str, list: &[String], bytes: bool| {
-        list.iter()
-            .map(|t| ch03_cgroups::limits::parse_throttle(flag, t, bytes))
-            .collect::<Result<Vec<_>>>()
-    };
     let cgroup_parent = args
         .cgroup_parent
         .clone()
@@ -330,45 +279,22 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         ))
     })?;
     let cgroupns = cgroupns(args.cgroupns.as_deref())?;
-    for option in &args.security_opt {
-        security_opt(option)?;
-    }
-    for name in args.cap_add.iter().chain(&args.cap_drop) {
-        crate::hardening::capability(name)?;
-    }
-    if !args.network.starts_with("container:") {
-        args.network.parse::<Mode>().map_err(Failure::new)?;
-    }
-    if !args.publish.is_empty() && args.network != "bridge" {
-        return Err(Failure::new(
-            "-p: publishing ports only works with --network bridge",
-        ));
-    }
-    let mounts = args
-        .volume
-        .iter()
-        .map(|v| volume(v))
-        .collect::<Result<Vec<_>>>()?;
-    let user = args.user.as_deref().map(user).transpose()?;
     let devices = args
         .device
         .iter()
         .map(|d| device(d))
-        .collect::<Result<Vec<_>>>()?;
-    let mut env_flags = env_files(&args.env_file)?;
-    env_flags.extend(args.env.iter().cloned());
-    if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
-        return Err(Failure::new(format!(
-            "--tmpfs {bad}: the path must be absolute"
-        )));
-    }
-    let image = image::resolve(store, &args.image)?;
+        .collect::<Result<_>>()?;
+    Ok((limits, cgroup_parent, cgroupns, devices))
+}
+
+/// Docker's rule: `--entrypoint` replaces the image's, and then drops the image's
+/// command too; `--entrypoint ''` clears it.
+fn command_line(args: &CreateArgs, image: &image::Image) -> Result<Vec<String>> {
     let entrypoint = match args.entrypoint.as_deref() {
-        Some("") => vec![], // `--entrypoint ''` clears the image's
+        Some("") => vec![],
         Some(e) => vec![e.to_string()],
         None => image.config.entrypoint.clone(),
     };
-    // Docker's rule: a new entrypoint drops the image's command too.
     let cmd = match (args.command.is_empty(), args.entrypoint.is_some()) {
         (false, _) => args.command.clone(),
         (true, false) => image.config.cmd.clone(),
@@ -378,34 +304,49 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     if cmd.is_empty() {
         return Err(Failure::new("No command specified"));
     }
-    let id = new_id()?;
-    let config = Config {
+    Ok(cmd)
+}
+
+/// Every flag checked and the image resolved: the container's configuration.
+fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
+    if let Some(name) = &args.name {
+        check_name(name)?;
+    }
+    let (limits, cgroup_parent, cgroupns, devices) = resources(args)?;
+    for option in &args.security_opt {
+        security_opt(option)?;
+    }
+    for name in args.cap_add.iter().chain(&args.cap_drop) {
+        crate::hardening::capability(name)?;
+    }
+    let network: Mode = args.network.parse().map_err(Failure::new)?;
+    crate::network::options(network.clone(), &args.publish)?;
+    let mounts = args
+        .volume
+        .iter()
+        .map(|v| volume(v))
+        .collect::<Result<_>>()?;
+    let user = args.user.as_deref().map(user).transpose()?;
+    // Docker's TERM comes with a terminal, and only then; --env-file before -e.
+    let mut env_flags = vec!["TERM=xterm".to_string(); usize::from(args.tty)];
+    env_flags.extend(env_files(&args.env_file)?);
+    env_flags.extend(args.env.iter().cloned());
+    if let Some(bad) = args.tmpfs.iter().find(|d| !d.starts_with('/')) {
+        return Err(Failure::new(format!(
+            "--tmpfs {bad}: the path must be absolute"
+        )));
+    }
+    let image = image::resolve(store, &args.image)?;
+    Ok(Config {
         image: args.image.clone(),
         image_id: image.id.clone(),
-        hostname: args
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id[..12].to_string()),
-        cmd,
-        // Docker's TERM comes with a terminal, and only then.
-        env: environment(
-            &image.config.env,
-            &[
-                &["TERM=xterm".to_string()][..usize::from(args.tty)],
-                &env_flags[..],
-            ]
-            .concat(),
-        )?,
-        working_dir: args
-            .workdir
-            .clone()
-            .unwrap_or_else(|| image.config.working_dir.clone()),
-        network: args.network.clone(),
-        publish: args.publish.iter().map(|p| p.to_string()).collect(),
-        memory,
-        cpus,
-        pids_limit,
-        cpuset,
+        hostname: (args.hostname.clone()).unwrap_or_else(|| id[..12].to_string()),
+        cmd: command_line(args, &image)?,
+        env: environment(&image.config.env, &env_flags)?,
+        working_dir: (args.workdir.clone()).unwrap_or_else(|| image.config.working_dir.clone()),
+        network,
+        publish: args.publish.clone(),
+        limits,
         mounts,
         tmpfs: args.tmpfs.clone(),
         read_only: args.read_only,
@@ -417,28 +358,32 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
         security_opt: args.security_opt.clone(),
         cgroup_parent,
         cgroupns,
-        blkio_device_read_bps: throttle("--device-read-bps", &args.device_read_bps, true)?,
-        blkio_device_write_bps: throttle("--device-write-bps", &args.device_write_bps, true)?,
-        blkio_device_read_iops: throttle("--device-read-iops", &args.device_read_iops, false)?,
-        blkio_device_write_iops: throttle("--device-write-iops", &args.device_write_iops, false)?,
         devices,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
-    };
-    // Names are unique: checked and taken under one lock for the whole store.
+    })
+}
+
+/// Names are unique: checked and taken under the store's lock (held by the caller).
+fn free_name(store: &Store, name: &str) -> Result<()> {
+    match container::list(store).iter().find(|c| c.name == name) {
+        Some(other) => Err(Failure::new(format!(
+            "Conflict. The container name \"/{name}\" is already in use by container \
+             \"{}\". You have to remove (or rename) that container to be able to reuse \
+             that name.",
+            other.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+// ANCHOR: create
+pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
+    let id = new_id()?;
+    let config = configure(store, args, &id)?;
     let _locked = lock(&store.root)?;
     let name = match &args.name {
-        Some(name) => {
-            if let Some(other) = container::list(store).iter().find(|c| &c.name == name) {
-                return Err(Failure::new(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \
-                     \"{}\". You have to remove (or rename) that container to be able to reuse \
-                     that name.",
-                    other.id
-                )));
-            }
-            name.clone()
-        }
+        Some(name) => free_name(store, name).map(|()| name.clone())?,
         None => format!("c-{}", &id[..6]),
     };
     let container = Container::new(store, id, name, now());
@@ -463,12 +408,7 @@ pub fn rename(store: &Store, container: &Container, name: &str) -> Result<()> {
     // ANCHOR: hole_rename
     check_name(name)?;
     let _locked = lock(&store.root)?;
-    if let Some(other) = container::list(store).iter().find(|c| c.name == name) {
-        return Err(Failure::new(format!(
-            "Conflict. The container name \"/{name}\" is already in use by container \"{}\"",
-            other.id
-        )));
-    }
+    free_name(store, name)?;
     let renamed = Container::new(
         store,
         container.id.clone(),

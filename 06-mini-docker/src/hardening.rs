@@ -2,14 +2,14 @@
 //! namespaces: most capabilities, the right to gain privileges through exec (setuid
 //! binaries), and the files of /proc and /sys that reach into the host's kernel.
 //! Applied by the child inside the new root, just before exec (chapter 02's
-//! `Plan::before_exec`).
+//! `Extension::before_exec`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use caps::{CapSet, Capability};
 use ch02_namespaces::container_fs::{Missing, mount_step, mount_target, remount_readonly};
-use ch02_namespaces::plan::Hook;
+use ch02_namespaces::extension::Hook;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::{OFlag, open};

@@ -472,14 +472,12 @@ pub fn with_root<T>(
         &merged,
     )?;
     let host_ns = open_dir(Path::new("/proc/thread-self/ns/mnt"))?;
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
-    let done = ch02_namespaces::container_fs::make_private()
-        .and_then(|()| overlay.mount())
+    let done = overlay
+        .mount_privately("the container's files, seen here only")
         .and_then(|()| work(&open_dir(&merged)?));
     let _ = ch04_overlayfs::overlay::umount(&merged);
     nix::sched::setns(&host_ns, nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Failure::new(format!("setns back: {}", e.desc())))?;
+        .context(|| "setns back".into())?;
     done
 }
 // ANCHOR_END: export

@@ -3,7 +3,8 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use labkit::failure::EXIT_TOOL_FAILED;
+use ch02_namespaces::extension::{Extension, ParentHook};
+use labkit::failure::Context;
 use labkit::{Failure, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -71,10 +72,8 @@ impl ForwardedSignals {
     fn block() -> Result<ForwardedSignals> {
         let mut set = nix::sys::signal::SigSet::empty();
         FORWARDED.iter().for_each(|s| set.add(*s));
-        set.thread_block()
-            .map_err(|e| Failure::new(format!("sigprocmask: {}", e.desc())))?;
-        let fd = nix::sys::signalfd::SignalFd::new(&set)
-            .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+        set.thread_block().context(|| "sigprocmask".into())?;
+        let fd = nix::sys::signalfd::SignalFd::new(&set).context(|| "signalfd".into())?;
         Ok(ForwardedSignals { fd })
     }
 
@@ -218,7 +217,7 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
         .ok()
         .and_then(|n| Signal::try_from(n).ok())
         .or_else(|| name.parse().ok())
-        .ok_or_else(|| Failure::new(format!("invalid signal: {text}")).exit_code(EXIT_TOOL_FAILED))
+        .ok_or_else(|| Failure::new(format!("invalid signal: {text}")))
 }
 
 /// The container's cgroup (chapter 03), while it runs.
@@ -310,13 +309,12 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
         env.retain(|e| e.split('=').next() != Some(key));
         env.push(pair.clone());
     }
-    let mut options = ch02_namespaces::enter::ExecOptions {
+    let mut options = Extension {
         env,
         workdir: flags.workdir.clone().map(Into::into),
         user: flags.user.or(config.user),
         before_exec: Some(crate::hardening::exec_steps(&config, flags.tty)),
-        stdio: None,
-        while_running: None,
+        ..Extension::default()
     };
     if flags.tty {
         // As for `run -t`: the process makes its pty in the container and sends
@@ -327,7 +325,7 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
             None,
             nix::sys::socket::SockFlag::SOCK_CLOEXEC,
         )
-        .map_err(|e| Failure::new(format!("socketpair: {}", e.desc())))?;
+        .context(|| "socketpair".into())?;
         // SAFETY: dup2 onto the number the child looks for; it inherits it.
         unsafe {
             libc::dup2(
@@ -335,16 +333,14 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
                 crate::tty::CONSOLE_SOCKET_FD,
             )
         };
-        options.while_running = Some(ch02_namespaces::enter::ParentHook(std::sync::Arc::new(
-            move |child| {
-                // SAFETY: our copy of the child's end: the child has its own now.
-                unsafe { libc::close(crate::tty::CONSOLE_SOCKET_FD) };
-                match crate::tty::receive_console(&ours) {
-                    Some(master) => crate::tty::relay(master, child),
-                    None => Ok(()), // it failed before making one: wait says why
-                }
-            },
-        )));
+        options.while_running = Some(ParentHook(std::sync::Arc::new(move |child| {
+            // SAFETY: our copy of the child's end: the child has its own now.
+            unsafe { libc::close(crate::tty::CONSOLE_SOCKET_FD) };
+            match crate::tty::receive_console(&ours) {
+                Some(master) => crate::tty::relay(master, child),
+                None => Ok(()), // it failed before making one: wait says why
+            }
+        })));
     }
     if !flags.tty {
         relay_through_pipes(&mut options, flags.interactive)?;
@@ -357,35 +353,30 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
 /// Without `-t`, the process gets pipes of ours, never our stdin, stdout and
 /// stderr: a process it leaves behind would keep the admin's terminal (and read what
 /// is typed after `exec` has returned). We copy between them while it runs.
-fn relay_through_pipes(
-    options: &mut ch02_namespaces::enter::ExecOptions,
-    interactive: bool,
-) -> Result<()> {
+fn relay_through_pipes(options: &mut Extension, interactive: bool) -> Result<()> {
     use std::io::Write;
     let pipes = crate::stdio::Pipes::new(interactive)?;
     options.stdio = Some(pipes.theirs.each_ref().map(std::os::fd::AsRawFd::as_raw_fd));
     let pipes = std::sync::Mutex::new(Some(pipes));
-    options.while_running = Some(ch02_namespaces::enter::ParentHook(std::sync::Arc::new(
-        move |child| {
-            let Some(crate::stdio::Pipes { theirs, ours }) =
-                pipes.lock().ok().and_then(|mut p| p.take())
-            else {
-                return Ok(());
+    options.while_running = Some(ParentHook(std::sync::Arc::new(move |child| {
+        let Some(crate::stdio::Pipes { theirs, ours }) =
+            pipes.lock().ok().and_then(|mut p| p.take())
+        else {
+            return Ok(());
+        };
+        drop(theirs); // the child has its own copies now
+        let stdin = std::io::stdin();
+        let input = interactive.then(|| stdin.as_fd());
+        ours.relay(child, input, |stream, bytes| {
+            let _ = match stream {
+                "stderr" => std::io::stderr().write_all(bytes),
+                _ => std::io::stdout()
+                    .write_all(bytes)
+                    .and_then(|()| std::io::stdout().flush()),
             };
-            drop(theirs); // the child has its own copies now
-            let stdin = std::io::stdin();
-            let input = interactive.then(|| stdin.as_fd());
-            ours.relay(child, input, |stream, bytes| {
-                let _ = match stream {
-                    "stderr" => std::io::stderr().write_all(bytes),
-                    _ => std::io::stdout()
-                        .write_all(bytes)
-                        .and_then(|()| std::io::stdout().flush()),
-                };
-                Ok(())
-            })
-        },
-    )));
+            Ok(())
+        })
+    })));
     Ok(())
 }
 // ANCHOR_END: exec_pipes

@@ -1,14 +1,16 @@
 //! `mini-docker`: Docker's verbs over chapters 02-05.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use labkit::failure::{Context, EXIT_TOOL_FAILED, exit_with};
+use clap::{Args, Parser, Subcommand};
+use labkit::failure::{Context, EXIT_TOOL_FAILED, ExitCodes, exit_with};
 use labkit::privilege::require_root;
 use labkit::{Failure, Result};
-use mini_docker::container::{self, Container};
+use mini_docker::container::{self, Container, find};
 use mini_docker::create::{CreateArgs, create};
+use mini_docker::show::Filter;
 use mini_docker::store::{DEFAULT_ROOT, Store};
 use mini_docker::{layers, lifecycle, show};
 
@@ -33,13 +35,7 @@ struct Cli {
 enum Command {
     /// Create and start a container.
     #[command(disable_help_flag = true)]
-    Run {
-        /// Run in the background and print the container's id.
-        #[arg(short = 'd', long)]
-        detach: bool,
-        #[command(flatten)]
-        create: CreateArgs,
-    },
+    Run(RunArgs),
     /// Create a container, without starting it.
     #[command(disable_help_flag = true)]
     Create {
@@ -47,96 +43,25 @@ enum Command {
         create: CreateArgs,
     },
     /// Start stopped containers.
-    Start {
-        /// Attach: show its output and wait for it.
-        #[arg(short = 'a', long)]
-        attach: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Start(StartArgs),
     /// List containers.
-    Ps {
-        /// All of them, not only the running ones.
-        #[arg(short = 'a', long)]
-        all: bool,
-        /// Only the ids.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-        /// status=created|running|paused|exited|dead, or name=PART; repeatable.
-        #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
-        filter: Vec<String>,
-    },
+    Ps(PsArgs),
     /// What a container wrote (its json-file log).
-    Logs {
-        /// Keep following it until it ends.
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Show times.
-        #[arg(short = 't', long)]
-        timestamps: bool,
-        /// Only the last N lines.
-        #[arg(long, value_name = "N")]
-        tail: Option<usize>,
-        container: String,
-    },
+    Logs(LogsArgs),
     /// Stop containers: SIGTERM, then SIGKILL after the timeout.
-    Stop {
-        /// Seconds to wait before SIGKILL.
-        #[arg(short = 't', long = "time", default_value_t = 10)]
-        time: u64,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Stop(StopArgs),
     /// Send a signal to containers.
-    Kill {
-        #[arg(short = 's', long, default_value = "KILL")]
-        signal: String,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Kill(KillArgs),
     /// Wait until containers stop; print their exit codes.
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Wait(Containers),
     /// Stop, then start containers.
-    Restart {
-        #[arg(short = 't', long = "time", default_value_t = 10)]
-        time: u64,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Restart(StopArgs),
     /// Freeze every process of containers (the cgroup freezer).
-    Pause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Pause(Containers),
     /// Thaw paused containers.
-    Unpause {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Unpause(Containers),
     /// Run a command in a running container.
-    Exec {
-        /// Keep stdin open: the command reads ours.
-        #[arg(short = 'i', long)]
-        interactive: bool,
-        /// Allocate a pseudo-terminal.
-        #[arg(short = 't', long)]
-        tty: bool,
-        /// Set an environment variable; repeatable.
-        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// The directory to start in.
-        #[arg(short = 'w', long = "workdir", value_name = "DIR")]
-        workdir: Option<String>,
-        /// Run as UID[:GID].
-        #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
-        user: Option<String>,
-        container: String,
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
+    Exec(ExecArgs),
     /// The processes of a container.
     Top { container: String },
     /// What containers use: CPU time, memory, processes (redrawn every second).
@@ -157,10 +82,7 @@ enum Command {
         containers: Vec<String>,
     },
     /// Everything about containers, as JSON.
-    Inspect {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Inspect(Containers),
     /// List images.
     Images,
     /// A root filesystem tarball (e.g. `docker export`'s) as an image.
@@ -197,6 +119,96 @@ enum Command {
     Network(Network),
 }
 
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Run in the background and print the container's id.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(Args, Debug)]
+struct StartArgs {
+    /// Attach: show its output and wait for it.
+    #[arg(short = 'a', long)]
+    attach: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct PsArgs {
+    /// All of them, not only the running ones.
+    #[arg(short = 'a', long)]
+    all: bool,
+    /// Only the ids.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// status=created|running|paused|exited|dead, or name=PART; repeatable.
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct LogsArgs {
+    /// Keep following it until it ends.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Show times.
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    tail: Option<usize>,
+    container: String,
+}
+
+#[derive(Args, Debug)]
+struct StopArgs {
+    /// Seconds to wait before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    time: u64,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct KillArgs {
+    #[arg(short = 's', long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct Containers {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// Keep stdin open: the command reads ours.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Set an environment variable; repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// The directory to start in.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// Run as UID[:GID].
+    #[arg(short = 'u', long = "user", value_name = "UID[:GID]")]
+    user: Option<String>,
+    container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum ContainerCommand {
     /// Remove every stopped container.
@@ -211,8 +223,40 @@ enum Network {
     Rm { name: String },
 }
 
+impl Command {
+    // ANCHOR: exit_codes
+    /// Docker's exit codes, decided here once: 125 when mini-docker fails at a verb
+    /// that makes or runs something (and for a bad command line); 1 for the verbs
+    /// that only look, and for a name that matches no container; a container's own
+    /// code (126 and 127 when its command cannot run) as it comes.
+    fn exit_codes(&self) -> ExitCodes {
+        match self {
+            Command::Run(_)
+            | Command::Create { .. }
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Exec(_)
+            | Command::Kill(_)
+            | Command::Ps(_)
+            | Command::Rename { .. }
+            | Command::Import { .. }
+            | Command::Load { .. }
+            | Command::Commit { .. } => ExitCodes::RunsACommand,
+            _ => ExitCodes::Plain,
+        }
+    }
+    // ANCHOR_END: exit_codes
+
+    /// The verbs that put processes into containers run from a file they cannot write.
+    fn enters(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_) | Command::Start(_) | Command::Restart(_) | Command::Exec(_)
+        )
+    }
+}
+
 fn main() {
-    // Docker's code for a bad command line is 125 too.
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         std::process::exit(if e.use_stderr() { EXIT_TOOL_FAILED } else { 0 })
@@ -225,14 +269,8 @@ fn main() {
         );
         std::process::exit(report.print());
     }
-    // The verbs that put processes into containers run from a file they cannot write.
-    let enters = matches!(
-        cli.command,
-        Command::Run { .. }
-            | Command::Start { .. }
-            | Command::Restart { .. }
-            | Command::Exec { .. }
-    );
+    let codes = cli.command.exit_codes();
+    let enters = cli.command.enters();
     let outcome = require_root("containers need root (namespaces, cgroups, mounts)")
         .and_then(|()| match enters {
             true => mini_docker::sealed::reexec_sealed(),
@@ -240,24 +278,21 @@ fn main() {
         })
         .and_then(|()| Store::open(&cli.root))
         .and_then(|store| command(&store, cli.command));
-    exit_with("mini-docker", outcome)
+    exit_with("mini-docker", codes, outcome)
 }
 
-/// Docker's codes: 125 when mini-docker itself fails.
-fn tool(failure: Failure) -> Failure {
-    match failure.code() {
-        1 => failure.exit_code(EXIT_TOOL_FAILED),
-        _ => failure,
-    }
-}
-
-/// Run `action` on each named container, as Docker does: print the name given when
-/// it worked, the error when not; fail (1) if any failed.
-fn each(store: &Store, names: &[String], action: impl Fn(&Container) -> Result<()>) -> Result<i32> {
+/// Run `action` on each named container, as Docker does: print what `action`
+/// returns when it worked (the name given, or an exit code), the error when not;
+/// fail (1) if any failed.
+fn each<T: std::fmt::Display>(
+    store: &Store,
+    names: &[String],
+    action: impl Fn(&str, &Container) -> Result<T>,
+) -> Result<i32> {
     let mut failed = false;
     for name in names {
-        match container::find(store, name).and_then(|c| action(&c)) {
-            Ok(()) => println!("{name}"),
+        match container::find(store, name).and_then(|c| action(name, &c)) {
+            Ok(shown) => println!("{shown}"),
             Err(e) => {
                 eprintln!("Error response from mini-docker: {e}");
                 failed = true;
@@ -267,210 +302,188 @@ fn each(store: &Store, names: &[String], action: impl Fn(&Container) -> Result<(
     Ok(i32::from(failed))
 }
 
+/// Print `text`; done.
+fn printed(text: impl std::fmt::Display) -> Result<i32> {
+    print!("{text}");
+    Ok(0)
+}
+
+// ANCHOR: command
 fn command(store: &Store, command: Command) -> Result<i32> {
+    let named = |name: &str, _: &Container| Ok(name.to_string());
     match command {
-        Command::Run {
-            detach,
-            create: args,
-        } => {
-            let container = create(store, &args).map_err(tool)?;
-            let code = lifecycle::start(store, &container, !detach).map_err(tool)?;
-            if detach {
-                println!("{}", container.id);
-            }
-            Ok(code)
-        }
-        Command::Create { create: args } => {
-            let container = create(store, &args).map_err(tool)?;
-            println!("{}", container.id);
-            Ok(0)
-        }
-        Command::Start { attach, containers } => {
-            if attach {
-                let [name] = &containers[..] else {
-                    return Err(tool(Failure::new("start -a takes one container")));
-                };
-                let container = container::find(store, name)?;
-                return lifecycle::start(store, &container, true).map_err(tool);
-            }
-            each(store, &containers, |c| {
-                lifecycle::start(store, c, false).map(drop)
+        Command::Run(args) => run(store, args),
+        Command::Create { create: args } => printed(format!("{}\n", create(store, &args)?.id)),
+        Command::Start(args) => start(store, args),
+        Command::Ps(a) => printed(show::ps(store, a.all, a.quiet, &Filter::parse(&a.filter)?)),
+        Command::Logs(a) => show::logs(&find(store, &a.container)?, a.follow, a.timestamps, a.tail),
+        Command::Stop(a) => each(store, &a.containers, |name, c| {
+            lifecycle::stop(c, Duration::from_secs(a.time))?;
+            named(name, c)
+        }),
+        Command::Kill(a) => {
+            let signal = lifecycle::parse_signal(&a.signal)?;
+            each(store, &a.containers, |name, c| {
+                lifecycle::send(c, signal)?;
+                named(name, c)
             })
         }
-        Command::Ps { all, quiet, filter } => {
-            print!(
-                "{}",
-                show::ps(
-                    store,
-                    all,
-                    quiet,
-                    &show::Filter::parse(&filter).map_err(tool)?
-                )
-            );
-            Ok(0)
-        }
-        Command::Logs {
-            follow,
-            timestamps,
-            tail,
-            container,
-        } => show::logs(
-            &container::find(store, &container)?,
-            follow,
-            timestamps,
-            tail,
-        ),
-        Command::Stop { time, containers } => each(store, &containers, |c| {
-            lifecycle::stop(c, Duration::from_secs(time))
+        Command::Wait(a) => each(store, &a.containers, |_, c| lifecycle::wait(c)),
+        Command::Restart(a) => each(store, &a.containers, |name, c| {
+            lifecycle::stop(c, Duration::from_secs(a.time))?;
+            lifecycle::start(store, c, false)?;
+            named(name, c)
         }),
-        Command::Kill { signal, containers } => {
-            let signal = lifecycle::parse_signal(&signal)?;
-            each(store, &containers, |c| lifecycle::send(c, signal))
-        }
-        Command::Wait { containers } => {
-            let mut failed = false;
-            for name in &containers {
-                match container::find(store, name).and_then(|c| lifecycle::wait(&c)) {
-                    Ok(code) => println!("{code}"),
-                    Err(e) => {
-                        eprintln!("Error response from mini-docker: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(i32::from(failed))
-        }
-        Command::Restart { time, containers } => each(store, &containers, |c| {
-            lifecycle::stop(c, Duration::from_secs(time))?;
-            lifecycle::start(store, c, false).map(drop)
+        Command::Pause(a) => each(store, &a.containers, |name, c| {
+            lifecycle::pause(c, true)?;
+            named(name, c)
         }),
-        Command::Pause { containers } => each(store, &containers, |c| lifecycle::pause(c, true)),
-        Command::Unpause { containers } => each(store, &containers, |c| lifecycle::pause(c, false)),
-        Command::Exec {
-            interactive,
-            tty,
-            env,
-            workdir,
-            user,
-            container,
-            command,
-        } => {
-            let container = container::find(store, &container)?;
-            let flags = lifecycle::ExecFlags {
-                env,
-                workdir,
-                user: user
-                    .as_deref()
-                    .map(mini_docker::create::user)
-                    .transpose()
-                    .map_err(tool)?,
-                interactive,
-                tty,
-            };
-            lifecycle::exec(&container, &command, &flags).map_err(tool)
-        }
-        Command::Top { container } => {
-            print!("{}", show::top(&container::find(store, &container)?)?);
-            Ok(0)
-        }
+        Command::Unpause(a) => each(store, &a.containers, |name, c| {
+            lifecycle::pause(c, false)?;
+            named(name, c)
+        }),
+        Command::Exec(args) => exec(store, args),
+        Command::Top { container } => printed(show::top(&find(store, &container)?)?),
         Command::Stats {
             no_stream,
             containers,
-        } => loop {
-            // Like `docker stats`: redrawn every second until Ctrl-C, unless --no-stream.
-            let table = show::stats(store, &containers)?;
-            if no_stream {
-                print!("{table}");
-                return Ok(0);
-            }
-            print!("\x1b[2J\x1b[H{table}");
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            std::thread::sleep(Duration::from_secs(1));
-        },
+        } => stats(store, no_stream, &containers),
         Command::Rename { container, name } => {
-            let container = container::find(store, &container)?;
-            mini_docker::create::rename(store, &container, &name).map_err(tool)?;
-            Ok(0)
+            mini_docker::create::rename(store, &find(store, &container)?, &name).map(|()| 0)
         }
-        Command::Rm { force, containers } => each(store, &containers, |c| lifecycle::rm(c, force)),
-        Command::Inspect { containers } => show::inspect(store, &containers),
-        Command::Images => {
-            print!("{}", show::images(store));
-            Ok(0)
-        }
-        Command::Import { tar, name } => {
-            let image = layers::import(store, &tar, &name).map_err(tool)?;
-            println!("sha256:{}", image.id);
-            Ok(0)
-        }
-        Command::Load { input } => {
-            for image in layers::load(store, &input).map_err(tool)? {
-                match image.tags.first() {
-                    Some(tag) => println!("Loaded image: {tag}"),
-                    None => println!("Loaded image ID: sha256:{}", image.id),
-                }
-            }
-            Ok(0)
-        }
-        Command::Commit { container, name } => {
-            let container = container::find(store, &container)?;
-            let image = lifecycle::while_still(&container, || {
-                layers::commit(store, &container, &name).map_err(tool)
-            })?;
-            println!("sha256:{}", image.id);
-            Ok(0)
-        }
-        Command::Export { output, container } => {
-            let container = container::find(store, &container)?;
-            lifecycle::while_still(&container, || match &output {
-                Some(path) => {
-                    let mut file =
-                        std::fs::File::create(path).context(|| path.display().to_string())?;
-                    layers::export(store, &container, &mut file)
-                }
-                None => layers::export(store, &container, &mut std::io::stdout().lock()),
-            })?;
-            Ok(0)
-        }
+        Command::Rm { force, containers } => each(store, &containers, |name, c| {
+            lifecycle::rm(c, force)?;
+            named(name, c)
+        }),
+        Command::Inspect(a) => show::inspect(store, &a.containers),
+        Command::Images => printed(show::images(store)),
+        Command::Import { tar, name } => printed(format!(
+            "sha256:{}\n",
+            layers::import(store, &tar, &name)?.id
+        )),
+        Command::Load { input } => load(store, &input),
+        Command::Commit { container, name } => commit(store, &container, &name),
+        Command::Export { output, container } => export(store, output, &container),
         Command::Cp { from, to } => mini_docker::cp::cp(store, &from, &to).map(|()| 0),
-        Command::History { image } => {
-            print!("{}", show::history(store, &image)?);
-            Ok(0)
-        }
-        Command::Rmi { images } => {
-            let mut failed = false;
-            for image in &images {
-                match layers::remove_image(store, image) {
-                    Ok(()) => println!("Deleted: {image}"),
-                    Err(e) => {
-                        eprintln!("Error response from mini-docker: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(i32::from(failed))
-        }
-        Command::Container(ContainerCommand::Prune) => {
-            for c in container::list(store) {
-                if lifecycle::current_state(&c).is_ok_and(|s| !s.running) {
-                    lifecycle::rm(&c, false)?;
-                    println!("{}", c.id);
-                }
-            }
-            Ok(0)
-        }
+        Command::History { image } => printed(show::history(store, &image)?),
+        Command::Rmi { images } => rmi(store, &images),
+        Command::Container(ContainerCommand::Prune) => prune(store),
         Command::Doctor => Ok(0), // answered before the store is opened
-        Command::Network(Network::Ls) => {
-            print!("{}", ch05_network::show::show(None)?);
-            Ok(0)
+        Command::Network(network) => network_command(network),
+    }
+}
+// ANCHOR_END: command
+
+fn run(store: &Store, args: RunArgs) -> Result<i32> {
+    let container = create(store, &args.create)?;
+    let code = lifecycle::start(store, &container, !args.detach)?;
+    if args.detach {
+        println!("{}", container.id);
+    }
+    Ok(code)
+}
+
+fn start(store: &Store, args: StartArgs) -> Result<i32> {
+    if !args.attach {
+        return each(store, &args.containers, |name, c| {
+            lifecycle::start(store, c, false).map(|_| name.to_string())
+        });
+    }
+    let [name] = &args.containers[..] else {
+        return Err(Failure::new("start -a takes one container"));
+    };
+    lifecycle::start(store, &find(store, name)?, true)
+}
+
+fn exec(store: &Store, args: ExecArgs) -> Result<i32> {
+    let container = find(store, &args.container)?;
+    let flags = lifecycle::ExecFlags {
+        env: args.env,
+        workdir: args.workdir,
+        user: args
+            .user
+            .as_deref()
+            .map(mini_docker::create::user)
+            .transpose()?,
+        interactive: args.interactive,
+        tty: args.tty,
+    };
+    lifecycle::exec(&container, &args.command, &flags)
+}
+
+/// Like `docker stats`: redrawn every second until Ctrl-C, unless --no-stream.
+fn stats(store: &Store, no_stream: bool, containers: &[String]) -> Result<i32> {
+    loop {
+        let table = show::stats(store, containers)?;
+        if no_stream {
+            return printed(table);
         }
-        Command::Network(Network::Rm { name }) => {
+        print!("\x1b[2J\x1b[H{table}");
+        let _ = std::io::stdout().flush();
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn load(store: &Store, input: &Path) -> Result<i32> {
+    for image in layers::load(store, input)? {
+        match image.tags.first() {
+            Some(tag) => println!("Loaded image: {tag}"),
+            None => println!("Loaded image ID: sha256:{}", image.id),
+        }
+    }
+    Ok(0)
+}
+
+fn commit(store: &Store, container: &str, name: &str) -> Result<i32> {
+    let container = find(store, container)?;
+    let image = lifecycle::while_still(&container, || layers::commit(store, &container, name))?;
+    printed(format!("sha256:{}\n", image.id))
+}
+
+fn export(store: &Store, output: Option<PathBuf>, container: &str) -> Result<i32> {
+    let container = find(store, container)?;
+    lifecycle::while_still(&container, || match &output {
+        Some(path) => {
+            let mut file = std::fs::File::create(path).context(|| path.display().to_string())?;
+            layers::export(store, &container, &mut file)
+        }
+        None => layers::export(store, &container, &mut std::io::stdout().lock()),
+    })?;
+    Ok(0)
+}
+
+fn rmi(store: &Store, images: &[String]) -> Result<i32> {
+    let mut failed = false;
+    for image in images {
+        match layers::remove_image(store, image) {
+            Ok(()) => println!("Deleted: {image}"),
+            Err(e) => {
+                eprintln!("Error response from mini-docker: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+fn prune(store: &Store) -> Result<i32> {
+    for c in container::list(store) {
+        if lifecycle::current_state(&c).is_ok_and(|s| !s.running) {
+            lifecycle::rm(&c, false)?;
+            println!("{}", c.id);
+        }
+    }
+    Ok(0)
+}
+
+fn network_command(network: Network) -> Result<i32> {
+    match network {
+        Network::Ls => printed(ch05_network::show::show(None)?),
+        Network::Rm { name } => {
             let netlink = ch05_network::netlink::Netlink::here()?;
             let state = ch05_network::ipam::State::here()?;
             ch05_network::bridge::down(&netlink, &state, &name)?;
-            println!("{name}");
-            Ok(0)
+            printed(format!("{name}\n"))
         }
     }
 }

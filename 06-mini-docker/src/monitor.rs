@@ -13,20 +13,21 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use ch02_namespaces::extension::Extension;
 use ch02_namespaces::namespace::Namespace;
-use ch02_namespaces::plan::{Request, plan};
+use ch02_namespaces::plan::{Bind, Plan, Request, plan};
 use ch02_namespaces::spawn;
 use ch03_cgroups::group::Group;
 use ch03_cgroups::hierarchy::Layout;
 use ch03_cgroups::stats::Stats;
 use ch04_overlayfs::overlay::{self, Overlay};
-use ch05_network::run::{Attachment, Mode};
+use ch05_network::args::{Mode, Options, container_pid};
+use ch05_network::run::{Attachment, join_network_of};
 use labkit::doctor::Host;
-use labkit::failure::EXIT_TOOL_FAILED;
+use labkit::failure::{Context, ExitCodes};
 use labkit::{Failure, Result};
-use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
 
 use crate::container::{Config, Container, State, Status};
@@ -76,8 +77,7 @@ impl Reports {
             _ => Err(Failure::new(format!(
                 "the container's monitor (process {}) ended without a word",
                 self.monitor
-            ))
-            .exit_code(EXIT_TOOL_FAILED)),
+            ))),
         }
     }
 
@@ -90,10 +90,10 @@ impl Reports {
 /// Fork the monitor of `container`. `attach`: the container's output also goes to
 /// our stdout and stderr (a foreground `run`); otherwise the monitor lets go of them.
 pub fn launch(store: &Store, container: &Container, attach: bool) -> Result<Reports> {
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
+    let (read, write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
     // SAFETY: the CLI is single-threaded: the child may do anything.
-    match unsafe { fork() }.map_err(|e| Failure::new(format!("fork: {}", e.desc())))? {
+    match unsafe { fork() }.context(|| "fork".into())? {
         ForkResult::Child => {
             drop(read);
             let code = monitor_main(store, container, File::from(write), attach);
@@ -158,10 +158,7 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         Ok(()) => 0,
         Err(failure) => {
             let message = failure.to_string().replace('\n', " ");
-            let code = match failure.code() {
-                1 => EXIT_TOOL_FAILED,
-                code => code,
-            };
+            let code = ExitCodes::RunsACommand.of(&failure);
             let _ = writeln!(cli, "error {code} {message}");
             let _ = container.state().map(|state| {
                 container.save_state(&State {
@@ -193,9 +190,10 @@ fn close_other_fds(keep: &[i32]) {
 }
 
 /// Undone in reverse order when dropped: what the monitor set up for a container.
+#[derive(Default)]
 struct Setup {
     group: Option<Group>,
-    merged: Option<std::path::PathBuf>,
+    merged: Option<PathBuf>,
 }
 
 impl Drop for Setup {
@@ -218,46 +216,120 @@ struct Terminal {
 }
 
 // ANCHOR: monitor
+/// A container's life, from the monitor's side: set up (chapters 03, 04, 02, 05),
+/// start, relay its output, record how it ended, clean up.
 fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Terminal) -> Result<()> {
     let config = container.config()?;
-    let image = image::find(store, &config.image_id)
-        .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
-    let host = Host::real();
     let mut clock = Clock::start();
-    let mut setup = Setup {
-        group: None,
-        merged: None,
-    };
-    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy.
-    let devices = config
-        .devices
-        .iter()
+    let mut setup = Setup::default();
+    let devices = (config.devices.iter())
         .map(|d| d.node())
         .collect::<Result<Vec<_>>>()?;
+    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy.
+    let host = Host::real();
+    let limits = config.limits_with(&devices);
+    let place = config.cgroup(&container.id)?;
     setup.group = Some(Group::create(
         &Layout::discover(&host),
         &host,
-        &config.cgroup(&container.id)?,
-        &config.limits(&devices),
+        &place,
+        &limits,
     )?);
     clock.mark("cgroup (03)");
-    // Chapter 04: the overlay, in a mount namespace of the monitor's own, so that
-    // it disappears with the monitor whatever happens.
-    unshare(CloneFlags::CLONE_NEWNS)
-        .map_err(|e| Failure::new(format!("unshare(CLONE_NEWNS): {}", e.desc())))?;
-    ch02_namespaces::container_fs::make_private()?;
+    // Chapter 04: the overlay, in a mount namespace of the monitor's own.
+    setup.merged = Some(mount_root(store, container, &config)?);
+    clock.mark("overlay mount (04)");
+    // Chapter 02: the namespaces and the root.
+    let network = network::at_start(store, &config)?;
+    let mut plan = plan_for(&config, &network, &setup, devices)?;
+    clock.mark("plan (02)");
+    // Chapter 05: the network.
+    let mut attachment = match &network.mode {
+        Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),
+        Mode::Container(pid) => join_network_of(container_pid(pid)?).map(|()| None)?,
+        Mode::None | Mode::Host => None,
+    };
+    clock.mark("network: bridge, lease, rules, /etc (05)");
+    // The child reports on this pipe why it could not exec, if it could not.
+    let (exec_read, exec_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    plan.extension.report_failure = Some(exec_write.as_raw_fd());
+    let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
+    drop(exec_write);
+    clock.mark("clone into namespaces (02)");
+    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
+    clock.mark("join cgroup (03: v1 groups, or all without clone3)");
+    let prepared = joined.and_then(|()| match (&mut attachment, &network.mode) {
+        (Some(a), _) => a.connect(child.pid),
+        (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
+        _ => Ok(()),
+    });
+    if let Err(failure) = prepared {
+        child.abandon();
+        return Err(failure);
+    }
+    clock.mark("plug veth, or lo up (05)");
+    let pid = child.go();
+    if let Some((code, why)) = exec_failure(exec_read) {
+        let _ = nix::sys::wait::waitpid(pid, None);
+        drop((attachment, setup));
+        return ended(
+            container,
+            &config,
+            cli,
+            State::default(),
+            code,
+            false,
+            Some(why),
+        );
+    }
+    let started = State {
+        status: Status::Running,
+        running: true,
+        pid: pid.as_raw(),
+        monitor_pid: std::process::id() as i32,
+        start_time: start_time(pid.as_raw()).unwrap_or_default(),
+        monitor_start_time: start_time(std::process::id() as i32).unwrap_or_default(),
+        started_at: now(),
+        ip_address: (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string()),
+        start_timings: clock.phases,
+        ..State::default()
+    };
+    container.save_state(&started)?;
+    let _ = writeln!(cli, "started {pid}");
+    let code = relay(container, pid, output, terminal)?;
+    let oom_killed = code == 128 + 9
+        && (setup.group.as_ref()).is_some_and(|g| Stats::read(g).oom_kills.is_some_and(|n| n > 0));
+    drop((attachment, setup));
+    ended(container, &config, cli, started, code, oom_killed, None)
+}
+// ANCHOR_END: monitor
+
+/// The container's root: its image's layers under its writable one, mounted where
+/// only the monitor (and the container it makes) sees it.
+fn mount_root(store: &Store, container: &Container, config: &Config) -> Result<PathBuf> {
+    let image = image::find(store, &config.image_id)
+        .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
     let merged = container.dir.join("merged");
-    let overlay = Overlay::new(
-        &image.lowers(store),
+    let lowers = image.lowers(store);
+    Overlay::new(
+        &lowers,
         &container.upper(),
         &container.dir.join("work"),
         &merged,
-    )?;
-    overlay.mount()?;
-    setup.merged = Some(merged.clone());
-    clock.mark("overlay mount (04)");
-    // Chapter 02: the namespaces and the root.
-    let network = network::options(store, &config)?;
+    )?
+    .mount_privately("the container's root, seen by the monitor only")?;
+    Ok(merged)
+}
+
+/// Chapter 02's plan for the container: its namespaces, its root, and the
+/// extension point's steps (environment, user, hardening, binds, devices).
+fn plan_for(
+    config: &Config,
+    network: &Options,
+    setup: &Setup,
+    devices: Vec<ch02_namespaces::plan::DeviceNode>,
+) -> Result<Plan> {
     let mut namespaces = vec![
         Namespace::Mount,
         Namespace::Uts,
@@ -271,143 +343,98 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let request = Request {
         namespaces: namespaces.into_iter().collect(),
         hostname: Some(config.hostname.clone()),
-        rootfs: Some(merged),
+        rootfs: setup.merged.clone(),
         init: config.init,
         command: config.cmd.clone(),
         ..Request::default()
     };
-    let mut plan = plan(request, &host)?;
-    plan.env = config.env.clone();
-    plan.workdir = (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into());
-    plan.before_exec = Some(crate::hardening::last_steps(&config));
+    let mut plan = plan(request, &Host::real())?;
     // The container's TERM is its config's (set with -t), not the CLI's.
     // SAFETY: the monitor is single-threaded.
     unsafe { std::env::remove_var("TERM") };
-    plan.user = config.user;
+    plan.extension = Extension {
+        env: config.env.clone(),
+        workdir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into()),
+        user: config.user,
+        before_exec: Some(crate::hardening::last_steps(config)),
+        ..Extension::default()
+    };
     // Created straight into its group (clone3 on cgroup v2), or moved there before it goes on.
     plan.cgroup = setup.group.as_ref().map(Group::into_cgroup);
     plan.devices = devices;
-    plan.binds = config
-        .mounts
-        .iter()
-        .map(|m| ch02_namespaces::plan::Bind {
+    plan.binds = (config.mounts.iter())
+        .map(|m| Bind {
             source: m.source.clone().into(),
             target: m.destination.clone().into(),
             read_only: !m.rw,
         })
         .collect();
-    clock.mark("plan (02)");
-    // Chapter 05: the network.
-    let mut attachment = match network.mode {
-        Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),
-        Mode::Container(pid) => {
-            ch05_network::run::join_network_of(pid)?;
-            None
-        }
-        Mode::None | Mode::Host => None,
-    };
-    clock.mark("network: bridge, lease, rules, /etc (05)");
-    // The child reports on this pipe why it could not exec, if it could not.
-    let (exec_read, exec_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| Failure::new(format!("pipe: {}", e.desc())))?;
-    plan.report_failure = Some(exec_write.as_raw_fd());
-    let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
-    drop(exec_write);
-    clock.mark("clone into namespaces (02)");
-    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
-    clock.mark("join cgroup (03: v1 groups, or all without clone3)");
-    let prepared = joined.and_then(|()| match (&mut attachment, network.mode) {
-        (Some(a), _) => a.connect(child.pid),
-        (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
-        _ => Ok(()),
-    });
-    if let Err(failure) = prepared {
-        child.abandon();
-        return Err(failure);
-    }
-    clock.mark("plug veth, or lo up (05)");
-    let pid = child.go();
-    // ANCHOR: exec_report
-    // Started means exec'd, as for `docker run -d`: wait for the end of the pipe (a
-    // successful exec closes it) or for the reason the child gives.
+    Ok(plan)
+}
+
+// ANCHOR: exec_report
+/// Started means exec'd, as for `docker run -d`: wait for the end of the pipe (a
+/// successful exec closes it) or for the reason the child gives: its exit code
+/// (126, 127...) and a sentence.
+fn exec_failure(exec_read: OwnedFd) -> Option<(i32, String)> {
     let mut report = vec![];
     let _ = File::from(exec_read).read_to_end(&mut report);
-    if let [code, why @ ..] = &report[..] {
-        let _ = nix::sys::wait::waitpid(pid, None);
-        drop(attachment);
-        drop(setup);
-        let why = String::from_utf8_lossy(why).replace('\n', " ");
-        container.save_state(&State {
-            status: Status::Exited,
-            exit_code: i32::from(*code),
-            error: why.clone(),
-            finished_at: now(),
-            ..State::default()
-        })?;
-        if config.auto_remove {
-            crate::remove::remove_files(container)?;
-        }
-        let _ = writeln!(cli, "error {code} {why}");
-        return Ok(());
-    }
-    // ANCHOR_END: exec_report
-    let started = State {
-        status: Status::Running,
-        running: true,
-        pid: pid.as_raw(),
-        monitor_pid: std::process::id() as i32,
-        start_time: start_time(pid.as_raw()).unwrap_or_default(),
-        monitor_start_time: start_time(std::process::id() as i32).unwrap_or_default(),
-        started_at: now(),
-        ip_address: attachment
-            .as_ref()
-            .map(|a| a.lease.ip.to_string())
-            .unwrap_or_default(),
-        start_timings: clock.phases,
-        ..State::default()
-    };
-    container.save_state(&started)?;
-    let _ = writeln!(cli, "started {pid}");
-    // Copy the output until the container ends.
+    let (code, why) = report.split_first()?;
+    Some((
+        i32::from(*code),
+        String::from_utf8_lossy(why).replace('\n', " "),
+    ))
+}
+// ANCHOR_END: exec_report
+
+/// Copy the output into the log (and to the CLI when attached) until the
+/// container ends; its exit code.
+fn relay(container: &Container, pid: Pid, output: Output, terminal: Terminal) -> Result<i32> {
     let mut log = LogWriter::open(&container.log())?;
-    let code = match output {
-        Output::Pipes(pipes) => pump(pid, pipes, &mut log, terminal)?,
+    match output {
+        Output::Pipes(pipes) => pump(pid, pipes, &mut log, terminal),
         Output::Pty(socket) => {
             let master = crate::tty::receive_console(&socket)
                 .ok_or_else(|| Failure::new("the container sent no terminal"))?;
-            if let Some(size) = terminal
-                .input
-                .as_ref()
-                .and_then(|t| crate::tty::window_size(t.as_fd()))
-            {
+            let input = terminal.input.as_ref();
+            if let Some(size) = input.and_then(|t| crate::tty::window_size(t.as_fd())) {
                 crate::tty::set_window_size(master.as_fd(), &size);
             }
-            pump_tty(pid, master, &mut log, terminal)?
+            pump_tty(pid, master, &mut log, terminal)
         }
-    };
-    let oom_killed = code == 128 + 9
-        && setup
-            .group
-            .as_ref()
-            .is_some_and(|g| Stats::read(g).oom_kills.is_some_and(|n| n > 0));
-    drop(attachment);
-    drop(setup);
+    }
+}
+
+/// Record how the container ended (an exec that failed, or its exit code), remove
+/// it with `--rm`, and tell the CLI.
+fn ended(
+    container: &Container,
+    config: &Config,
+    cli: &mut File,
+    state: State,
+    code: i32,
+    oom_killed: bool,
+    exec_failed: Option<String>,
+) -> Result<()> {
     container.save_state(&State {
         status: Status::Exited,
         running: false,
         pid: 0,
         exit_code: code,
         oom_killed,
+        error: exec_failed.clone().unwrap_or_default(),
         finished_at: now(),
-        ..started
+        ..state
     })?;
     if config.auto_remove {
         crate::remove::remove_files(container)?;
     }
-    let _ = writeln!(cli, "exit {code}");
+    let _ = match exec_failed {
+        Some(why) => writeln!(cli, "error {code} {why}"),
+        None => writeln!(cli, "exit {code}"),
+    };
     Ok(())
 }
-// ANCHOR_END: monitor
 
 /// Where the time of a start goes, step by step (`inspect` shows it).
 struct Clock {
@@ -490,8 +517,8 @@ fn start_with_stdio(
 /// A copy of `fd` that exec closes: nothing of the monitor's may reach the
 /// container by accident (CVE-2024-21626 was such a leak, in runc).
 fn dup_cloexec(fd: std::os::fd::BorrowedFd) -> Result<OwnedFd> {
-    let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-        .map_err(|e| Failure::new(format!("dup: {}", e.desc())))?;
+    let raw =
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).context(|| "dup".into())?;
     // SAFETY: a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
@@ -539,8 +566,7 @@ fn pump_tty(pid: Pid, master: OwnedFd, log: &mut LogWriter, terminal: Terminal) 
     let mut winch = SigSet::empty();
     winch.add(Signal::SIGWINCH);
     let _ = winch.thread_block();
-    let resized = nix::sys::signalfd::SignalFd::new(&winch)
-        .map_err(|e| Failure::new(format!("signalfd: {}", e.desc())))?;
+    let resized = nix::sys::signalfd::SignalFd::new(&winch).context(|| "signalfd".into())?;
     crate::tty::copy_terminal(
         &master,
         pid,

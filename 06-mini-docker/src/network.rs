@@ -1,43 +1,41 @@
-//! `--network` and `-p`, as stored in a container's config, turned into chapter
-//! 05's options when the container starts.
+//! `--network` and `-p`, kept in a container's config as chapter 05 parsed them,
+//! and turned into chapter 05's options: once by `create` to check them, again at
+//! each start, when `container:NAME` becomes the process whose network is joined.
 
-use ch05_network::args::DEFAULT_BRIDGE;
-use ch05_network::run::{Mode, Options};
+use ch05_network::args::{DEFAULT_BRIDGE, Mode, Options, Publish};
 use labkit::{Failure, Result};
-use nix::unistd::Pid;
 
-use crate::container::{self, Config};
+use crate::container;
 use crate::store::Store;
 
-pub fn options(store: &Store, config: &Config) -> Result<Options> {
-    let mode = match config.network.strip_prefix("container:") {
-        // Docker names the other container; the kernel wants a process.
-        Some(name) => {
-            let other = container::find(store, name)?;
-            let state = other.state()?;
+/// Chapter 05's options for a container on mini-docker's one bridge.
+pub fn options(mode: Mode, publish: &[Publish]) -> Result<Options> {
+    let options = Options {
+        mode,
+        bridge: DEFAULT_BRIDGE.into(),
+        subnet: None,
+        ip: None,
+        publish: publish.to_vec(),
+        mtu: None,
+    };
+    options.check_flags()?;
+    Ok(options)
+}
+
+/// `container:NAME` as chapter 05 reads `container:PID`: Docker names the other
+/// container; the kernel wants one of its processes, running now.
+pub fn at_start(store: &Store, config: &container::Config) -> Result<Options> {
+    let mode = match &config.network {
+        Mode::Container(name) => {
+            let state = container::find(store, name)?.state()?;
             if !state.running {
                 return Err(Failure::new(format!(
                     "--network container:{name}: that container is not running"
                 )));
             }
-            Mode::Container(Pid::from_raw(state.pid))
+            Mode::Container(state.pid.to_string())
         }
-        None => config.network.parse::<Mode>().map_err(Failure::new)?,
+        mode => mode.clone(),
     };
-    let publish = config
-        .publish
-        .iter()
-        .map(|p| {
-            p.parse()
-                .map_err(|e: String| Failure::new(format!("-p {p}: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Options {
-        mode,
-        bridge: DEFAULT_BRIDGE.into(),
-        subnet: None,
-        ip: None,
-        publish,
-        mtu: None,
-    })
+    options(mode, &config.publish)
 }

@@ -117,9 +117,11 @@ pub fn ps(store: &Store, all: bool, quiet: bool, filter: &Filter) -> String {
         let ports: Vec<String> = config
             .publish
             .iter()
-            .map(|p| match p.split_once(':') {
-                Some((host, ctr)) => format!("0.0.0.0:{host}->{ctr}"),
-                None => p.clone(),
+            .map(|p| {
+                format!(
+                    "0.0.0.0:{}->{}/{}",
+                    p.host_port, p.container_port, p.protocol
+                )
             })
             .collect();
         rows.push(vec![

@@ -1,8 +1,10 @@
 //! Errors a learner can act on.
 //!
-//! A [`Failure`] is one sentence that names the input and the fix, plus the exit
-//! code the tool ends with. Chapters return `labkit::Result` from everything that
-//! can fail and let [`exit_with`] print it once, at the top.
+//! A [`Failure`] is one sentence that names the input and the fix. Chapters return
+//! `labkit::Result` from everything that can fail and let [`exit_with`] print it
+//! once, at the top, where the binary's [`ExitCodes`] policy turns it into an exit
+//! code. A failure carries a code of its own only where the code means something
+//! (126 and 127 from exec; a container's exit code relayed).
 
 use std::fmt::{self, Display};
 
@@ -18,7 +20,29 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     message: String,
-    exit_code: i32,
+    /// `None`: the binary's policy decides.
+    exit_code: Option<i32>,
+}
+
+/// How a binary turns its failures into exit codes: one policy per verb, chosen at
+/// the top of `main`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCodes {
+    /// 1 for any failure: a verb that runs nothing of the user's.
+    Plain,
+    /// `chroot(1)`, `env(1)`, `docker run`: 125 when the tool itself fails, so that
+    /// the command's own codes (126 cannot execute, 127 not found, or whatever it
+    /// exits with) stay its own.
+    RunsACommand,
+}
+
+impl ExitCodes {
+    pub fn of(self, failure: &Failure) -> i32 {
+        failure.exit_code.unwrap_or(match self {
+            ExitCodes::Plain => EXIT_FAILURE,
+            ExitCodes::RunsACommand => EXIT_TOOL_FAILED,
+        })
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Failure>;
@@ -27,18 +51,19 @@ impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
-            exit_code: EXIT_FAILURE,
+            exit_code: None,
         }
     }
 
-    /// The same failure, ending the tool with another exit code.
+    /// The same failure, with an exit code of its own whatever the policy.
     pub fn exit_code(mut self, code: i32) -> Self {
-        self.exit_code = code;
+        self.exit_code = Some(code);
         self
     }
 
+    /// The code under the plain policy (1 unless it has its own).
     pub fn code(&self) -> i32 {
-        self.exit_code
+        ExitCodes::Plain.of(self)
     }
 
     pub fn message(&self) -> &str {
@@ -94,13 +119,13 @@ pub fn program() -> String {
 }
 
 /// End the process: with the code the work returned, or with the failure's message
-/// (prefixed by the tool's name, as Unix tools do) and its exit code.
-pub fn exit_with(tool: &str, outcome: Result<i32>) -> ! {
+/// (prefixed by the tool's name, as Unix tools do) and its code under `codes`.
+pub fn exit_with(tool: &str, codes: ExitCodes, outcome: Result<i32>) -> ! {
     match outcome {
         Ok(code) => std::process::exit(code),
         Err(failure) => {
             eprintln!("{tool}: {failure}");
-            std::process::exit(failure.code())
+            std::process::exit(codes.of(&failure))
         }
     }
 }
@@ -119,6 +144,8 @@ mod tests {
             "cannot read /nonexistent/file: No such file or directory"
         );
         assert_eq!(err.code(), EXIT_FAILURE);
-        assert_eq!(err.exit_code(EXIT_TOOL_FAILED).code(), 125);
+        assert_eq!(ExitCodes::RunsACommand.of(&err), EXIT_TOOL_FAILED);
+        let not_found = err.exit_code(EXIT_NOT_FOUND);
+        assert_eq!(ExitCodes::RunsACommand.of(&not_found), EXIT_NOT_FOUND);
     }
 }
