@@ -6,8 +6,15 @@ use std::path::Path;
 use labkit::failure::describe_io;
 use labkit::narrate;
 use labkit::{Failure, Result};
+use nix::fcntl::{OFlag, open, openat};
+use nix::sys::stat::Mode;
 
-/// `echo VALUE > PATH`, narrated.
+// ANCHOR: write
+/// `echo VALUE > PATH`, narrated, and written as crun writes cgroup files: the
+/// group's directory is opened first (`O_DIRECTORY | O_NOFOLLOW`), then the file
+/// relative to it with `O_NOFOLLOW`. A symlink put in the way (in place of the
+/// directory or of the file) makes the write fail instead of sending the value
+/// somewhere else.
 pub fn write(path: &Path, value: &str) -> Result<()> {
     narrate::step(
         format!("write({:?}, {value:?})", path),
@@ -17,14 +24,21 @@ pub fn write(path: &Path, value: &str) -> Result<()> {
             path.display()
         ),
     );
-    std::fs::write(path, value).map_err(|e| {
-        Failure::new(format!(
-            "writing {value:?} to {}: {}",
-            path.display(),
-            describe_io(&e)
-        ))
-    })
+    let failed =
+        |why: String| Failure::new(format!("writing {value:?} to {}: {why}", path.display()));
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(failed("not a file in a cgroup".into()));
+    };
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let dir =
+        open(dir, flags | OFlag::O_PATH, Mode::empty()).map_err(|e| failed(e.desc().into()))?;
+    let flags = OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let file = openat(&dir, name, flags, Mode::empty()).map_err(|e| failed(e.desc().into()))?;
+    nix::unistd::write(&file, value.as_bytes())
+        .map(drop)
+        .map_err(|e| failed(e.desc().into()))
 }
+// ANCHOR_END: write
 
 pub fn read(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok()
@@ -116,4 +130,34 @@ pub fn procs(dir: &Path) -> Vec<i32> {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_in_the_way_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (group, elsewhere) = (tmp.path().join("group"), tmp.path().join("elsewhere"));
+        std::fs::create_dir(&group).unwrap();
+        std::fs::write(&elsewhere, "untouched").unwrap();
+        // In place of the file: O_NOFOLLOW.
+        std::os::unix::fs::symlink(&elsewhere, group.join("memory.max")).unwrap();
+        let refused = write(&group.join("memory.max"), "64M").unwrap_err();
+        assert!(refused.message().contains("symbolic links"), "{refused}");
+        // In place of the group's directory: O_DIRECTORY | O_NOFOLLOW.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&group, &link).unwrap();
+        let refused = write(&link.join("cgroup.procs"), "1").unwrap_err();
+        assert!(refused.message().contains("Not a directory"), "{refused}");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
+        // A file that is there is written (cgroup files are never created).
+        std::fs::write(group.join("pids.max"), "max").unwrap();
+        write(&group.join("pids.max"), "10").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(group.join("pids.max")).unwrap(),
+            "10"
+        );
+    }
 }

@@ -405,6 +405,47 @@ mod tests {
     }
 
     #[test]
+    fn limit_args_as_docker_reads_them() {
+        let args = |f: fn(&mut LimitArgs)| {
+            let mut args = LimitArgs::default();
+            f(&mut args);
+            args.limits()
+        };
+        let limits = args(|a| {
+            a.memory = Some("64m".into());
+            a.memory_swap = Some("128m".into());
+            a.pids_limit = Some("10".into());
+        })
+        .unwrap();
+        assert_eq!(
+            (limits.memory, limits.memory_swap),
+            (Some(64 << 20), Some(128 << 20))
+        );
+        assert_eq!(limits.pids, Some(10));
+        // -1 and 0: no limit, as docker reads --pids-limit.
+        for none in ["-1", "0"] {
+            let a = LimitArgs {
+                pids_limit: Some(none.into()),
+                ..LimitArgs::default()
+            };
+            assert_eq!(a.limits().unwrap().pids, None, "{none}");
+        }
+        let swap_alone = args(|a| a.memory_swap = Some("1g".into())).unwrap_err();
+        assert!(
+            swap_alone.message().contains("needs --memory"),
+            "{swap_alone}"
+        );
+        let too_many = args(|a| a.pids_limit = Some("5000000".into())).unwrap_err();
+        assert!(
+            too_many
+                .message()
+                .starts_with("--pids-limit: 5000000 is out of range")
+        );
+        let weight = args(|a| a.cpu_weight = Some("0".into())).unwrap_err();
+        assert!(weight.message().starts_with("--cpu-weight:"), "{weight}");
+    }
+
+    #[test]
     fn cpus_and_weights() {
         assert_eq!(parse_cpus("0.5", 2).unwrap(), 0.5);
         assert!(parse_cpus("0", 2).is_err());

@@ -14,9 +14,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use ch01_chroot::rootfs_writer::RootfsWriter;
-use labkit::failure::{Context, describe_io};
+use labkit::failure::Context;
 use labkit::narrate;
 use labkit::{Failure, Result};
+use nix::sys::stat::SFlag;
 use tar::{Archive, EntryType};
 
 use crate::pack::{OPAQUE_MARKER, WHITEOUT_PREFIX};
@@ -96,75 +97,71 @@ fn validate(tar: &Path, allow_devices: bool) -> Result<()> {
             .map_err(|e| Failure::new(format!("{}: an unreadable name: {e}", tar.display())))?
             .into_owned();
         let path = inside(tar, &raw)?;
-        let through = |p: &Path| {
-            p.ancestors()
-                .skip(1)
-                .find(|a| symlinks.contains(*a))
-                .map(Path::to_path_buf)
-        };
-        // `.wh.NAME` deletes NAME: a name, never the directory itself or its parent.
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let deleted = name
-            .as_deref()
-            .and_then(|n| n.strip_prefix(WHITEOUT_PREFIX));
-        if matches!(deleted, Some("" | "." | "..")) {
-            return Err(bad(
-                tar,
-                &raw,
-                "is a whiteout of no name, of its own directory or of its parent",
-            ));
+        let link = entry.link_name().ok().flatten();
+        let kind = entry.header().entry_type();
+        if let Some(why) = refusal(kind, &path, link.as_deref(), &symlinks, allow_devices) {
+            return Err(bad(tar, &raw, &why));
         }
-        if let Some(link) = through(&path) {
-            return Err(bad(
-                tar,
-                &raw,
-                &format!("goes through {:?}, a symlink made by this same layer", link),
-            ));
-        }
-        match entry.header().entry_type() {
-            EntryType::Symlink => {
-                symlinks.insert(path);
-            }
-            EntryType::Link => {
-                let target = entry
-                    .link_name()
-                    .ok()
-                    .flatten()
-                    .ok_or_else(|| bad(tar, &raw, "is a hard link with no target"))?;
-                let target = inside(tar, &target)
-                    .map_err(|_| bad(tar, &raw, "is a hard link to a path outside the layer"))?;
-                if through(&target.join("x")).is_some() {
-                    return Err(bad(tar, &raw, "is a hard link through a symlink"));
-                }
-            }
-            EntryType::Char | EntryType::Block if !allow_devices => {
-                return Err(bad(
-                    tar,
-                    &raw,
-                    "is a device node (add --allow-devices to accept them)",
-                ));
-            }
-            EntryType::Regular
-            | EntryType::Directory
-            | EntryType::Fifo
-            | EntryType::Char
-            | EntryType::Block
-            | EntryType::XHeader
-            | EntryType::XGlobalHeader
-            | EntryType::GNULongName
-            | EntryType::GNULongLink
-            | EntryType::Continuous
-            | EntryType::GNUSparse => {}
-            other => {
-                return Err(bad(
-                    tar,
-                    &raw,
-                    &format!("has a type this tool does not apply ({other:?})"),
-                ));
-            }
+        if kind == EntryType::Symlink {
+            symlinks.insert(path);
         }
     }
     Ok(())
+}
+
+/// Why an entry at `path` may not be applied, if it may not. `symlinks`: those the
+/// layer made before it (a later entry must not write through one of them).
+fn refusal(
+    kind: EntryType,
+    path: &Path,
+    link: Option<&Path>,
+    symlinks: &BTreeSet<PathBuf>,
+    allow_devices: bool,
+) -> Option<String> {
+    let through = |p: &Path| {
+        (p.ancestors().skip(1))
+            .find(|a| symlinks.contains(*a))
+            .map(Path::to_path_buf)
+    };
+    // `.wh.NAME` deletes NAME: a name, never the directory itself or its parent.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let deleted = name
+        .as_deref()
+        .and_then(|n| n.strip_prefix(WHITEOUT_PREFIX));
+    if matches!(deleted, Some("" | "." | "..")) {
+        return Some("is a whiteout of no name, of its own directory or of its parent".to_string());
+    }
+    if let Some(link) = through(path) {
+        return Some(format!(
+            "goes through {link:?}, a symlink made by this same layer"
+        ));
+    }
+    match kind {
+        EntryType::Link => match link.map(|l| inside(Path::new(""), l)) {
+            None => Some("is a hard link with no target".into()),
+            Some(Err(_)) => Some("is a hard link to a path outside the layer".into()),
+            Some(Ok(target)) if through(&target.join("x")).is_some() => {
+                Some("is a hard link through a symlink".into())
+            }
+            Some(Ok(_)) => None,
+        },
+        EntryType::Char | EntryType::Block if !allow_devices => {
+            Some("is a device node (add --allow-devices to accept them)".into())
+        }
+        EntryType::Regular
+        | EntryType::Directory
+        | EntryType::Symlink
+        | EntryType::Fifo
+        | EntryType::Char
+        | EntryType::Block
+        | EntryType::XHeader
+        | EntryType::XGlobalHeader
+        | EntryType::GNULongName
+        | EntryType::GNULongLink
+        | EntryType::Continuous
+        | EntryType::GNUSparse => None,
+        other => Some(format!("has a type this tool does not apply ({other:?})")),
+    }
 }
 // ANCHOR_END: validate
 
@@ -211,94 +208,114 @@ fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
         if rel.as_os_str().is_empty() {
             continue; // `./`: the directory we unpack into
         }
-        let name = rel
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = (rel.file_name()).map_or(String::new(), |n| n.to_string_lossy().into_owned());
         let parent = rel.parent().unwrap_or(Path::new(""));
+        if name.starts_with(WHITEOUT_PREFIX) {
+            match name == OPAQUE_MARKER {
+                true => done.opaque += 1,
+                false => done.whiteouts += 1,
+            }
+            match whiteouts {
+                Whiteouts::AsOverlay => overlay_whiteout(&mut out, parent, &name)?,
+                Whiteouts::Apply => apply_whiteout(&mut out, dir, parent, &name, &made)?,
+            }
+            continue;
+        }
         let at = Path::new("/").join(&rel);
-        if whiteouts == Whiteouts::AsOverlay && name.starts_with(WHITEOUT_PREFIX) {
-            overlay_whiteout(&mut out, parent, &name)?;
-            if name == OPAQUE_MARKER {
-                done.opaque += 1;
-            } else {
-                done.whiteouts += 1;
-            }
-            continue;
+        if write_entry(&mut out, tar, &mut entry, &at)? {
+            apply_xattrs(&mut entry, &out.prepare(&at)?);
+            made.insert(rel);
+            done.entries += 1;
         }
-        if name == OPAQUE_MARKER {
-            // Hide what earlier layers put in this directory (not what this one adds).
-            let host = out.prepare(&Path::new("/").join(parent).join("x"))?;
-            for child in crate::changes::sorted_entries(host.parent().unwrap_or(dir)) {
-                if !made.contains(&parent.join(child.file_name().unwrap_or_default())) {
-                    remove(&child)?;
-                }
-            }
-            done.opaque += 1;
-            continue;
-        }
-        if let Some(deleted) = name.strip_prefix(WHITEOUT_PREFIX) {
-            let host = out.prepare(&Path::new("/").join(parent).join(deleted))?;
-            remove(&host)?;
-            done.whiteouts += 1;
-            continue;
-        }
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
-        match entry.header().entry_type() {
-            EntryType::Directory => out.dir(&at.to_string_lossy(), mode)?,
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .into_owned();
-                out.symlink(&target, &at)?;
-            }
-            EntryType::Link => {
-                let target = inside(tar, &entry.link_name().ok().flatten().unwrap_or_default())?;
-                let source = out.prepare(&Path::new("/").join(&target))?;
-                let host = out.prepare(&at)?;
-                RootfsWriter::clear(&host)?;
-                std::fs::hard_link(&source, &host).map_err(|e| {
-                    Failure::new(format!("hard link {}: {}", at.display(), describe_io(&e)))
-                })?;
-            }
-            EntryType::Regular | EntryType::Continuous => {
-                let host = out.prepare(&at)?;
-                RootfsWriter::clear(&host)?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&host)
-                    .context(|| at.display().to_string())?;
-                std::io::copy(&mut entry, &mut file).context(|| at.display().to_string())?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))
-                    .context(|| at.display().to_string())?;
-            }
-            EntryType::Fifo | EntryType::Char | EntryType::Block => {
-                let host = out.prepare(&at)?;
-                RootfsWriter::clear(&host)?;
-                let (kind, dev) = match entry.header().entry_type() {
-                    EntryType::Fifo => (nix::sys::stat::SFlag::S_IFIFO, 0),
-                    EntryType::Char => (nix::sys::stat::SFlag::S_IFCHR, device(&entry)),
-                    _ => (nix::sys::stat::SFlag::S_IFBLK, device(&entry)),
-                };
-                nix::sys::stat::mknod(
-                    &host,
-                    kind,
-                    nix::sys::stat::Mode::from_bits_truncate(mode),
-                    dev,
-                )
-                .context(|| at.display().to_string())?;
-            }
-            _ => continue,
-        }
-        apply_xattrs(&mut entry, &out.prepare(&at)?);
-        made.insert(rel);
-        done.entries += 1;
     }
     Ok(done)
+}
+
+/// `.wh.NAME` deletes NAME from the tree; `.wh..wh..opq` hides what earlier layers
+/// put in its directory (not what this layer adds: `made`).
+fn apply_whiteout(
+    out: &mut RootfsWriter,
+    dir: &Path,
+    parent: &Path,
+    name: &str,
+    made: &BTreeSet<PathBuf>,
+) -> Result<()> {
+    if name == OPAQUE_MARKER {
+        let host = out.prepare(&Path::new("/").join(parent).join("x"))?;
+        for child in crate::changes::sorted_entries(host.parent().unwrap_or(dir)) {
+            if !made.contains(&parent.join(child.file_name().unwrap_or_default())) {
+                remove(&child)?;
+            }
+        }
+        return Ok(());
+    }
+    let deleted = name.trim_start_matches(WHITEOUT_PREFIX);
+    remove(&out.prepare(&Path::new("/").join(parent).join(deleted))?)
+}
+
+/// Write one entry at `at` (a path in the layer) through `out`, which refuses to
+/// follow symlinks out of the tree; false for the entry types that make nothing.
+fn write_entry<R: Read>(
+    out: &mut RootfsWriter,
+    tar: &Path,
+    entry: &mut tar::Entry<R>,
+    at: &Path,
+) -> Result<bool> {
+    let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+    let link = entry
+        .link_name()
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .into_owned();
+    let kind = entry.header().entry_type();
+    if kind == EntryType::Directory {
+        out.dir(&at.to_string_lossy(), mode)?;
+        return Ok(true);
+    }
+    if kind == EntryType::Symlink {
+        out.symlink(&link, at)?;
+        return Ok(true);
+    }
+    use EntryType::{Block, Char, Continuous, Fifo, Link, Regular};
+    if !matches!(kind, Link | Regular | Continuous | Fifo | Char | Block) {
+        return Ok(false);
+    }
+    let source = match kind {
+        EntryType::Link => Some(out.prepare(&Path::new("/").join(inside(tar, &link)?))?),
+        _ => None,
+    };
+    let host = out.prepare(at)?;
+    RootfsWriter::clear(&host)?;
+    let shown = || at.display().to_string();
+    let (node, dev) = match kind {
+        EntryType::Link => {
+            let source = source.unwrap_or_default();
+            std::fs::hard_link(&source, &host).context(|| format!("hard link {}", shown()))?;
+            return Ok(true);
+        }
+        EntryType::Regular | EntryType::Continuous => {
+            let mut file = (std::fs::OpenOptions::new().write(true).create_new(true))
+                .open(&host)
+                .context(shown)?;
+            std::io::copy(entry, &mut file).context(shown)?;
+            std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))
+                .context(shown)?;
+            return Ok(true);
+        }
+        EntryType::Fifo => (SFlag::S_IFIFO, 0),
+        EntryType::Char => (SFlag::S_IFCHR, device(entry)),
+        EntryType::Block => (SFlag::S_IFBLK, device(entry)),
+        _ => return Ok(false),
+    };
+    nix::sys::stat::mknod(
+        &host,
+        node,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+        dev,
+    )
+    .context(shown)?;
+    Ok(true)
 }
 // ANCHOR_END: unpack
 
@@ -356,5 +373,88 @@ fn apply_xattrs<R: Read>(entry: &mut tar::Entry<R>, path: &Path) {
         {
             let _ = xattr::set(path, name, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer of `(path, type, link target)` headers, with no contents.
+    fn layer(entries: &[(&str, EntryType, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layer.tar");
+        let mut builder = tar::Builder::new(File::create(&path).unwrap());
+        for (name, kind, link) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(*kind);
+            header.set_size(0);
+            header.set_mode(0o644);
+            // Set the raw name: `append_data` would refuse `..` and absolute paths.
+            let bytes = name.as_bytes();
+            header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            if !link.is_empty() {
+                header.set_link_name(link).unwrap();
+            }
+            header.set_cksum();
+            builder.append(&header, std::io::empty()).unwrap();
+        }
+        builder.finish().unwrap();
+        (dir, path)
+    }
+
+    fn refused(entries: &[(&str, EntryType, &str)]) -> String {
+        let (_dir, tar) = layer(entries);
+        match validate(&tar, false) {
+            Ok(()) => String::new(),
+            Err(failure) => failure.message().to_string(),
+        }
+    }
+
+    #[test]
+    fn a_plain_layer_passes() {
+        use EntryType::*;
+        let ok = [
+            ("etc/", Directory, ""),
+            ("etc/motd", Regular, ""),
+            ("etc/link", Symlink, "/etc/motd"),
+            ("etc/hard", Link, "etc/motd"),
+            ("etc/.wh.old", Regular, ""),
+        ];
+        assert_eq!(refused(&ok), "");
+    }
+
+    #[test]
+    fn entries_that_would_write_outside_are_refused() {
+        use EntryType::*;
+        let cases = [
+            (vec![("../escaped", Regular, "")], "climbs out with `..`"),
+            (vec![("/etc/passwd", Regular, "")], "is an absolute path"),
+            (vec![("a/.wh..", Regular, "")], "is a whiteout of no name"),
+            (
+                vec![("lib", Symlink, "/etc"), ("lib/passwd", Regular, "")],
+                "goes through \"lib\"",
+            ),
+            (
+                vec![("x", Link, "../../etc/shadow")],
+                "hard link to a path outside",
+            ),
+            (
+                vec![("lib", Symlink, "/etc"), ("x", Link, "lib/shadow")],
+                "hard link through a symlink",
+            ),
+            (vec![("dev/sda", Block, "")], "is a device node"),
+        ];
+        for (entries, why) in cases {
+            let message = refused(&entries);
+            assert!(message.contains(why), "{entries:?}: {message:?}");
+            assert!(message.contains("nothing was written"), "{message}");
+        }
+    }
+
+    #[test]
+    fn devices_pass_when_allowed() {
+        let (_dir, tar) = layer(&[("dev/null", EntryType::Char, "")]);
+        assert!(validate(&tar, true).is_ok());
     }
 }

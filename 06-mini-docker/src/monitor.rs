@@ -283,18 +283,8 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
             Some(why),
         );
     }
-    let started = State {
-        status: Status::Running,
-        running: true,
-        pid: pid.as_raw(),
-        monitor_pid: std::process::id() as i32,
-        start_time: start_time(pid.as_raw()).unwrap_or_default(),
-        monitor_start_time: start_time(std::process::id() as i32).unwrap_or_default(),
-        started_at: now(),
-        ip_address: (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string()),
-        start_timings: clock.phases,
-        ..State::default()
-    };
+    let ip = (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string());
+    let started = running(pid, ip, clock);
     container.save_state(&started)?;
     let _ = writeln!(cli, "started {pid}");
     let code = relay(container, pid, output, terminal)?;
@@ -304,6 +294,24 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     ended(container, &config, cli, started, code, oom_killed, None)
 }
 // ANCHOR_END: monitor
+
+/// The state of a container whose command runs now: its PID and the monitor's, with
+/// their start times (a PID alone may be another process's later).
+fn running(pid: Pid, ip_address: String, clock: Clock) -> State {
+    let monitor = std::process::id() as i32;
+    State {
+        status: Status::Running,
+        running: true,
+        pid: pid.as_raw(),
+        monitor_pid: monitor,
+        start_time: start_time(pid.as_raw()).unwrap_or_default(),
+        monitor_start_time: start_time(monitor).unwrap_or_default(),
+        started_at: now(),
+        ip_address,
+        start_timings: clock.phases,
+        ..State::default()
+    }
+}
 
 /// The container's root: its image's layers under its writable one, mounted where
 /// only the monitor (and the container it makes) sees it.
