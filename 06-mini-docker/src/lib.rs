@@ -1,3 +1,25 @@
+//! mini-docker: Docker's verbs over chapters 02-05.
+//!
+//! The CLI (`main.rs`, one function per verb) reads and writes the [`store`];
+//! `run` and `start` fork a [`monitor`] per container, which sets the container
+//! up from the chapters and stays as its parent.
+//!
+//! - [`store`]: `/var/lib/mini-docker`: images, layers, containers, one lock;
+//! - [`image`], [`layers`]: images, their layers (chapter 04), `import`, `load`,
+//!   `commit`, `export`, `rmi`;
+//! - [`container`]: a container's config (what `create` was told) and state;
+//! - [`create`]: `run`/`create`'s flags checked and turned into a config;
+//! - [`network`]: `--network` and `-p` as chapter 05's options;
+//! - [`lifecycle`]: start, stop, kill, wait, pause, exec, rm;
+//! - [`monitor`]: the container's parent (Docker's containerd-shim): cgroup (03),
+//!   overlay (04), namespaces and root (02), network (05), then the output relay;
+//! - [`stdio`], [`tty`], [`logs`]: pipes or a pseudo-terminal, and the json-file log;
+//! - [`hardening`], [`seccomp`], [`sealed`]: capabilities, masked paths,
+//!   no_new_privs, Docker's seccomp profile, and a binary a container cannot reach;
+//! - [`remove`]: what a container leaves, removed; [`cp`]: files in and out;
+//! - [`show`]: ps, logs, inspect, images, stats, as Docker prints them;
+//! - [`doctor`]: every chapter's checks in one report.
+
 pub mod container;
 pub mod cp;
 pub mod create;

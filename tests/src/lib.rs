@@ -12,7 +12,6 @@
 //! - [`vm`]: `cargo lab vm`, a VM with pure cgroup v2 laid out as systemd does,
 //!   for the cgroup v2 lane.
 
-pub mod bench;
 pub mod book_check;
 pub mod book_lines;
 pub mod holes;

@@ -13,70 +13,138 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use clap::{Parser, Subcommand};
 use lab_tests::host_state::HostState;
 
+mod bench;
+
+/// The lab's own tool: the test suite with its host check, the exercises, the
+/// cgroup v2 VM, the benchmark.
+#[derive(Parser, Debug)]
+#[command(name = "cargo lab", bin_name = "cargo lab")]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// The whole suite, then a check that the host is left as it was.
+    Test {
+        /// Passed on to `cargo test` (e.g. -p mini-docker --test security NAME).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CARGO TEST ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Build as you, then install every chapter's binary into DIR/bin (/usr/local/bin:
+    /// on root's PATH, so `sudo ch01-chroot ...` works).
+    Install {
+        #[arg(long, value_name = "DIR", default_value = "/usr/local")]
+        prefix: PathBuf,
+    },
+    /// Cut exercise N out of the chapter's code: hints and a todo!() (no arguments:
+    /// the list).
+    Start {
+        chapter: Option<String>,
+        number: Option<String>,
+    },
+    /// Run the chapter's tests for that exercise (as root, through sudo).
+    Check { chapter: String, number: String },
+    /// Put the reference back (your version is kept in .lab/).
+    Reset { chapter: String, number: String },
+    /// Prove every exercise: its check fails with the hole, passes without.
+    Exercises,
+    /// Run CMD here in a VM with pure cgroup v2 (systemd's layout unless --bare).
+    Vm(VmArgs),
+    /// Start latency against runc, crun, unshare; scaling; writes bench/results.md.
+    Bench {
+        /// Rounds of each measurement.
+        #[arg(default_value_t = 100)]
+        rounds: usize,
+        /// Another build of mini-docker measured in the same rounds: LABEL=PATH.
+        #[arg(long, value_name = "LABEL=PATH", value_parser = against)]
+        against: Option<(String, PathBuf)>,
+    },
+    /// In the VM: set the guest up and run the command (see lab_tests::vm).
+    #[command(hide = true)]
+    VmGuest { run: PathBuf },
+    /// The measuring half of `bench`, in a process of its own: it leaves the host's
+    /// network namespace, and the host check must not.
+    #[command(hide = true)]
+    BenchRun {
+        rounds: usize,
+        #[arg(value_parser = against)]
+        against: Option<(String, PathBuf)>,
+    },
+    /// The host as root sees it, for a `cargo lab test` run by a user (one line per
+    /// part, see lab_tests::host_state).
+    #[command(hide = true)]
+    HostState { bin_dir: PathBuf },
+}
+
+#[derive(clap::Args, Debug)]
+struct VmArgs {
+    /// No systemd layout: the guest's own cgroup root.
+    #[arg(long)]
+    bare: bool,
+    /// The cgroup the command runs in [default: systemd's session scope].
+    #[arg(long, value_name = "PATH")]
+    cgroup: Option<String>,
+    #[arg(long, value_name = "N")]
+    cpus: Option<usize>,
+    #[arg(long, value_name = "MIB")]
+    memory: Option<u64>,
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// A host path the guest sees too; repeatable.
+    #[arg(long, value_name = "PATH")]
+    share: Vec<PathBuf>,
+    /// Only make the VM's kernel and image ready.
+    #[arg(long)]
+    setup: bool,
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+fn against(text: &str) -> Result<(String, PathBuf), String> {
+    let (label, path) = text
+        .split_once('=')
+        .ok_or("use LABEL=PATH-TO-MINI-DOCKER")?;
+    Ok((label.to_string(), PathBuf::from(path)))
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("test") => test(&args[1..]),
-        Some("exercises") => exercises(),
-        Some("bench") => bench(&args[1..]),
-        Some("vm") => vm(&args[1..]),
-        // In the VM: set the guest up and run the command (see lab_tests::vm).
-        Some("vm-guest") => match args.get(1) {
-            Some(run) => ExitCode::from(lab_tests::vm::guest(Path::new(run)).clamp(0, 255) as u8),
-            None => ExitCode::from(2),
-        },
-        Some(verb @ ("start" | "check" | "reset")) => one_exercise(verb, &args[1..]),
-        Some("install") => install(&args[1..]),
-        // The measuring half of `bench`, in a process of its own: it leaves the
-        // host's network namespace, and the host check must not.
-        Some("bench-run") => bench_run(&args[1..]),
-        // The host as root sees it, for a `cargo lab test` run by a user (one line
-        // per part, see lab_tests::host_state).
-        Some("host-state") => match args.get(1) {
-            Some(bin_dir) if labkit::privilege::is_root() => {
-                for gone in HostState::forget_vanished_network_state() {
-                    eprintln!(
-                        "host check: removed {gone}: state of a network namespace that is gone"
-                    );
-                }
-                for line in HostState::capture(Path::new(bin_dir)).lines {
-                    println!("{line}");
-                }
+    let cli = Cli::parse();
+    match cli.verb {
+        Verb::Test { args } => test(&args),
+        Verb::Exercises => exercises(),
+        Verb::Bench { rounds, against } => bench(rounds, against),
+        Verb::Vm(args) => vm(args),
+        Verb::VmGuest { run } => ExitCode::from(lab_tests::vm::guest(&run).clamp(0, 255) as u8),
+        Verb::Start { chapter, number } => match (chapter, number) {
+            (Some(chapter), Some(number)) => one_exercise("start", &chapter, &number),
+            _ => {
+                list_exercises(&workspace());
                 ExitCode::SUCCESS
             }
-            _ => ExitCode::from(2),
         },
-        _ => {
-            eprintln!("usage: cargo lab test [CARGO TEST ARGS...]");
-            eprintln!("         the whole suite, then a check that the host is left as it was");
-            eprintln!("       cargo lab install [--prefix DIR]");
-            eprintln!("         build as you, then install every chapter's binary into DIR/bin");
-            eprintln!("         (/usr/local/bin: on root's PATH, so `sudo ch01-chroot ...` works)");
-            eprintln!("       cargo lab start CHAPTER N    (e.g. cargo lab start 02 1)");
-            eprintln!("         cut exercise N out of the chapter's code: hints and a todo!()");
-            eprintln!("       cargo lab check CHAPTER N");
-            eprintln!("         run the chapter's tests for that exercise (as root, through sudo)");
-            eprintln!("       cargo lab reset CHAPTER N");
-            eprintln!("         put the reference back (your version is kept in .lab/)");
-            eprintln!("       cargo lab exercises");
-            eprintln!(
-                "         prove every exercise: its check fails with the hole, passes without"
-            );
-            eprintln!(
-                "       cargo lab vm [--bare] [--cgroup PATH] [--cpus N] [--memory MIB] [--timeout SECS]"
-            );
-            eprintln!("                    [--share PATH]... [--setup] -- CMD [ARGS...]");
-            eprintln!(
-                "         run CMD here in a VM with pure cgroup v2 (systemd's layout unless --bare)"
-            );
-            eprintln!("       cargo lab bench [ROUNDS] [--against LABEL=PATH]");
-            eprintln!(
-                "         start latency against runc, crun, unshare; scaling; writes bench/results.md"
-            );
-            ExitCode::from(2)
+        Verb::Check { chapter, number } => one_exercise("check", &chapter, &number),
+        Verb::Reset { chapter, number } => one_exercise("reset", &chapter, &number),
+        Verb::Install { prefix } => install(&prefix),
+        Verb::BenchRun { rounds, against } => bench_run(rounds, against),
+        Verb::HostState { bin_dir } if labkit::privilege::is_root() => {
+            for gone in HostState::forget_vanished_network_state() {
+                eprintln!("host check: removed {gone}: state of a network namespace that is gone");
+            }
+            for line in HostState::capture(&bin_dir).lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
         }
+        Verb::HostState { .. } => ExitCode::from(2),
     }
 }
 
@@ -106,18 +174,8 @@ fn cargo_command(dir: &Path, args: &[&str], extra: &[String]) -> Command {
 
 /// `cargo lab start 02 1`, `check`, `reset`: chapter 02's exercise 1, as a learner
 /// works on it.
-fn one_exercise(verb: &str, args: &[String]) -> ExitCode {
+fn one_exercise(verb: &str, chapter: &str, number: &str) -> ExitCode {
     let root = workspace();
-    let (Some(chapter), Some(number)) = (args.first(), args.get(1)) else {
-        // `cargo lab start` alone: the list of exercises, as the book says.
-        if verb == "start" && args.is_empty() {
-            list_exercises(&root);
-            return ExitCode::SUCCESS;
-        }
-        eprintln!("usage: cargo lab {verb} CHAPTER N   (e.g. cargo lab {verb} 02 1)");
-        list_exercises(&root);
-        return ExitCode::from(2);
-    };
     let hole = match lab_tests::holes::find(&root, chapter, number) {
         Ok(hole) => hole,
         Err(e) => {
@@ -223,15 +281,7 @@ fn host_triple() -> Option<String> {
 /// copy them into DIR/bin (default /usr/local/bin, which is on root's PATH, so the
 /// book's `sudo ch01-chroot ...` works); the copy goes through `sudo install` when
 /// you are not root.
-fn install(args: &[String]) -> ExitCode {
-    let prefix = match args {
-        [] => PathBuf::from("/usr/local"),
-        [flag, dir] if flag == "--prefix" => PathBuf::from(dir),
-        _ => {
-            eprintln!("usage: cargo lab install [--prefix DIR]   (default /usr/local)");
-            return ExitCode::from(2);
-        }
-    };
+fn install(prefix: &Path) -> ExitCode {
     let root = workspace();
     let packages = chapter_binaries(&root);
     let mut build = vec!["build", "--bins"];
@@ -297,8 +347,7 @@ fn chapter_binaries(root: &Path) -> Vec<String> {
 }
 
 /// `cargo lab vm [OPTIONS] -- CMD...`: see `lab_tests::vm`.
-fn vm(args: &[String]) -> ExitCode {
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+fn vm(args: VmArgs) -> ExitCode {
     let host_mib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -306,52 +355,24 @@ fn vm(args: &[String]) -> ExitCode {
             kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
         })
         .map_or(4096, |kib| kib / 1024);
-    let mut vm = lab_tests::vm::Vm {
+    let default_cgroup = Some(lab_tests::vm::SESSION_SCOPE.to_string());
+    let vm = lab_tests::vm::Vm {
         dir: workspace(),
-        cgroup: Some(lab_tests::vm::SESSION_SCOPE.to_string()),
-        cpus,
-        memory_mib: (host_mib * 3 / 4).min(8192),
-        timeout: None,
-        shares: vec![],
+        cgroup: if args.bare {
+            None
+        } else {
+            args.cgroup.or(default_cgroup)
+        },
+        cpus: (args.cpus)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        memory_mib: args.memory.unwrap_or((host_mib * 3 / 4).min(8192)),
+        timeout: args.timeout.map(std::time::Duration::from_secs),
+        shares: args.share,
     };
-    let mut setup_only = false;
-    let mut rest = args.iter();
-    let usage = || {
-        eprintln!(
-            "usage: cargo lab vm [--bare] [--cgroup PATH] [--cpus N] [--memory MIB] [--timeout SECS] [--share PATH]... [--setup] -- CMD [ARGS...]"
-        );
-        ExitCode::from(2)
-    };
-    while let Some(arg) = rest.next() {
-        let mut value = || rest.next().cloned();
-        match arg.as_str() {
-            "--bare" => vm.cgroup = None,
-            "--setup" => setup_only = true,
-            "--cgroup" => match value() {
-                Some(p) if p.starts_with('/') => vm.cgroup = Some(p),
-                _ => return usage(),
-            },
-            "--cpus" => match value().and_then(|v| v.parse().ok()) {
-                Some(n) => vm.cpus = n,
-                None => return usage(),
-            },
-            "--memory" => match value().and_then(|v| v.parse().ok()) {
-                Some(n) => vm.memory_mib = n,
-                None => return usage(),
-            },
-            "--timeout" => match value().and_then(|v| v.parse().ok()) {
-                Some(n) => vm.timeout = Some(std::time::Duration::from_secs(n)),
-                None => return usage(),
-            },
-            "--share" => match value() {
-                Some(p) => vm.shares.push(p.into()),
-                None => return usage(),
-            },
-            "--" => break,
-            _ => return usage(),
-        }
+    if vm.cgroup.as_ref().is_some_and(|c| !c.starts_with('/')) {
+        eprintln!("cargo lab vm: --cgroup takes an absolute cgroup path, e.g. /lab.slice");
+        return ExitCode::from(2);
     }
-    let command: Vec<String> = rest.cloned().collect();
     if !labkit::privilege::is_root() {
         // Built already (by cargo, as you): only this program runs as root.
         eprintln!("cargo lab vm: not root: running it again through `sudo -E`");
@@ -359,8 +380,7 @@ fn vm(args: &[String]) -> ExitCode {
             Command::new("sudo")
                 .args(["-E", "--"])
                 .arg(me)
-                .arg("vm")
-                .args(args)
+                .args(std::env::args_os().skip(1))
                 .status()
         });
         return match status.map(|s| s.code()) {
@@ -368,13 +388,16 @@ fn vm(args: &[String]) -> ExitCode {
             _ => ExitCode::FAILURE,
         };
     }
-    let outcome = match setup_only {
+    let outcome = match args.setup {
         true => lab_tests::vm::setup().map(|k| {
             eprintln!("lab vm: ready: kernel {}", k.release);
             0
         }),
-        false if command.is_empty() => return usage(),
-        false => lab_tests::vm::run(&vm, &command),
+        false if args.command.is_empty() => {
+            eprintln!("cargo lab vm: which command? cargo lab vm [OPTIONS] -- CMD [ARGS...]");
+            return ExitCode::from(2);
+        }
+        false => lab_tests::vm::run(&vm, &args.command),
     };
     match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -385,23 +408,11 @@ fn vm(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench(args: &[String]) -> ExitCode {
-    let rounds = args
-        .iter()
-        .find(|a| a.parse::<usize>().is_ok())
-        .cloned()
-        .unwrap_or_else(|| "100".into());
-    // --against LABEL=PATH: another build measured in the same rounds.
-    let against: Vec<String> = args
-        .iter()
-        .position(|a| a == "--against")
-        .and_then(|i| args.get(i + 1))
-        .map(|a| vec![a.clone()])
-        .unwrap_or_default();
-    if !against.iter().all(|a| a.contains('=')) {
-        eprintln!("usage: cargo lab bench [ROUNDS] [--against LABEL=PATH-TO-MINI-DOCKER]");
-        return ExitCode::from(2);
-    }
+fn bench(rounds: usize, against: Option<(String, PathBuf)>) -> ExitCode {
+    let against: Vec<String> = (against.iter())
+        .map(|(label, path)| format!("{label}={}", path.display()))
+        .collect();
+    let rounds = rounds.to_string();
     with_host_check("cargo lab bench", || {
         cargo(
             &[
@@ -430,20 +441,17 @@ fn bench(args: &[String]) -> ExitCode {
     })
 }
 
-fn bench_run(args: &[String]) -> ExitCode {
-    let bench = lab_tests::bench::Bench {
-        rounds: args.first().and_then(|r| r.parse().ok()).unwrap_or(100),
+fn bench_run(rounds: usize, against: Option<(String, PathBuf)>) -> ExitCode {
+    let bench = bench::Bench {
+        rounds,
         bin: workspace().join("target/release"),
         repo: workspace(),
-        against: args.get(1).and_then(|a| {
-            let (label, path) = a.split_once('=')?;
-            Some((label.to_string(), PathBuf::from(path)))
-        }),
+        against,
     };
     match bench.run() {
         Ok(report) => {
             println!("{report}");
-            let (results, chart) = lab_tests::bench::outputs();
+            let (results, chart) = bench::outputs();
             println!("written: {results}, {chart}");
             ExitCode::SUCCESS
         }

@@ -509,7 +509,7 @@ fn handed_on(dir: &Path) -> Vec<(PathBuf, Vec<String>)> {
 
 /// Where this host's results go: one pair of files per cgroup lane.
 pub fn outputs() -> (String, String) {
-    let suffix = match crate::cgroup_lane() {
+    let suffix = match lab_tests::cgroup_lane() {
         "v2" => "-v2",
         _ => "",
     };
