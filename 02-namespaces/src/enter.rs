@@ -150,6 +150,7 @@ impl Handles {
         })
     }
 
+    // ANCHOR: join
     /// setns(2) into each, in order; then the target's root and working directory.
     fn join(self, pid: u32) -> Result<()> {
         for (ns, fd) in &self.namespaces {
@@ -185,4 +186,5 @@ impl Handles {
         );
         fchdir(cwd.as_fd()).context(|| "entering its working directory".into())
     }
+    // ANCHOR_END: join
 }

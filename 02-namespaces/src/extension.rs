@@ -35,6 +35,7 @@ impl std::fmt::Debug for ParentHook {
     }
 }
 
+// ANCHOR: extension
 #[derive(Debug, Clone, Default)]
 pub struct Extension {
     /// What the child takes as its stdin, stdout and stderr instead of ours (a
@@ -83,6 +84,7 @@ impl Extension {
         }
         Ok(())
     }
+    // ANCHOR_END: extension
 
     /// Tell whoever reads `report_failure` why the child could not become the
     /// command; without one, say it on stderr.
