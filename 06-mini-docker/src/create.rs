@@ -13,6 +13,9 @@ use crate::store::{Store, lock, new_id, now};
 
 /// `run` and `create`'s flags: Docker's names and meanings.
 #[derive(Args, Debug, Clone)]
+#[command(mut_arg("pids_limit", |a| a.help(
+    "The most processes and threads at once (default 2048; -1 or 0: no limit)"
+)))]
 pub struct CreateArgs {
     /// Assign a name to the container.
     #[arg(long)]
