@@ -19,7 +19,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
 use nix::unistd::{chdir, pivot_root};
 
 use crate::namespace::Namespace;
-use crate::plan::{Bind, DeviceNode, Plan};
+use crate::plan::{Bind, DeviceNode, Mount, Plan};
 
 /// Is `/` the root of a mount? Not inside a chroot into a plain directory, and
 /// then neither `mount --make-rprivate /` nor `pivot_root` can work.
@@ -75,26 +75,46 @@ pub fn mount_step(
         .map_err(|e| mount_failed(&call, e))
 }
 
+/// Each flag: its name in C, and as `mount -o` spells it.
+const FLAGS: [(MsFlags, &str, &str); 17] = [
+    (MsFlags::MS_BIND, "MS_BIND", "bind"),
+    (MsFlags::MS_REC, "MS_REC", "rec"),
+    (MsFlags::MS_PRIVATE, "MS_PRIVATE", "private"),
+    (MsFlags::MS_SLAVE, "MS_SLAVE", "slave"),
+    (MsFlags::MS_SHARED, "MS_SHARED", "shared"),
+    (MsFlags::MS_UNBINDABLE, "MS_UNBINDABLE", "unbindable"),
+    (MsFlags::MS_RDONLY, "MS_RDONLY", "ro"),
+    (MsFlags::MS_REMOUNT, "MS_REMOUNT", "remount"),
+    (MsFlags::MS_NOSUID, "MS_NOSUID", "nosuid"),
+    (MsFlags::MS_NODEV, "MS_NODEV", "nodev"),
+    (MsFlags::MS_NOEXEC, "MS_NOEXEC", "noexec"),
+    (MsFlags::MS_SYNCHRONOUS, "MS_SYNCHRONOUS", "sync"),
+    (MsFlags::MS_DIRSYNC, "MS_DIRSYNC", "dirsync"),
+    (MsFlags::MS_NOATIME, "MS_NOATIME", "noatime"),
+    (MsFlags::MS_NODIRATIME, "MS_NODIRATIME", "nodiratime"),
+    (MsFlags::MS_RELATIME, "MS_RELATIME", "relatime"),
+    (MsFlags::MS_STRICTATIME, "MS_STRICTATIME", "strictatime"),
+];
+
 fn flag_names(flags: MsFlags) -> String {
-    let names: Vec<&str> = [
-        (MsFlags::MS_BIND, "MS_BIND"),
-        (MsFlags::MS_REC, "MS_REC"),
-        (MsFlags::MS_PRIVATE, "MS_PRIVATE"),
-        (MsFlags::MS_RDONLY, "MS_RDONLY"),
-        (MsFlags::MS_REMOUNT, "MS_REMOUNT"),
-        (MsFlags::MS_NOSUID, "MS_NOSUID"),
-        (MsFlags::MS_NODEV, "MS_NODEV"),
-        (MsFlags::MS_NOEXEC, "MS_NOEXEC"),
-    ]
-    .iter()
-    .filter(|(f, _)| flags.contains(*f))
-    .map(|(_, n)| *n)
-    .collect();
+    let names: Vec<&str> = (FLAGS.iter())
+        .filter(|(f, _, _)| flags.contains(*f))
+        .map(|(_, n, _)| *n)
+        .collect();
     if names.is_empty() {
         "0".into()
     } else {
         names.join("|")
     }
+}
+
+/// The flags as `mount -o` options (`ro,nosuid`).
+fn option_names(flags: MsFlags) -> String {
+    let names: Vec<&str> = (FLAGS.iter())
+        .filter(|(f, _, _)| flags.contains(*f))
+        .map(|(_, _, o)| *o)
+        .collect();
+    names.join(",")
 }
 
 // ANCHOR: make_private
@@ -275,11 +295,12 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
         None,
         format!("mount --rbind {r} {r}"),
     )?;
+    if let Some(mounts) = &plan.mounts {
+        mount_all(rootfs, mounts, in_user_ns)?;
+        return finish_rootfs(plan, rootfs, in_user_ns);
+    }
     proc_mount(&mount_point(rootfs, "/proc")?)?;
     setup_dev(rootfs, in_user_ns)?;
-    for node in &plan.devices {
-        add_device(rootfs, node, in_user_ns)?;
-    }
     let sys = mount_point(rootfs, "/sys")?;
     let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if own_net || !in_user_ns {
@@ -312,13 +333,99 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
     if plan.has(Namespace::Cgroup) && host_is_cgroup_v2() {
         cgroup_mount(rootfs)?;
     }
-    bind_all(rootfs, &plan.binds)?;
-    pivot_into(rootfs)
+    finish_rootfs(plan, rootfs, in_user_ns)
 }
 // ANCHOR_END: prepare_rootfs
 
+/// What every root gets last: `--device` nodes, the binds, then `pivot_root`.
+fn finish_rootfs(plan: &Plan, rootfs: &Path, in_user_ns: bool) -> Result<()> {
+    for node in &plan.devices {
+        add_device(rootfs, node, in_user_ns)?;
+    }
+    bind_all(rootfs, &plan.binds)?;
+    pivot_into(rootfs)
+}
+
+// ANCHOR: mount_all
+/// A runtime's own list (an OCI bundle's `mounts`): each in order, each target
+/// reached by the walk that follows no symlink; when `/dev` is a fresh tmpfs, the
+/// device nodes and links every program expects are made in it, as runc does.
+fn mount_all(rootfs: &Path, mounts: &[Mount], in_user_ns: bool) -> Result<()> {
+    for m in mounts {
+        mount_one(rootfs, m)?;
+    }
+    let fresh_dev = |m: &&Mount| m.target == "/dev" && m.fstype.as_deref() == Some("tmpfs");
+    if mounts.iter().any(|m| fresh_dev(&m)) {
+        let dev = mount_point(rootfs, "/dev")?;
+        make_devices(&dev, in_user_ns)?;
+        dev_links(&dev)?;
+    }
+    Ok(())
+}
+
+fn mount_one(rootfs: &Path, m: &Mount) -> Result<()> {
+    let bind = m.flags.contains(MsFlags::MS_BIND);
+    let missing = match bind && !Path::new(&m.source).is_dir() {
+        true => Missing::MakeFile,
+        false => Missing::MakeDir,
+    };
+    let target = mount_target(rootfs, &m.target, missing)?.expect("made when missing");
+    let shown = target.shown.display().to_string();
+    let again = || {
+        // The descriptor holds what was under the new mount: walk again to reach it.
+        mount_target(rootfs, &m.target, Missing::Skip)?
+            .ok_or_else(|| Failure::new(format!("{}: gone", m.target)))
+    };
+    if bind {
+        let rec = m.flags & MsFlags::MS_REC;
+        let r = if rec.is_empty() { "" } else { "r" };
+        let shell = format!("mount --{r}bind {} {shown}", m.source);
+        mount_step(
+            &m.source,
+            &target,
+            None,
+            MsFlags::MS_BIND | rec,
+            None,
+            shell,
+        )?;
+        // Bind mounts take their other flags only on a remount.
+        let rest = m.flags - MsFlags::MS_BIND - MsFlags::MS_REC;
+        if !rest.is_empty() {
+            remount_bind(&again()?, rest)?;
+        }
+    } else {
+        let fstype = m.fstype.as_deref().unwrap_or("none");
+        let options = [option_names(m.flags), m.data.clone().unwrap_or_default()]
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .collect::<Vec<_>>()
+            .join(",");
+        let shell = format!("mount -t {fstype} -o {options} {} {shown}", m.source);
+        mount_step(
+            &m.source,
+            &target,
+            Some(fstype),
+            m.flags,
+            m.data.as_deref(),
+            shell,
+        )?;
+    }
+    if !m.propagation.is_empty() {
+        let kind = option_names(m.propagation - MsFlags::MS_REC);
+        let r = if m.propagation.contains(MsFlags::MS_REC) {
+            "r"
+        } else {
+            ""
+        };
+        let shell = format!("mount --make-{r}{kind} {shown}");
+        mount_step("none", &again()?, None, m.propagation, None, shell)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: mount_all
+
 /// Whether the host's `/sys/fs/cgroup` is one cgroup v2 tree (a pure v2 host).
-fn host_is_cgroup_v2() -> bool {
+pub fn host_is_cgroup_v2() -> bool {
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
@@ -392,6 +499,21 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
     )?;
     // Walked again: the descriptor from before the mount is the directory under it.
     let dev = mount_point(rootfs, "/dev")?;
+    make_devices(&dev, in_user_ns)?;
+    mount_step(
+        "devpts",
+        &mount_point(rootfs, "/dev/pts")?,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+        format!("mount -t devpts -o newinstance,ptmxmode=0666 devpts {r}/dev/pts"),
+    )?;
+    dev_links(&dev)
+}
+
+/// The nodes of `DEVICES` in the fresh `/dev` (bound from the host's in a user
+/// namespace, where mknod is refused).
+fn make_devices(dev: &Target, in_user_ns: bool) -> Result<()> {
     let io_failed = |what: String, e: Errno| Failure::new(format!("{what}: {}", e.desc()));
     for (name, major, minor) in DEVICES {
         let shown = dev.shown.join(name);
@@ -400,18 +522,20 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
             let create = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC;
             let fd = openat(dev.fd(), name, create, Mode::from_bits_truncate(0o644))
                 .map_err(|e| io_failed(shown.display().to_string(), e))?;
+            let shell = format!("touch {0}; mount --bind /dev/{name} {0}", shown.display());
+            let target = Target { fd, shown };
             mount_step(
                 &format!("/dev/{name}"),
-                &Target { fd, shown },
+                &target,
                 None,
                 MsFlags::MS_BIND,
                 None,
-                format!("touch {r}/dev/{name}; mount --bind /dev/{name} {r}/dev/{name}"),
+                shell,
             )?;
         } else {
             narrate::step(
                 format!("mknod({shown:?}, S_IFCHR|0666, makedev({major}, {minor}))"),
-                format!("mknod -m 666 {r}/dev/{name} c {major} {minor}"),
+                format!("mknod -m 666 {} c {major} {minor}", shown.display()),
             );
             let mode = Mode::from_bits_truncate(0o666);
             mknodat(dev.fd(), name, SFlag::S_IFCHR, mode, makedev(major, minor))
@@ -426,14 +550,11 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
             .map_err(|e| io_failed(format!("chmod {}", shown.display()), e))?;
         }
     }
-    mount_step(
-        "devpts",
-        &mount_point(rootfs, "/dev/pts")?,
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
-        format!("mount -t devpts -o newinstance,ptmxmode=0666 devpts {r}/dev/pts"),
-    )?;
+    Ok(())
+}
+
+/// `/dev/ptmx` (to the devpts instance's), `/dev/fd`, stdin, stdout and stderr.
+fn dev_links(dev: &Target) -> Result<()> {
     narrate::step(
         "symlink(\"pts/ptmx\", \"/dev/ptmx\"), /dev/fd, stdin, stdout, stderr",
         "ln -s pts/ptmx dev/ptmx; ln -s /proc/self/fd dev/fd ...",
@@ -446,7 +567,7 @@ fn setup_dev(rootfs: &Path, in_user_ns: bool) -> Result<()> {
         ("stderr", "/proc/self/fd/2"),
     ] {
         nix::unistd::symlinkat(target, dev.fd(), link)
-            .map_err(|e| io_failed(format!("symlink /dev/{link}"), e))?;
+            .map_err(|e| Failure::new(format!("symlink /dev/{link}: {}", e.desc())))?;
     }
     Ok(())
 }
@@ -516,10 +637,26 @@ fn add_device(rootfs: &Path, node: &DeviceNode, in_user_ns: bool) -> Result<()> 
 /// Make a bind mount read-only, with `also` (nosuid, nodev, noexec), keeping the
 /// flags the kernel locked on it (in a user namespace, a remount may not drop them).
 pub fn remount_readonly(target: &Target, also: MsFlags) -> Result<()> {
+    let shell = format!("mount -o remount,bind,ro {}", target.shown.display());
+    remount(target, MsFlags::MS_RDONLY | also, shell)
+}
+
+/// Remount a bind mount with `flags` (read-only, nosuid...), keeping those the
+/// kernel locked on it.
+pub fn remount_bind(target: &Target, flags: MsFlags) -> Result<()> {
+    let shell = format!(
+        "mount -o remount,bind,{} {}",
+        option_names(flags),
+        target.shown.display()
+    );
+    remount(target, flags, shell)
+}
+
+fn remount(target: &Target, flags: MsFlags, shell: String) -> Result<()> {
     let locked = nix::sys::statvfs::fstatvfs(target.fd())
         .context(|| format!("statvfs {}", target.shown.display()))?
         .flags();
-    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | also;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
     use nix::sys::statvfs::FsFlags;
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -530,14 +667,7 @@ pub fn remount_readonly(target: &Target, also: MsFlags) -> Result<()> {
             flags |= ms;
         }
     }
-    mount_step(
-        "none",
-        target,
-        None,
-        flags,
-        None,
-        format!("mount -o remount,bind,ro {}", target.shown.display()),
-    )
+    mount_step("none", target, None, flags, None, shell)
 }
 
 // ANCHOR: pivot

@@ -59,6 +59,9 @@ pub struct Plan {
     pub cgroup: Option<IntoCgroup>,
     /// Device nodes of the host's made in the container (`docker run --device`).
     pub devices: Vec<DeviceNode>,
+    /// The runtime's own mounts, in order, instead of the chapter's /proc, /dev and
+    /// /sys (an OCI bundle's `mounts`, for mini-runc). Needs a rootfs.
+    pub mounts: Option<Vec<Mount>>,
 }
 
 // ANCHOR: into_cgroup
@@ -88,6 +91,23 @@ pub struct DeviceNode {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// A mount a runtime chose itself: `mount -t FSTYPE -o FLAGS,DATA SOURCE TARGET`, or
+/// a bind mount (`MS_BIND` in `flags`, no `fstype`), TARGET being inside the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// A host path for a bind mount; for others a name (`proc`, `tmpfs`).
+    pub source: String,
+    pub target: String,
+    pub fstype: Option<String>,
+    /// `MS_*` flags: `MS_BIND` (and `MS_REC`), `MS_RDONLY`, `MS_NOSUID`...
+    pub flags: nix::mount::MsFlags,
+    /// The filesystem's own options (`mode=755,size=65536k`).
+    pub data: Option<String>,
+    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED` or `MS_UNBINDABLE` (with `MS_REC`),
+    /// applied once mounted; empty to keep what it inherits.
+    pub propagation: nix::mount::MsFlags,
 }
 
 /// `mount --bind SOURCE TARGET`, TARGET being a path inside the container.
@@ -137,6 +157,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         extension: Extension::default(),
         cgroup: None,
         devices: Vec::new(),
+        mounts: None,
     })
 }
 // ANCHOR_END: plan

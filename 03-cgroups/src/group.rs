@@ -463,6 +463,18 @@ impl Group {
     }
     // ANCHOR_END: freeze
 
+    /// Whether the group is frozen now (`cgroup.events` or `freezer.state` says it).
+    pub fn is_frozen(&self) -> bool {
+        match (self.v2(), self.dir_for("freezer")) {
+            (Some(dir), _) => files::read(&dir.path.join("cgroup.events"))
+                .is_some_and(|e| e.lines().any(|l| l == "frozen 1")),
+            (None, Some(dir)) => {
+                files::read(&dir.path.join("freezer.state")).is_some_and(|s| s.trim() == "FROZEN")
+            }
+            (None, None) => false,
+        }
+    }
+
     // ANCHOR: kill
     /// SIGKILL every process of the group, and wait until it is empty.
     pub fn kill(&self) -> Result<()> {
@@ -504,27 +516,14 @@ impl Group {
     /// only knows SIGKILL, so this walks cgroup.procs.
     pub fn signal(&self, sig: &str) -> Result<()> {
         // ANCHOR: hole_signal
-        let upper = sig.to_ascii_uppercase();
-        let named = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        let signal = named
-            .parse::<Signal>()
-            .or_else(|_| {
-                sig.parse::<i32>()
-                    .map_err(|_| ())
-                    .and_then(|n| Signal::try_from(n).map_err(|_| ()))
-            })
-            .map_err(|_| {
-                Failure::new(format!(
-                    "--signal {sig:?}: not a signal; use e.g. TERM, HUP or 15"
-                ))
-            })?;
+        let signal = parse_signal(sig).ok_or_else(|| {
+            Failure::new(format!(
+                "--signal {sig:?}: not a signal; use e.g. TERM, HUP or 15"
+            ))
+        })?;
         narrate::step(
             format!("kill(PID, {signal}) for each PID in cgroup.procs"),
-            format!("kill -{} $(cat cgroup.procs)", &named[3..]),
+            format!("kill -{} $(cat cgroup.procs)", &signal.as_str()[3..]),
         );
         for pid in self.procs() {
             let _ = kill(Pid::from_raw(pid), signal);
@@ -603,4 +602,14 @@ fn wait(mut done: impl FnMut() -> bool, what: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
+}
+
+/// A signal as `kill` takes it: `TERM`, `SIGTERM`, `term` or `15`.
+pub fn parse_signal(sig: &str) -> Option<Signal> {
+    let upper = sig.to_ascii_uppercase();
+    let named = match upper.starts_with("SIG") {
+        true => upper,
+        false => format!("SIG{upper}"),
+    };
+    (named.parse::<Signal>().ok()).or_else(|| Signal::try_from(sig.parse::<i32>().ok()?).ok())
 }
