@@ -100,19 +100,21 @@ pub fn is_char_device(fd: &OwnedFd, major: u64, minor: u64) -> bool {
 }
 
 // ANCHOR: mounts
-/// Mask and make read-only, inside the container's root (after `pivot_root`).
-/// Every target is reached by chapter 02's walk, which follows no symlink.
-pub fn protect_paths() -> Result<()> {
+/// Mask and make read-only, inside the container's root (after `pivot_root`):
+/// Docker's lists (`MASKED`, `READ_ONLY`), or a bundle's (`maskedPaths`,
+/// `readonlyPaths`). Every target is reached by chapter 02's walk, which follows
+/// no symlink.
+pub fn protect_paths(masked: &[impl AsRef<str>], read_only: &[impl AsRef<str>]) -> Result<()> {
     // ANCHOR: hole_masks
     narrate::note(format!(
-        "masking {} paths of /proc and /sys, {} more read-only (Docker's defaults)",
-        MASKED.len(),
-        READ_ONLY.len()
+        "masking {} paths of /proc and /sys, {} more read-only",
+        masked.len(),
+        read_only.len()
     ));
     let null = null_device()?;
     let null = format!("/proc/self/fd/{}", null.as_raw_fd());
     let root = Path::new("/");
-    for path in MASKED {
+    for path in masked.iter().map(AsRef::as_ref) {
         let Some(target) = mount_target(root, path, Missing::Skip)? else {
             continue;
         };
@@ -126,7 +128,7 @@ pub fn protect_paths() -> Result<()> {
             mount_step(&null, &target, None, MsFlags::MS_BIND, None, shell)?;
         }
     }
-    for path in READ_ONLY {
+    for path in read_only.iter().map(AsRef::as_ref) {
         let Some(target) = mount_target(root, path, Missing::Skip)? else {
             continue;
         };
@@ -171,7 +173,7 @@ pub fn last_steps(config: &Config) -> Hook {
         }
         // ANCHOR_END: hole_read_only
         if config.masks_paths() {
-            protect_paths()?;
+            protect_paths(&MASKED, &READ_ONLY)?;
         }
         drop_privileges(&capabilities(&config)?)?;
         match config.seccomp() {

@@ -18,7 +18,9 @@
 //!   no_new_privs, Docker's seccomp profile, and a binary a container cannot reach;
 //! - [`remove`]: what a container leaves, removed; [`cp`]: files in and out;
 //! - [`show`]: ps, logs, inspect, images, stats, as Docker prints them;
-//! - [`doctor`]: every chapter's checks in one report.
+//! - [`doctor`]: every chapter's checks in one report;
+//! - [`runtime`]: mini-runc's library, an OCI runtime (bundles, create/start/
+//!   state/kill/delete) over the same chapters (`src/bin/mini-runc.rs`).
 
 pub mod container;
 pub mod cp;
@@ -32,6 +34,7 @@ pub mod logs;
 pub mod monitor;
 pub mod network;
 pub mod remove;
+pub mod runtime;
 pub mod sealed;
 pub mod seccomp;
 pub mod show;

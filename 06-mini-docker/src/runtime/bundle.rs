@@ -1,0 +1,507 @@
+//! A bundle: a directory with `config.json` (read with the `oci-spec` crate) and
+//! the root filesystem it names. Everything in it is checked and translated into
+//! the chapters' terms before anything is made: chapter 02's plan (namespaces,
+//! mounts, the process's last steps), chapter 03's limits and place. A field
+//! mini-runc does not honour is refused by name, never ignored.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use caps::CapsHashSet;
+use ch02_namespaces::namespace::{Namespace, Namespaces};
+use ch02_namespaces::plan::{Plan, Request, plan};
+use ch03_cgroups::devices::DeviceRule;
+use ch03_cgroups::limits::Limits;
+use ch03_cgroups::place::Place;
+use labkit::doctor::Host;
+use labkit::{Failure, Result};
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+use serde_json::Value;
+
+use crate::runtime::mounts;
+use crate::runtime::process::LastSteps;
+
+/// The runtime spec's version we follow.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// Fields of config.json mini-runc does not honour (yet): refused when present,
+/// so that a container never runs without what its config asked for.
+const NOT_SUPPORTED: [&str; 23] = [
+    "/hooks",
+    "/process/terminal",
+    "/process/apparmorProfile",
+    "/process/selinuxLabel",
+    "/process/scheduler",
+    "/process/ioPriority",
+    "/process/execCPUAffinity",
+    "/linux/seccomp",
+    "/linux/devices",
+    "/linux/intelRdt",
+    "/linux/memoryPolicy",
+    "/linux/personality",
+    "/linux/timeOffsets",
+    "/linux/netDevices",
+    "/linux/mountLabel",
+    "/linux/resources/blockIO",
+    "/linux/resources/hugepageLimits",
+    "/linux/resources/network",
+    "/linux/resources/rdma",
+    "/linux/resources/unified",
+    "/linux/resources/memory/kernel",
+    "/linux/resources/cpu/realtimeRuntime",
+    "/uidMappings",
+];
+
+/// A bundle, read and checked.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+/// What `create` needs from a bundle, in the chapters' terms.
+#[derive(Debug)]
+pub struct Translated {
+    pub plan: Plan,
+    pub last_steps: LastSteps,
+    pub limits: Limits,
+    pub place: Place,
+    /// `linux.uidMappings` and `linux.gidMappings`, as /proc/PID/uid_map takes them.
+    pub maps: Option<(String, String)>,
+}
+
+/// A value that is there: not null, not an empty string, list or object, not false.
+fn present(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    }
+}
+
+impl Bundle {
+    // ANCHOR: load
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Failure::new(format!(
+                "JSON specification file {} not found",
+                path.display()
+            )),
+            _ => Failure::new(format!("{}: {e}", path.display())),
+        })?;
+        let raw: Value =
+            serde_json::from_str(&text).map_err(|e| Failure::new(format!("config.json: {e}")))?;
+        for field in NOT_SUPPORTED {
+            if raw.pointer(field).is_some_and(present) {
+                return Err(Failure::new(format!(
+                    "config.json: {} is not supported by mini-runc",
+                    &field[1..].replace('/', ".")
+                )));
+            }
+        }
+        for (i, ns) in (raw.pointer("/linux/namespaces").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if ns.get("path").is_some_and(present) {
+                return Err(Failure::new(format!(
+                    "config.json: linux.namespaces[{i}].path (joining a namespace) is not supported by mini-runc"
+                )));
+            }
+        }
+        let spec: Spec =
+            serde_json::from_value(raw).map_err(|e| Failure::new(format!("config.json: {e}")))?;
+        if !spec.version().starts_with("1.") {
+            return Err(Failure::new(format!(
+                "config.json: ociVersion {:?}: mini-runc follows the runtime spec 1.x",
+                spec.version()
+            )));
+        }
+        let root = spec.root().as_ref().map(|r| r.path().clone());
+        let root = root.ok_or_else(|| Failure::new("config.json: root.path is missing"))?;
+        let rootfs = dir.join(root);
+        let rootfs = rootfs.canonicalize().map_err(|e| {
+            Failure::new(format!("config.json: root.path {}: {e}", rootfs.display()))
+        })?;
+        Ok(Bundle {
+            dir: dir.to_path_buf(),
+            spec,
+            rootfs,
+        })
+    }
+    // ANCHOR_END: load
+
+    pub fn annotations(&self) -> HashMap<String, String> {
+        self.spec.annotations().clone().unwrap_or_default()
+    }
+
+    // ANCHOR: translate
+    /// Into the chapters' terms, every value checked.
+    pub fn translate(&self, id: &str) -> Result<Translated> {
+        let linux = self.spec.linux().clone().unwrap_or_default();
+        let namespaces = namespaces(&linux)?;
+        let process = (self.spec.process().clone())
+            .ok_or_else(|| Failure::new("config.json: process is missing"))?;
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(Failure::new("config.json: process.args must not be empty"));
+        }
+        if !process.cwd().is_absolute() {
+            return Err(Failure::new(format!(
+                "config.json: process.cwd {}: must be an absolute path",
+                process.cwd().display()
+            )));
+        }
+        let uts = namespaces.contains(&Namespace::Uts);
+        if (self.spec.hostname().is_some() || self.spec.domainname().is_some()) && !uts {
+            return Err(Failure::new(
+                "config.json: hostname and domainname need a uts namespace of the container's own",
+            ));
+        }
+        let request = Request {
+            namespaces: namespaces.clone(),
+            hostname: self.spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: self.spec.domainname().clone().filter(|d| !d.is_empty()),
+            rootfs: Some(self.rootfs.clone()),
+            command: args.clone(),
+            ..Request::default()
+        };
+        let mut plan = plan(request, &Host::real())?;
+        plan.mapping = None; // written from config.json's maps instead
+        let v2 = ch02_namespaces::container_fs::host_is_cgroup_v2();
+        plan.mounts = Some(
+            (self.spec.mounts().iter().flatten().enumerate())
+                .map(|(i, m)| {
+                    mounts::translate(i, m, v2)
+                        .map_err(|e| Failure::new(format!("config.json: {}", e.message())))
+                })
+                .collect::<Result<_>>()?,
+        );
+        plan.extension.workdir = Some(process.cwd().clone());
+        let user = process.user();
+        let last_steps = LastSteps {
+            sysctl: sysctl(&linux, &namespaces)?,
+            rootfs_propagation: match linux.rootfs_propagation().as_deref() {
+                None | Some("") => None,
+                Some(word) => Some(mounts::propagation(word).ok_or_else(|| {
+                    Failure::new(format!(
+                        "config.json: linux.rootfsPropagation {word:?}: not a propagation"
+                    ))
+                })?),
+            },
+            masked_paths: linux.masked_paths().clone().unwrap_or_default(),
+            readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
+            readonly_root: self
+                .spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+            oom_score_adj: process.oom_score_adj(),
+            rlimits: rlimits(&process)?,
+            env: process.env().clone().unwrap_or_default(),
+            user: (
+                user.uid(),
+                user.gid(),
+                user.additional_gids().clone().unwrap_or_default(),
+            ),
+            capabilities: capabilities(&process)?,
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            program: args[0].clone(),
+        };
+        Ok(Translated {
+            maps: maps(&linux, &namespaces)?,
+            limits: limits(&linux)?,
+            place: place(&linux, id)?,
+            plan,
+            last_steps,
+        })
+    }
+    // ANCHOR_END: translate
+}
+
+/// `linux.namespaces`: each type once; a type not listed is the runtime's own.
+fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces> {
+    let mut set = Namespaces::new();
+    for ns in linux.namespaces().iter().flatten() {
+        let flag = ns.typ() as libc::c_int;
+        let found = Namespace::ALL.into_iter().find(|n| n.flag() == flag);
+        let found = found.ok_or_else(|| {
+            Failure::new(format!(
+                "config.json: linux.namespaces: {} is not a namespace of this kernel",
+                ns.typ()
+            ))
+        })?;
+        if !set.insert(found) {
+            return Err(Failure::new(format!(
+                "config.json: linux.namespaces: {} is listed twice",
+                ns.typ()
+            )));
+        }
+    }
+    Ok(set)
+}
+
+/// `linux.uidMappings`/`gidMappings`: only with a user namespace, and needed by one.
+fn maps(linux: &oci_spec::runtime::Linux, ns: &Namespaces) -> Result<Option<(String, String)>> {
+    let lines = |list: &Option<Vec<LinuxIdMapping>>| {
+        (list.iter().flatten())
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let (uid, gid) = (lines(linux.uid_mappings()), lines(linux.gid_mappings()));
+    match (
+        ns.contains(&Namespace::User),
+        uid.is_empty() || gid.is_empty(),
+    ) {
+        (true, true) => Err(Failure::new(
+            "config.json: a user namespace needs linux.uidMappings and linux.gidMappings",
+        )),
+        (true, false) => Ok(Some((uid, gid))),
+        (false, _) if !uid.is_empty() || !gid.is_empty() => Err(Failure::new(
+            "config.json: linux.uidMappings and gidMappings need a user namespace in linux.namespaces",
+        )),
+        (false, _) => Ok(None),
+    }
+}
+
+/// `linux.sysctl`: only the namespaced ones, which cannot change the host's kernel.
+fn sysctl(linux: &oci_spec::runtime::Linux, ns: &Namespaces) -> Result<Vec<(String, String)>> {
+    let mut settings: Vec<_> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    settings.sort();
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    (settings.into_iter())
+        .map(|(key, value)| {
+            let namespace = match key.as_str() {
+                k if ipc.contains(&k) || k.starts_with("fs.mqueue.") => Some(Namespace::Ipc),
+                k if k.starts_with("net.") => Some(Namespace::Net),
+                "kernel.hostname" | "kernel.domainname" => Some(Namespace::Uts),
+                _ => None,
+            };
+            match namespace {
+                Some(n) if ns.contains(&n) && !key.contains("..") => {
+                    Ok((format!("/proc/sys/{}", key.replace('.', "/")), value))
+                }
+                Some(n) => Err(Failure::new(format!(
+                    "config.json: linux.sysctl {key}: needs a {} namespace of the container's own",
+                    n.option().trim_start_matches("--")
+                ))),
+                None => Err(Failure::new(format!(
+                    "config.json: linux.sysctl {key}: not a namespaced setting (it would change the host's kernel)"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `process.rlimits`: `RLIMIT_NOFILE` and the rest, soft at most hard.
+fn rlimits(process: &oci_spec::runtime::Process) -> Result<Vec<(u32, u64, u64)>> {
+    (process.rlimits().iter().flatten())
+        .map(|r| {
+            let name = serde_json::to_value(r.typ()).ok();
+            let name = name
+                .as_ref()
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            let resource = RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+            let resource = resource.ok_or_else(|| {
+                Failure::new(format!(
+                    "config.json: process.rlimits: {name} is not supported"
+                ))
+            })?;
+            if r.soft() > r.hard() {
+                return Err(Failure::new(format!(
+                    "config.json: process.rlimits {name}: soft {} is above hard {}",
+                    r.soft(),
+                    r.hard()
+                )));
+            }
+            Ok((resource, r.soft(), r.hard()))
+        })
+        .collect()
+}
+
+const RLIMITS: [(&str, u32); 16] = [
+    ("RLIMIT_AS", libc::RLIMIT_AS),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK),
+];
+
+/// `process.capabilities`: the five sets; none at all when it is absent.
+fn capabilities(process: &oci_spec::runtime::Process) -> Result<[CapsHashSet; 5]> {
+    let Some(c) = process.capabilities() else {
+        return Ok(Default::default());
+    };
+    let set = |name: &str, list: &Option<oci_spec::runtime::Capabilities>| {
+        (list.iter().flatten())
+            .map(|cap| {
+                let text = serde_json::to_value(cap).ok();
+                let text = text
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string();
+                text.parse::<caps::Capability>().map_err(|_| {
+                    Failure::new(format!(
+                        "config.json: process.capabilities.{name}: {text} is not known here"
+                    ))
+                })
+            })
+            .collect::<Result<CapsHashSet>>()
+    };
+    Ok([
+        set("bounding", c.bounding())?,
+        set("effective", c.effective())?,
+        set("inheritable", c.inheritable())?,
+        set("permitted", c.permitted())?,
+        set("ambient", c.ambient())?,
+    ])
+}
+
+/// `linux.cgroupsPath` as chapter 03 places a group: absolute from each
+/// hierarchy's root, or beneath our own group when relative; `/mini-runc/ID` when
+/// absent. systemd's `slice:prefix:name` form is another driver's.
+fn place(linux: &oci_spec::runtime::Linux, id: &str) -> Result<Place> {
+    let path = (linux.cgroups_path().as_ref()).map(|p| p.to_string_lossy().to_string());
+    let path = path.unwrap_or_else(|| format!("/mini-runc/{id}"));
+    let bad = |why: &str| Failure::new(format!("config.json: linux.cgroupsPath {path:?}: {why}"));
+    if path.contains(':') {
+        return Err(bad(
+            "slice:prefix:name is for the systemd cgroup driver; mini-runc drives cgroupfs (give a path such as /mini-runc/ID)",
+        ));
+    }
+    let p = Path::new(&path);
+    let leaf = p
+        .file_name()
+        .and_then(|l| l.to_str())
+        .ok_or_else(|| bad("names no group"))?;
+    let parent = match p.parent().map(|p| p.to_string_lossy().to_string()) {
+        Some(parent) if !parent.is_empty() => parent,
+        _ if path.starts_with('/') => "/".to_string(),
+        _ => ".".to_string(),
+    };
+    Place::new(&parent, leaf).map_err(|_| bad("use plain names, no '..'"))
+}
+
+// ANCHOR: limits
+/// `linux.resources` as chapter 03's limits (-1 and 0: no limit, as runc reads them).
+fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
+    let mut limits = Limits::default();
+    let Some(r) = linux.resources() else {
+        return Ok(limits);
+    };
+    let positive = |v: Option<i64>| v.filter(|v| *v > 0).map(|v| v as u64);
+    if let Some(m) = r.memory() {
+        limits.memory = positive(m.limit());
+        limits.memory_swap = positive(m.swap());
+        for (name, set) in [
+            ("reservation", m.reservation().is_some()),
+            ("kernelTCP", m.kernel_tcp().is_some()),
+            ("swappiness", m.swappiness().is_some()),
+            ("disableOOMKiller", m.disable_oom_killer() == Some(true)),
+        ] {
+            if set {
+                return Err(Failure::new(format!(
+                    "config.json: linux.resources.memory.{name} is not supported by mini-runc"
+                )));
+            }
+        }
+    }
+    if let Some(cpu) = r.cpu() {
+        let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+        limits.cpus = positive(cpu.quota()).map(|q| q as f64 / period as f64);
+        // cgroup v1's shares (2..262144, default 1024) on v2's weight (1..10000), as runc maps them.
+        limits.cpu_weight = cpu
+            .shares()
+            .filter(|s| *s > 0)
+            .map(|s| 1 + ((s.max(2) - 2) * 9999) / 262142);
+        limits.cpuset = cpu.cpus().clone().filter(|c| !c.is_empty());
+        if cpu.mems().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(Failure::new(
+                "config.json: linux.resources.cpu.mems is not supported by mini-runc",
+            ));
+        }
+    }
+    limits.pids = r.pids().as_ref().and_then(|p| positive(Some(p.limit())));
+    limits.devices = devices(r.devices())?;
+    Ok(limits)
+}
+// ANCHOR_END: limits
+
+/// `linux.resources.devices`, evaluated in order (the last rule that matches
+/// wins). Chapter 03 keeps an allow-list: a list that starts by denying everything,
+/// then only allows, is one; anything else is refused. As runc does, the nodes every
+/// container gets (null, zero, tty, ptmx, /dev/pts...) and mknod of any node are
+/// allowed on top: the container's /dev is made inside its group.
+fn devices(
+    rules: &Option<Vec<oci_spec::runtime::LinuxDeviceCgroup>>,
+) -> Result<Option<Vec<DeviceRule>>> {
+    let Some(rules) = rules.as_ref().filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let deny_all = |d: &oci_spec::runtime::LinuxDeviceCgroup| {
+        !d.allow()
+            && d.major().is_none()
+            && d.minor().is_none()
+            && d.typ().is_none_or(|t| t.as_str() == "a")
+    };
+    if !deny_all(&rules[0]) {
+        return Err(Failure::new(
+            "config.json: linux.resources.devices: mini-runc keeps an allow-list: the first rule must deny all ({\"allow\": false, \"access\": \"rwm\"})",
+        ));
+    }
+    (rules.iter().enumerate().skip(1))
+        .map(|(i, d)| {
+            if !d.allow() {
+                return Err(Failure::new(format!(
+                    "config.json: linux.resources.devices[{i}]: only the first rule may deny"
+                )));
+            }
+            let number = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+            let kind = d.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+            let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+            let text = format!(
+                "{kind} {}:{} {access}",
+                number(d.major()),
+                number(d.minor())
+            );
+            DeviceRule::parse(&text).map_err(|e| {
+                Failure::new(format!("config.json: linux.resources.devices[{i}]: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(|allowed| Some([ch03_cgroups::devices::docker_defaults(), allowed].concat()))
+}

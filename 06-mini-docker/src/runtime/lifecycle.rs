@@ -1,0 +1,329 @@
+//! The runtime spec's lifecycle, as runc runs it: `create` makes the container
+//! and leaves its process waiting on the exec fifo; `start` opens the fifo, and
+//! the process execs the user's program; `kill` signals it; `delete` removes what
+//! is left once it has stopped. Between the calls nothing of mini-runc runs: the
+//! state is in `--root` and in the kernel.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use ch02_namespaces::spawn;
+use ch03_cgroups::group::{Group, parse_signal};
+use ch03_cgroups::hierarchy::Layout;
+use labkit::doctor::Host;
+use labkit::failure::Context;
+use labkit::narrate;
+use labkit::{Failure, Result};
+use nix::fcntl::OFlag;
+use nix::unistd::Pid;
+
+use crate::runtime::bundle::Bundle;
+use crate::runtime::process::Handshake;
+use crate::runtime::state::{Container, Root, Saved, Status, check_id, remove_dir};
+use crate::store::now;
+
+/// `create`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+}
+
+/// Undoes a half-made container if `create` fails: its cgroup, its directory.
+struct Undo {
+    dir: Option<PathBuf>,
+    group: Option<Group>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(group) = &mut self.group {
+            let _ = group.kill();
+            group.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            remove_dir(&dir);
+        }
+    }
+}
+
+// ANCHOR: create
+/// Make the container: its process exists, in its namespaces, cgroup and root,
+/// and waits for `start`. Returns its PID.
+pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Container> {
+    check_id(id)?;
+    let bundle = Bundle::load(&options.bundle)?;
+    let mut translated = bundle.translate(id)?;
+    let mut container = root.make(Saved {
+        id: id.to_string(),
+        bundle: bundle.dir.canonicalize().unwrap_or(bundle.dir.clone()),
+        rootfs: bundle.rootfs.clone(),
+        created: now(),
+        annotations: bundle.annotations(),
+        cgroup: (
+            translated.place.parent.clone(),
+            translated.place.leaf.clone(),
+        ),
+        ..Saved::default()
+    })?;
+    let mut undo = Undo {
+        dir: Some(container.dir.clone()),
+        group: None,
+    };
+    let fifo = container.exec_fifo();
+    narrate::step(
+        format!("mkfifo({fifo:?}, 0622)"),
+        format!("mkfifo -m 622 {}", fifo.display()),
+    );
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context(|| format!("mkfifo {}", fifo.display()))?;
+    // Writable by all (mkfifo's mode went through our umask): the process may no
+    // longer be root when it opens it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
+        .context(|| format!("chmod {}", fifo.display()))?;
+    let exec_fifo = nix::fcntl::open(
+        &fifo,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| fifo.display().to_string())?;
+    let host = Host::real();
+    let group = Group::create(
+        &Layout::discover(&host),
+        &host,
+        &translated.place,
+        &translated.limits,
+    )?;
+    translated.plan.cgroup = Some(group.into_cgroup());
+    let group = undo.group.insert(group);
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context(|| "pipe".into());
+    let ((ready_read, ready_write), (report_read, report_write)) = (pipe()?, pipe()?);
+    let handshake = Handshake {
+        ready: ready_write.as_raw_fd(),
+        exec_fifo: exec_fifo.as_raw_fd(),
+    };
+    let plan = &mut translated.plan;
+    plan.extension.report_failure = Some(report_write.as_raw_fd());
+    plan.extension.before_exec = Some(translated.last_steps.hook(handshake));
+    let child = spawn::start(plan)?;
+    let prepared = (translated.maps.as_ref())
+        .map_or(Ok(()), |(uid, gid)| write_maps(child.pid, uid, gid))
+        .and_then(|()| group.join(&child));
+    if let Err(failure) = prepared {
+        child.abandon();
+        return Err(failure);
+    }
+    let pid = child.go();
+    drop((ready_write, report_write, exec_fifo));
+    wait_until_ready(pid, ready_read, report_read)?;
+    container.started(pid.as_raw());
+    container.save()?;
+    if let Some(file) = &options.pid_file {
+        write_pid_file(file, pid.as_raw())?;
+    }
+    undo.dir = None;
+    undo.group = None;
+    Ok(container)
+}
+// ANCHOR_END: create
+
+/// Our child says `r` once it waits on the fifo; or it ends, having written why
+/// on the report pipe (its exit code, then a sentence).
+fn wait_until_ready(
+    pid: Pid,
+    ready: std::os::fd::OwnedFd,
+    report: std::os::fd::OwnedFd,
+) -> Result<()> {
+    let mut byte = [0u8; 1];
+    if matches!(File::from(ready).read(&mut byte), Ok(1)) {
+        return Ok(());
+    }
+    let mut why = vec![];
+    let _ = File::from(report).read_to_end(&mut why);
+    let _ = ch01_chroot::chroot_run::wait_for(pid);
+    Err(match why.split_first() {
+        Some((code, text)) => Failure::new(String::from_utf8_lossy(text).trim_end().to_string())
+            .exit_code(i32::from(*code)),
+        None => Failure::new("the container's process ended before it was ready"),
+    })
+}
+
+/// `linux.uidMappings` and `gidMappings`, written by us (the parent) before the
+/// child goes on.
+fn write_maps(pid: Pid, uid: &str, gid: &str) -> Result<()> {
+    for (file, lines) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        narrate::step(
+            format!("write({path:?}, {lines:?})"),
+            format!("echo '{}' > {path}", lines.trim_end()),
+        );
+        std::fs::write(&path, lines).context(|| format!("config.json: linux mappings: {path}"))?;
+    }
+    Ok(())
+}
+
+/// Written whole, then renamed: an engine polling for it never reads half a PID.
+fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
+    let tmp = file.with_extension("mini-runc.tmp");
+    std::fs::write(&tmp, pid.to_string()).context(|| format!("--pid-file {}", tmp.display()))?;
+    std::fs::rename(&tmp, file).context(|| format!("--pid-file {}", file.display()))
+}
+
+// ANCHOR: start
+/// Let the created container's process go on to exec the user's program: open
+/// the exec fifo for reading (its open for writing returns) and read its byte.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let container = root.load(id)?;
+    match container.status() {
+        Status::Created => {}
+        Status::Stopped => return Err(Failure::new("cannot start a container that has stopped")),
+        Status::Running | Status::Paused => {
+            return Err(Failure::new("cannot start an already running container"));
+        }
+        Status::Creating => {
+            return Err(Failure::new(
+                "cannot start a container that is still being created",
+            ));
+        }
+    }
+    let fifo = container.exec_fifo();
+    narrate::step(
+        format!("open({fifo:?}, O_RDONLY); read()"),
+        format!("cat {}", fifo.display()),
+    );
+    // Non-blocking, so that a process that died meanwhile cannot leave us waiting.
+    let fd = nix::fcntl::open(
+        &fifo,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| fifo.display().to_string())?;
+    let pidfd = crate::monitor::open_pidfd(Pid::from_raw(container.saved.pid))?;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    loop {
+        let mut fds = [
+            PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other.context(|| "poll".into())?,
+        };
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(&fd, &mut byte) {
+            Ok(1) => break,
+            Err(nix::errno::Errno::EAGAIN) | Ok(_) if !fds[1].any().unwrap_or(false) => continue,
+            _ => {
+                return Err(Failure::new(
+                    "the container's process ended before it could start",
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&fifo);
+    Ok(())
+}
+// ANCHOR_END: start
+
+/// `kill ID SIGNAL`: to the container's process, or with `all` to every process
+/// in its cgroup.
+pub fn kill(root: &Root, id: &str, signal: &str, all: bool) -> Result<()> {
+    let container = root.load(id)?;
+    let signal =
+        parse_signal(signal).ok_or_else(|| Failure::new(format!("unknown signal {signal:?}")))?;
+    if container.status() == Status::Stopped && !all {
+        return Err(Failure::new("container not running"));
+    }
+    match (all, container.group()) {
+        (true, Some(group)) => group.signal(signal.as_str()),
+        _ => {
+            narrate::step(
+                format!("kill({}, {signal})", container.saved.pid),
+                format!("kill -{} {}", &signal.as_str()[3..], container.saved.pid),
+            );
+            nix::sys::signal::kill(Pid::from_raw(container.saved.pid), signal)
+                .context(|| format!("kill {}", container.saved.pid))
+        }
+    }
+}
+
+// ANCHOR: delete
+/// Remove a stopped container: its cgroup and its directory. With `force`, kill
+/// it first (every process of its cgroup) and wait until it has ended.
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    let container = match root.load(id) {
+        Err(e) if force && e.message() == crate::runtime::state::NOT_EXIST => return Ok(()),
+        other => other?,
+    };
+    let status = container.status();
+    if status != Status::Stopped && !force {
+        return Err(Failure::new(format!(
+            "cannot delete container {id} that is not stopped: {status}"
+        )));
+    }
+    if let Some(mut group) = container.group() {
+        if status != Status::Stopped {
+            let _ = group.freeze(false);
+            group.kill()?;
+        }
+        group.remove();
+    }
+    if status != Status::Stopped {
+        wait_until_gone(&container)?;
+    }
+    remove_dir(&container.dir);
+    Ok(())
+}
+// ANCHOR_END: delete
+
+/// Until the process has ended (a pidfd becomes readable then).
+fn wait_until_gone(container: &Container) -> Result<()> {
+    let Ok(pidfd) = crate::monitor::open_pidfd(Pid::from_raw(container.saved.pid)) else {
+        return Ok(()); // gone already
+    };
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    while let Err(nix::errno::Errno::EINTR) = poll(&mut fds, PollTimeout::NONE) {}
+    Ok(())
+}
+
+/// `pause` and `resume`: chapter 03's freezer.
+pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
+    let container = root.load(id)?;
+    match (container.status(), frozen) {
+        (Status::Running, true) | (Status::Paused, false) => {}
+        (Status::Paused, true) => return Err(Failure::new("container already paused")),
+        (_, false) => return Err(Failure::new("container not paused")),
+        (_, true) => return Err(Failure::new("container not running")),
+    }
+    let group = container
+        .group()
+        .ok_or_else(|| Failure::new("the container's cgroup is gone"))?;
+    group.freeze(frozen)
+}
+
+/// `run`: create, start, wait for the end (we are its parent: we learn its exit
+/// code), delete. The container's code is ours.
+pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Result<i32> {
+    let _ignoring = ch01_chroot::chroot_run::IgnoreInterrupts::start()?;
+    let container = create(root, id, options)?;
+    if let Err(failure) = start(root, id) {
+        let _ = delete(root, id, true);
+        return Err(failure);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = ch01_chroot::chroot_run::wait_for(Pid::from_raw(container.saved.pid));
+    delete(root, id, true)?;
+    code
+}
+
+/// The PIDs of every process in the container's cgroup.
+pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
+    let container = root.load(id)?;
+    Ok(container.group().map(|g| g.procs()).unwrap_or_default())
+}

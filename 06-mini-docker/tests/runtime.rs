@@ -1,0 +1,398 @@
+//! `mini-runc`, the OCI runtime, driven as an engine drives runc: a bundle made
+//! with `mini-runc spec` and chapter 01's busybox rootfs, then create, start,
+//! state, kill, delete. Every container lives under a `--root` of the test's own.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::{Value, json};
+
+const RUNC: &str = env!("CARGO_BIN_EXE_mini-runc");
+
+/// A `--root` and a bundle of the test's own.
+struct Runtime {
+    dir: tempfile::TempDir,
+}
+
+impl Runtime {
+    fn new() -> Runtime {
+        let runtime = Runtime {
+            dir: open_tempdir(),
+        };
+        let options = ch01_chroot::rootfs::Options {
+            source: Some(ch01_chroot::rootfs::Source::Busybox),
+            force: false,
+            add: vec![],
+        };
+        labkit::narrate::set_quiet(true);
+        ch01_chroot::rootfs::build(&runtime.bundle().join("rootfs"), &options)
+            .expect("a busybox rootfs (apt-get install busybox-static)");
+        let out = runtime
+            .rc(&["spec", "--bundle", &runtime.bundle().to_string_lossy()])
+            .output();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        runtime
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("bundle")
+    }
+
+    /// `mini-runc --root ROOT ARGS`, as typed.
+    fn rc(&self, args: &[&str]) -> Learner {
+        Learner::new(RUNC)
+            .args(["--root", &self.root().to_string_lossy()])
+            .args(args)
+            .redact_path(self.dir.path(), "/tmp/lab-XXXXXX")
+    }
+
+    /// Change config.json: `edit` gets it as JSON.
+    fn config(&self, edit: impl FnOnce(&mut Value)) {
+        let path = self.bundle().join("config.json");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config.json"))
+                .expect("JSON");
+        edit(&mut config);
+        std::fs::write(&path, serde_json::to_string_pretty(&config).expect("JSON"))
+            .expect("write config.json");
+    }
+
+    /// `create`: the container's process inherits our stdio, as with runc, so its
+    /// output goes to a file (`ID.out`), and so does ours.
+    fn create(&self, id: &str) -> Outcome {
+        let out = self.dir.path().join(format!("{id}.out"));
+        let err = self.dir.path().join(format!("{id}.err"));
+        let status = std::process::Command::new(RUNC)
+            .args([
+                "--root",
+                &self.root().to_string_lossy(),
+                "create",
+                "--bundle",
+            ])
+            .arg(self.bundle())
+            .arg(id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("out"))
+            .stderr(std::fs::File::create(&err).expect("err"))
+            .status()
+            .expect("mini-runc runs");
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: std::fs::read_to_string(err).unwrap_or_default(),
+        }
+    }
+
+    /// What the container `id` has written so far.
+    fn output_of(&self, id: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{id}.out"))).unwrap_or_default()
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.rc(&["state", id]).output();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str(&out.stdout).expect("state is JSON")
+    }
+
+    /// Our temp dir's path, and PIDs in `list`'s table, redacted.
+    fn redact(&self, text: &str) -> String {
+        let text = text.replace(&self.dir.path().display().to_string(), "/tmp/lab-XXXXXX");
+        let pid = regex::Regex::new(r"(?m)^(\S+ +)[1-9]\d* +").expect("regex");
+        redact(&pid.replace_all(&text, "${1}[PID]    "))
+    }
+
+    /// Nothing left of container `id`: no directory under --root, no cgroup.
+    fn assert_gone(&self, id: &str) {
+        assert!(!self.root().join(id).exists(), "{id}'s state is left");
+        assert_eq!(
+            cgroups_of(id),
+            Vec::<String>::new(),
+            "{id}'s cgroups are left"
+        );
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir(self.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let _ = self.rc(&["delete", "--force", &id]).output();
+        }
+    }
+}
+
+/// A change to config.json.
+type Edit = fn(&mut Value);
+
+/// The state's fields that change from run to run, redacted.
+fn stable(mut state: Value) -> Value {
+    for (key, with) in [("pid", json!("[PID]")), ("created", json!("[TIME]"))] {
+        if state[key] != json!(0) {
+            state[key] = with;
+        }
+    }
+    state
+}
+
+#[test]
+fn the_lifecycle_create_start_state_kill_delete() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "echo started; exec sleep 1000"]);
+    });
+    let created = runtime.create("c1");
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let mut transcript = String::new();
+    let mut states = vec![stable(runtime.state("c1"))];
+    let pid = runtime.state("c1")["pid"].as_i64().expect("a pid");
+    assert_eq!(runtime.output_of("c1"), "", "the program ran before start");
+    for args in [&["list"][..], &["start", "c1"]] {
+        transcript += &runtime.rc(args).transcript().1;
+    }
+    wait_until("the program to run", || {
+        runtime.output_of("c1").contains("started").then_some(())
+    });
+    states.push(stable(runtime.state("c1")));
+    assert_eq!(
+        runtime.state("c1")["pid"].as_i64(),
+        Some(pid),
+        "start made another process"
+    );
+    for args in [&["pause", "c1"][..], &["start", "c1"], &["delete", "c1"]] {
+        transcript += &runtime.rc(args).transcript().1;
+    }
+    states.push(stable(runtime.state("c1")));
+    let ps = runtime.rc(&["ps", "--format", "json", "c1"]).output();
+    assert_eq!(ps.stdout.trim(), format!("[{pid}]"));
+    for args in [&["resume", "c1"][..], &["kill", "c1", "KILL"]] {
+        transcript += &runtime.rc(args).transcript().1;
+    }
+    wait_until("the container to stop", || {
+        (runtime.state("c1")["status"] == "stopped").then_some(())
+    });
+    states.push(stable(runtime.state("c1")));
+    for args in [&["delete", "c1"][..], &["state", "c1"]] {
+        transcript += &runtime.rc(args).transcript().1;
+    }
+    runtime.assert_gone("c1");
+    let states = serde_json::to_string_pretty(&states).expect("JSON");
+    snap(
+        "runtime_lifecycle",
+        &runtime.redact(&format!("{transcript}{states}\n")),
+    );
+}
+
+#[test]
+fn run_gives_the_programs_exit_code_and_deletes_the_container() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "echo hello from $(hostname); exit 3"]);
+    });
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let (code, text) = runtime.rc(&["run", "--bundle", &bundle, "r1"]).transcript();
+    assert_eq!(code, 3, "{text}");
+    runtime.assert_gone("r1");
+    snap("runtime_run", &runtime.redact(&text));
+}
+
+/// Each bad input: runc's message where engines match on it, exit code 1, and
+/// nothing left: no state, no cgroup.
+#[test]
+fn bad_input_is_refused_and_leaves_nothing() {
+    needs_root!();
+    let runtime = Runtime::new();
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let mut transcript = String::new();
+    for args in [
+        &["start", "nosuch"][..],
+        &["kill", "nosuch"],
+        &["delete", "nosuch"],
+        &["state", "../etc"],
+        &["--systemd-cgroup", "state", "x"],
+        &["run", "--bundle", "/nonexistent", "b1"],
+        &["run", "--bundle", &bundle, "--preserve-fds", "1", "b1"],
+    ] {
+        let (code, text) = runtime.rc(args).transcript();
+        assert_eq!(code, 1, "{text}");
+        transcript += &text;
+    }
+    let original = std::fs::read_to_string(runtime.bundle().join("config.json")).expect("config");
+    let bad_configs: [(&str, Edit); 9] = [
+        ("a hook", |c| {
+            c["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})
+        }),
+        ("a seccomp profile", |c| {
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        }),
+        (
+            "a namespace to join",
+            |c| {
+                c["linux"]["namespaces"] =
+                    json!([{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}])
+            },
+        ),
+        ("no program", |c| c["process"]["args"] = json!([])),
+        ("a program that is not there", |c| {
+            c["process"]["args"] = json!(["nosuch"])
+        }),
+        ("a sysctl of the host's", |c| {
+            c["linux"]["sysctl"] = json!({"vm.swappiness": "0"})
+        }),
+        (
+            "a relative bind source",
+            |c| c["mounts"] = json!([{"destination": "/x", "source": "etc", "options": ["bind"]}]),
+        ),
+        ("a systemd cgroupsPath", |c| {
+            c["linux"]["cgroupsPath"] = json!("system.slice:mini:b1")
+        }),
+        ("a bad value", |c| {
+            c["process"]["user"]["uid"] = json!("root")
+        }),
+    ];
+    for (what, edit) in bad_configs {
+        std::fs::write(runtime.bundle().join("config.json"), &original).expect("config");
+        runtime.config(edit);
+        let out = runtime.rc(&["run", "--bundle", &bundle, "b1"]).output();
+        assert_eq!(out.code, 1, "{what}: {}", out.stderr);
+        transcript += &format!("{what}: {}", out.stderr);
+        runtime.assert_gone("b1");
+    }
+    std::fs::write(runtime.bundle().join("config.json"), &original).expect("config");
+    runtime.config(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+    assert_eq!(runtime.create("twice").code, 0);
+    let again = runtime.create("twice");
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    transcript += &format!("the same id twice: {}", again.stderr);
+    let (code, text) = runtime.rc(&["delete", "twice"]).transcript();
+    assert_eq!(code, 1, "{text}");
+    transcript += &text;
+    assert_eq!(runtime.rc(&["delete", "--force", "twice"]).output().code, 0);
+    runtime.assert_gone("twice");
+    snap("runtime_bad_input", &runtime.redact(&transcript));
+}
+
+/// config.json's fields, each seen from inside the container (and its cgroup from
+/// the host).
+#[test]
+fn config_fields_are_honoured() {
+    needs_root!();
+    let runtime = Runtime::new();
+    let shared = runtime.dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::write(shared.join("note"), "from the host\n").expect("write");
+    runtime.config(|c| {
+        c["hostname"] = json!("fields");
+        c["domainname"] = json!("example.org");
+        c["root"]["readonly"] = json!(true);
+        c["process"]["cwd"] = json!("/tmp/work");
+        c["process"]["env"] = json!(["PATH=/bin", "GREETING=hi"]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]});
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+        c["process"]["oomScoreAdj"] = json!(100);
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+            "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
+        c["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
+        c["linux"]["maskedPaths"] = json!(["/proc/interrupts", "/etc/hostname"]);
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 64 << 20}, "pids": {"limit": 42},
+            "devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]});
+        let mounts = c["mounts"].as_array_mut().expect("mounts");
+        mounts.push(
+            json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid", "mode=1777", "size=1m"]}),
+        );
+        mounts
+            .push(json!({"destination": "/shared", "source": shared, "options": ["rbind", "ro"]}));
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "hostname; cat /proc/sys/kernel/domainname; pwd; id; echo $GREETING; \
+            env | sort | tr '\\n' ' '; echo; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; \
+            cat /proc/sys/kernel/shmmni; grep -E 'Cap(Eff|Bnd)' /proc/self/status; \
+            wc -c < /proc/interrupts; wc -c < /etc/hostname; cat /shared/note; \
+            touch /shared/x /x 2>&1; df /tmp | tail -1 | awk '{print $2}'; \
+            while [ ! -e /tmp/go ]; do :; done"
+        ]);
+    });
+    // The program waits for /tmp/go: meanwhile, its cgroup is read from the host.
+    let created = runtime.create("f1");
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let limits: Vec<String> = cgroups_of("f1")
+        .iter()
+        .flat_map(|dir| {
+            ["memory.max", "memory.limit_in_bytes", "pids.max"].map(|f| format!("{dir}/{f}"))
+        })
+        .filter_map(|f| {
+            std::fs::read_to_string(&f)
+                .ok()
+                .map(|v| format!("{} {}", f.rsplit('/').next().unwrap_or(""), v.trim()))
+        })
+        .collect();
+    assert!(limits.contains(&"pids.max 42".to_string()), "{limits:?}");
+    assert!(
+        limits
+            .iter()
+            .any(|l| l.ends_with(&(64u64 << 20).to_string())),
+        "{limits:?}"
+    );
+    let started = runtime.rc(&["start", "f1"]).output();
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let pid = runtime.state("f1")["pid"].as_i64().expect("pid");
+    wait_until("the program's output", || {
+        runtime.output_of("f1").contains("Read-only").then_some(())
+    });
+    // It runs as uid 1000 inside a read-only root: the host ends its wait for it.
+    std::fs::write(format!("/proc/{pid}/root/tmp/go"), "").expect("/tmp/go through /proc/PID/root");
+    wait_until("the container to stop", || {
+        (runtime.state("f1")["status"] == "stopped").then_some(())
+    });
+    assert_eq!(runtime.rc(&["delete", "f1"]).output().code, 0);
+    runtime.assert_gone("f1");
+    snap("runtime_fields", &runtime.redact(&runtime.output_of("f1")));
+}
+
+/// The page's "Try it" lines, as written (sudo left out), with a `--root` of the
+/// test's own, in a PID and mount namespace of their own.
+#[test]
+fn the_books_try_it() {
+    needs_root!();
+    use lab_tests::book_lines::{for_this_host, isolated, replaced, sh_block};
+    let dir = open_tempdir();
+    let root = format!("mini-runc --root {} ", dir.path().join("root").display());
+    let mut lines = vec![format!("cd {}", dir.path().display()), "set -e".to_string()];
+    lines.extend(for_this_host(replaced(
+        sh_block("ch06/runtime.md", "Try it"),
+        &[("mini-runc ", &root)],
+    )));
+    let programs = std::path::Path::new(RUNC).parent().expect("target/debug");
+    let cleanup = format!("{root} delete --force demo");
+    let out = isolated(&lines, programs, &cleanup).output();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for seen in ["\"status\": \"created\"", "demo ", "running"] {
+        assert!(out.stdout.contains(seen), "{seen:?} in {}", out.stdout);
+    }
+    assert!(
+        !dir.path().join("root/demo").exists(),
+        "demo's state is left"
+    );
+    assert_eq!(
+        cgroups_of("demo"),
+        Vec::<String>::new(),
+        "demo's cgroups are left"
+    );
+}
