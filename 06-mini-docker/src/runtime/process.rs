@@ -157,8 +157,12 @@ impl LastSteps {
         caps::set(None, CapSet::Effective, effective).map_err(fail)?;
         caps::set(None, CapSet::Permitted, permitted).map_err(fail)?;
         caps::set(None, CapSet::Inheritable, inheritable).map_err(fail)?;
+        // As runc: an ambient capability the kernel refuses (one not also permitted
+        // and inheritable, as `runc spec`'s own config asks) is a warning, not an error.
         for cap in ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(fail)?;
+            if let Err(e) = caps::raise(None, CapSet::Ambient, *cap) {
+                narrate::note(format!("warning: ambient {cap} not raised: {e}"));
+            }
         }
         if self.no_new_privileges {
             narrate::step("prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs");

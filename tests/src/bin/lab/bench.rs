@@ -198,8 +198,8 @@ impl Bench {
                 }
             }
         }
-        // runc and crun: an OCI bundle of the same rootfs, `runc spec`'s defaults
-        // (pid, net, ipc, uts, mount namespaces), running `true`.
+        // runc, crun and mini-runc: an OCI bundle of the same rootfs, `runc spec`'s
+        // defaults (pid, net, ipc, uts, mount namespaces), running `true`.
         let bundle = dir.join("bundle");
         let made = run_quiet(
             &[
@@ -210,8 +210,12 @@ impl Bench {
             ],
             &[],
         );
-        for runtime in ["runc", "crun"] {
-            let Some(program) = which(runtime) else {
+        for runtime in ["runc", "crun", "mini-runc"] {
+            let found = match runtime {
+                "mini-runc" => Some(self.bin.join("mini-runc")).filter(|p| p.exists()),
+                _ => which(runtime),
+            };
+            let Some(program) = found else {
                 skipped.push((
                     runtime.into(),
                     "not installed (apt-get install runc crun)".into(),
