@@ -230,8 +230,8 @@ fn bad_input_is_refused_and_leaves_nothing() {
     }
     let original = std::fs::read_to_string(runtime.bundle().join("config.json")).expect("config");
     let bad_configs: [(&str, Edit); 9] = [
-        ("a hook", |c| {
-            c["hooks"] = json!({"prestart": [{"path": "/bin/true"}]})
+        ("a hook in the container's namespaces", |c| {
+            c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]})
         }),
         ("a seccomp profile", |c| {
             c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})
@@ -395,4 +395,52 @@ fn the_books_try_it() {
         Vec::<String>::new(),
         "demo's cgroups are left"
     );
+}
+
+/// Hooks run at their moment, each with the state on its stdin; a failing
+/// createRuntime hook fails create and leaves nothing.
+#[test]
+fn hooks_run_at_their_moments_with_the_state_on_stdin() {
+    needs_root!();
+    let runtime = Runtime::new();
+    let seen = runtime.dir.path().join("seen");
+    std::fs::create_dir(&seen).expect("mkdir");
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}.json", seen.display())]});
+    runtime.config(|c| {
+        c["process"]["args"] = json!(["sleep", "1000"]);
+        c["hooks"] = json!({
+            "prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+    });
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(seen.join(format!("{name}.json"))).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    let created = runtime.create("h1");
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let pid = runtime.state("h1")["pid"].clone();
+    assert_eq!(read("poststart"), Value::Null, "poststart ran before start");
+    assert_eq!(runtime.rc(&["start", "h1"]).output().code, 0);
+    assert_eq!(runtime.rc(&["kill", "h1", "KILL"]).output().code, 0);
+    wait_until("the container to stop", || {
+        (runtime.state("h1")["status"] == "stopped").then_some(())
+    });
+    assert_eq!(runtime.rc(&["delete", "h1"]).output().code, 0);
+    let mut seen_states = String::new();
+    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+        let state = read(name);
+        assert_eq!(state["id"], "h1", "{name}: {state}");
+        let pid_matches = state["pid"] == pid || state["status"] == "stopped";
+        assert!(pid_matches, "{name}: {state} (pid {pid})");
+        seen_states += &format!("{name}: {}\n", state["status"]);
+    }
+    runtime.assert_gone("h1");
+    runtime.config(|c| {
+        c["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo no network for you >&2; exit 2"]}]});
+    });
+    let failed = runtime.create("h2");
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    runtime.assert_gone("h2");
+    snap("runtime_hooks", &format!("{seen_states}{}", failed.stderr));
 }

@@ -26,8 +26,9 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 /// Fields of config.json mini-runc does not honour (yet): refused when present,
 /// so that a container never runs without what its config asked for.
-const NOT_SUPPORTED: [&str; 23] = [
-    "/hooks",
+const NOT_SUPPORTED: [&str; 24] = [
+    "/hooks/createContainer",
+    "/hooks/startContainer",
     "/process/terminal",
     "/process/apparmorProfile",
     "/process/selinuxLabel",
@@ -183,9 +184,28 @@ impl Bundle {
                 .collect::<Result<_>>()?,
         );
         plan.extension.workdir = Some(process.cwd().clone());
+        let last_steps = self.last_steps(&process, &linux, &namespaces)?;
+        Ok(Translated {
+            maps: maps(&linux, &namespaces)?,
+            limits: limits(&linux)?,
+            place: place(&linux, id)?,
+            plan,
+            last_steps,
+        })
+    }
+    // ANCHOR_END: translate
+
+    /// What the child does last, in its root: `process`'s settings, sysctl, masks.
+    fn last_steps(
+        &self,
+        process: &oci_spec::runtime::Process,
+        linux: &oci_spec::runtime::Linux,
+        namespaces: &Namespaces,
+    ) -> Result<LastSteps> {
         let user = process.user();
-        let last_steps = LastSteps {
-            sysctl: sysctl(&linux, &namespaces)?,
+        let readonly_root = self.spec.root().as_ref().and_then(|r| r.readonly());
+        Ok(LastSteps {
+            sysctl: sysctl(linux, namespaces)?,
             rootfs_propagation: match linux.rootfs_propagation().as_deref() {
                 None | Some("") => None,
                 Some(word) => Some(mounts::propagation(word).ok_or_else(|| {
@@ -196,33 +216,20 @@ impl Bundle {
             },
             masked_paths: linux.masked_paths().clone().unwrap_or_default(),
             readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
-            readonly_root: self
-                .spec
-                .root()
-                .as_ref()
-                .and_then(|r| r.readonly())
-                .unwrap_or(false),
+            readonly_root: readonly_root.unwrap_or(false),
             oom_score_adj: process.oom_score_adj(),
-            rlimits: rlimits(&process)?,
+            rlimits: rlimits(process)?,
             env: process.env().clone().unwrap_or_default(),
             user: (
                 user.uid(),
                 user.gid(),
                 user.additional_gids().clone().unwrap_or_default(),
             ),
-            capabilities: capabilities(&process)?,
+            capabilities: capabilities(process)?,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
-            program: args[0].clone(),
-        };
-        Ok(Translated {
-            maps: maps(&linux, &namespaces)?,
-            limits: limits(&linux)?,
-            place: place(&linux, id)?,
-            plan,
-            last_steps,
+            program: (process.args().iter().flatten().next().cloned()).unwrap_or_default(),
         })
     }
-    // ANCHOR_END: translate
 }
 
 /// `linux.namespaces`: each type once; a type not listed is the runtime's own.

@@ -20,6 +20,7 @@ use nix::fcntl::OFlag;
 use nix::unistd::Pid;
 
 use crate::runtime::bundle::Bundle;
+use crate::runtime::hooks::{self, Hooks};
 use crate::runtime::process::Handshake;
 use crate::runtime::state::{Container, Root, Saved, Status, check_id, remove_dir};
 use crate::store::now;
@@ -66,30 +67,14 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
             translated.place.parent.clone(),
             translated.place.leaf.clone(),
         ),
+        hooks: Hooks::from_spec(&bundle.spec),
         ..Saved::default()
     })?;
     let mut undo = Undo {
         dir: Some(container.dir.clone()),
         group: None,
     };
-    let fifo = container.exec_fifo();
-    narrate::step(
-        format!("mkfifo({fifo:?}, 0622)"),
-        format!("mkfifo -m 622 {}", fifo.display()),
-    );
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .context(|| format!("mkfifo {}", fifo.display()))?;
-    // Writable by all (mkfifo's mode went through our umask): the process may no
-    // longer be root when it opens it.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622))
-        .context(|| format!("chmod {}", fifo.display()))?;
-    let exec_fifo = nix::fcntl::open(
-        &fifo,
-        OFlag::O_PATH | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context(|| fifo.display().to_string())?;
+    let exec_fifo = make_exec_fifo(&container.exec_fifo())?;
     let host = Host::real();
     let group = Group::create(
         &Layout::discover(&host),
@@ -111,7 +96,16 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
     let child = spawn::start(plan)?;
     let prepared = (translated.maps.as_ref())
         .map_or(Ok(()), |(uid, gid)| write_maps(child.pid, uid, gid))
-        .and_then(|()| group.join(&child));
+        .and_then(|()| group.join(&child))
+        .and_then(|()| {
+            container.started(child.pid.as_raw());
+            let state = container.oci_state_as(Status::Creating);
+            hooks::run(
+                "createRuntime",
+                &container.saved.hooks.create_runtime,
+                &state,
+            )
+        });
     if let Err(failure) = prepared {
         child.abandon();
         return Err(failure);
@@ -129,6 +123,27 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
     Ok(container)
 }
 // ANCHOR_END: create
+
+/// The exec fifo, and a descriptor of it (`O_PATH`) for the child to open through.
+fn make_exec_fifo(fifo: &Path) -> Result<std::os::fd::OwnedFd> {
+    narrate::step(
+        format!("mkfifo({fifo:?}, 0622)"),
+        format!("mkfifo -m 622 {}", fifo.display()),
+    );
+    nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context(|| format!("mkfifo {}", fifo.display()))?;
+    // Writable by all (mkfifo's mode went through our umask): the process may no
+    // longer be root when it opens it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fifo, std::fs::Permissions::from_mode(0o622))
+        .context(|| format!("chmod {}", fifo.display()))?;
+    nix::fcntl::open(
+        fifo,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| fifo.display().to_string())
+}
 
 /// Our child says `r` once it waits on the fifo; or it ends, having written why
 /// on the report pipe (its exit code, then a sentence).
@@ -224,6 +239,10 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo);
+    let state = container.oci_state_as(Status::Running);
+    if let Err(failure) = hooks::run("poststart", &container.saved.hooks.poststart, &state) {
+        eprintln!("mini-runc: warning: {failure}");
+    }
     Ok(())
 }
 // ANCHOR_END: start
@@ -273,6 +292,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
     if status != Status::Stopped {
         wait_until_gone(&container)?;
+    }
+    let state = container.oci_state_as(Status::Stopped);
+    if let Err(failure) = hooks::run("poststop", &container.saved.hooks.poststop, &state) {
+        eprintln!("mini-runc: warning: {failure}");
     }
     remove_dir(&container.dir);
     Ok(())

@@ -39,6 +39,8 @@ pub struct Saved {
     pub annotations: HashMap<String, String>,
     /// Its cgroup, from each hierarchy's root: parent and leaf.
     pub cgroup: (String, String),
+    /// config.json's hooks, for `start` (poststart) and `delete` (poststop).
+    pub hooks: crate::runtime::hooks::Hooks,
 }
 
 /// The spec's statuses, and runc's `paused`.
@@ -176,7 +178,11 @@ impl Container {
     /// The state as `runc state` prints it: the spec's fields, and runc's
     /// `rootfs`, `created` and `owner`.
     pub fn oci_state(&self) -> serde_json::Value {
-        let status = self.status();
+        self.oci_state_as(self.status())
+    }
+
+    /// The same, with a status the caller knows (a hook's moment).
+    pub fn oci_state_as(&self, status: Status) -> serde_json::Value {
         let pid = self.pid_now(status);
         serde_json::json!({
             "ociVersion": crate::runtime::bundle::OCI_VERSION,
