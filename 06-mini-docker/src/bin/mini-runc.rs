@@ -182,7 +182,7 @@ fn main() {
 
 fn command_name(command: &Command) -> String {
     format!("{command:?}")
-        .split([' ', '(', '{'])
+        .split(|c: char| !c.is_ascii_alphanumeric())
         .next()
         .unwrap_or("")
         .to_lowercase()
