@@ -248,7 +248,10 @@ fn bad_input_is_refused_and_leaves_nothing() {
             c["process"]["args"] = json!(["nosuch"])
         }),
         ("a sysctl of the host's", |c| {
-            c["linux"]["sysctl"] = json!({"vm.swappiness": "0"})
+            // The host's own value: were the refusal switched off, the write would
+            // change nothing on the host.
+            let now = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap_or_default();
+            c["linux"]["sysctl"] = json!({"vm.swappiness": now.trim()})
         }),
         (
             "a relative bind source",
