@@ -20,10 +20,19 @@ use std::collections::BTreeMap;
 
 use labkit::narrate;
 use labkit::{Failure, Result};
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, sock_filter,
+use std::str::FromStr;
+
+use LinuxSeccompOperator as Op;
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
+use seccompiler::SeccompCmpOp as Cmp;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCondition, SeccompFilter, SeccompRule,
+    sock_filter,
+};
+use serde_json::json;
+use syscalls::Sysno;
 
 macro_rules! syscalls {
     ($($name:ident),* $(,)?) => { &[$(libc::$name),*] };
@@ -341,102 +350,263 @@ const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNET) as u64;
 
-fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompRule> {
-    let len = match op {
-        SeccompCmpOp::MaskedEq(_) => SeccompCmpArgLen::Qword,
-        _ => SeccompCmpArgLen::Dword,
-    };
-    SeccompCondition::new(arg, len, op, value)
-        .and_then(|c| SeccompRule::new(vec![c]))
-        .map_err(|e| Failure::new(format!("seccomp rule: {e}")))
+// ANCHOR: default_profile
+/// Docker's default profile, written in the runtime spec's format (config.json's
+/// `linux.seccomp`, as moby hands it to runc): EPERM for every call not named.
+pub fn docker_default() -> LinuxSeccomp {
+    let allowed: Vec<&str> = (ALLOWED.iter().chain(ALLOWED_ON_THIS_ARCH))
+        .filter_map(|nr| Sysno::new(*nr as usize).map(|s| s.name()))
+        .collect();
+    let mut syscalls = json!([
+        {"names": allowed, "action": "SCMP_ACT_ALLOW"},
+        // Threads and processes, but no new namespaces.
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+        // Any socket but AF_VSOCK (talking to the hypervisor).
+        {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [
+            {"index": 0, "value": libc::AF_VSOCK, "op": "SCMP_CMP_NE"}]},
+        // clone3 takes its flags in memory, where a filter cannot look: "no such
+        // call" (ENOSYS) makes the C library fall back to clone.
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS},
+    ]);
+    // personality(2) only to ask, or for the harmless Linux/32-bit personas.
+    for persona in [0u64, 0x0008, 0x20000, 0x20008, 0xffff_ffff] {
+        syscalls.as_array_mut().into_iter().for_each(|list| {
+            list.push(
+                json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [
+                {"index": 0, "value": persona, "op": "SCMP_CMP_EQ"}]}),
+            );
+        });
+    }
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": libc::EPERM,
+        "syscalls": syscalls,
+    });
+    serde_json::from_value(profile).expect("written in the spec's format (a unit test reads it)")
+}
+// ANCHOR_END: default_profile
+
+/// A profile, compiled: BPF programs to install in this order.
+#[derive(Debug, Clone)]
+pub struct Filters {
+    programs: Vec<BpfProgram>,
+    /// How many calls the profile names, as the narration says.
+    calls: usize,
 }
 
-// ANCHOR: filters
-/// The profile: one BPF program, allowing what is listed and answering EPERM to
-/// the rest; and, in front of it, `clone3` answered with ENOSYS ("no such call"),
-/// which makes the C library fall back to `clone`, whose flags the filter can
-/// see (`clone3` passes them in memory, out of a filter's reach).
-pub fn default_profile() -> Result<BpfProgram> {
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|_| Failure::new(format!("no seccomp profile for {}", std::env::consts::ARCH)))?;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED
-        .iter()
-        .chain(ALLOWED_ON_THIS_ARCH)
-        .map(|nr| (*nr, vec![]))
-        .collect();
-    // Threads and processes, but no new namespaces.
-    rules.insert(
-        libc::SYS_clone,
-        vec![condition(0, SeccompCmpOp::MaskedEq(NAMESPACE_FLAGS), 0)?],
-    );
-    // Any socket but AF_VSOCK (talking to the hypervisor).
-    rules.insert(
-        libc::SYS_socket,
-        vec![condition(0, SeccompCmpOp::Ne, libc::AF_VSOCK as u64)?],
-    );
-    // personality(2) only to ask, or for the harmless Linux/32-bit personas.
-    let personas = [0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
-    rules.insert(
-        libc::SYS_personality,
-        personas
+// ANCHOR: compile
+/// Compile a profile in the runtime spec's format. seccompiler gives every call of
+/// a filter one answer, so a profile with several answers becomes several filters:
+/// the first answers every named call "allow" and the rest the default; then one
+/// filter per other answer, with "allow" for everything else. The kernel runs them
+/// all and keeps the strictest answer, which is the rule's.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Filters> {
+    refuse_what_we_cannot_do(profile)?;
+    let (errno, default) = (profile.default_errno_ret(), profile.default_action());
+    let default = action(default, errno, "defaultAction")?;
+    // Every call named, and the calls of each answer.
+    let (mut named, mut answers) = (Calls::new(), Vec::<(SeccompAction, Calls)>::new());
+    for (i, syscall) in profile.syscalls().iter().flatten().enumerate() {
+        let field = format!("syscalls[{i}]");
+        let answer = action(syscall.action(), syscall.errno_ret(), &field)?;
+        let rules = rules(syscall.args().as_deref().unwrap_or_default(), &field)?;
+        if answer == default {
+            continue; // says what the default says (runc skips these too)
+        }
+        let at = match answers.iter().position(|(a, _)| *a == answer) {
+            Some(at) => at,
+            None => {
+                answers.push((answer, Calls::new()));
+                answers.len() - 1
+            }
+        };
+        // A name this architecture does not have cannot be called here: skipped.
+        for nr in syscall
+            .names()
             .iter()
-            .map(|p| condition(0, SeccompCmpOp::Eq, *p))
-            .collect::<Result<_>>()?,
-    );
-    let allow_list = SeccompFilter::new(
-        rules,
-        SeccompAction::Errno(libc::EPERM as u32),
-        SeccompAction::Allow,
-        arch,
-    )
-    .and_then(BpfProgram::try_from)
-    .map_err(|e| Failure::new(format!("seccomp filter: {e}")))?;
-    // seccompiler gives every listed call the same answer: clone3's own is three
-    // instructions of BPF put in front: load the call's number, compare, return.
+            .filter_map(|n| Sysno::from_str(n).ok())
+        {
+            add(&mut named, nr.id().into(), &rules);
+            add(&mut answers[at].1, nr.id().into(), &rules);
+        }
+    }
+    let arch = (std::env::consts::ARCH.try_into())
+        .map_err(|_| Failure::new(format!("no seccomp filter for {}", std::env::consts::ARCH)))?;
+    let filter = |calls, other, matched| {
+        SeccompFilter::new(calls, other, matched, arch)
+            .and_then(BpfProgram::try_from)
+            .map_err(|e| Failure::new(format!("linux.seccomp: {e}")))
+    };
+    let calls = named.len();
+    let mut programs: Vec<BpfProgram> = x32_guard().into_iter().collect();
+    if default != SeccompAction::Allow {
+        programs.push(filter(named, default, SeccompAction::Allow)?);
+    }
+    for (answer, calls) in answers
+        .into_iter()
+        .filter(|(a, c)| *a != SeccompAction::Allow && !c.is_empty())
+    {
+        programs.push(filter(calls, SeccompAction::Allow, answer)?);
+    }
+    Ok(Filters { programs, calls })
+}
+// ANCHOR_END: compile
+
+type Calls = BTreeMap<i64, Vec<SeccompRule>>;
+
+/// A call's rules, merged: no rule at all means "whatever its arguments", which
+/// stays so whatever else is added.
+fn add(calls: &mut Calls, nr: i64, rules: &[SeccompRule]) {
+    match calls.get_mut(&nr) {
+        Some(existing) if existing.is_empty() => {}
+        Some(_) if rules.is_empty() => {
+            calls.insert(nr, vec![]);
+        }
+        Some(existing) => existing.extend(rules.iter().cloned()),
+        None => {
+            calls.insert(nr, rules.to_vec());
+        }
+    }
+}
+
+/// An answer of the spec's (`SCMP_ACT_...`) as seccompiler's. ERRNO's and TRACE's
+/// number is the rule's `errnoRet`, or EPERM.
+fn action(action: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction> {
+    let errno = errno.unwrap_or(libc::EPERM as u32);
+    Ok(match action {
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno),
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno),
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(Failure::new(format!(
+                "linux.seccomp.{field}: SCMP_ACT_NOTIFY needs a listener mini-runc does not have"
+            )));
+        }
+    })
+}
+
+/// A rule's `args`, all of which must hold. Several on the same argument are
+/// alternatives instead (libseccomp cannot AND them; runc makes one rule of each).
+fn rules(args: &[LinuxSeccompArg], field: &str) -> Result<Vec<SeccompRule>> {
+    let condition = |a: &LinuxSeccompArg| {
+        let op = match a.op() {
+            Op::ScmpCmpNe => Cmp::Ne,
+            Op::ScmpCmpLt => Cmp::Lt,
+            Op::ScmpCmpLe => Cmp::Le,
+            Op::ScmpCmpEq => Cmp::Eq,
+            Op::ScmpCmpGe => Cmp::Ge,
+            Op::ScmpCmpGt => Cmp::Gt,
+            // (argument & value) == valueTwo
+            Op::ScmpCmpMaskedEq => Cmp::MaskedEq(a.value()),
+        };
+        let value = match op {
+            Cmp::MaskedEq(_) => a.value_two().unwrap_or(0),
+            _ => a.value(),
+        };
+        let index = u8::try_from(a.index()).unwrap_or(u8::MAX);
+        SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+            .map_err(|e| Failure::new(format!("linux.seccomp.{field}.args: {e}")))
+    };
+    let conditions = args.iter().map(condition).collect::<Result<Vec<_>>>()?;
+    let mut indexes: Vec<usize> = args.iter().map(|a| a.index()).collect();
+    indexes.sort();
+    indexes.dedup();
+    let groups = match indexes.len() < args.len() {
+        true => conditions.into_iter().map(|c| vec![c]).collect(),
+        false if conditions.is_empty() => vec![],
+        false => vec![conditions],
+    };
+    (groups.into_iter())
+        .map(|g| {
+            SeccompRule::new(g).map_err(|e| Failure::new(format!("linux.seccomp.{field}: {e}")))
+        })
+        .collect()
+}
+
+/// What the kernel offers that seccompiler does not: refused, never ignored.
+fn refuse_what_we_cannot_do(profile: &LinuxSeccomp) -> Result<()> {
+    if profile.listener_path().is_some() {
+        return Err(Failure::new(
+            "linux.seccomp.listenerPath is not supported by mini-runc",
+        ));
+    }
+    for flag in profile.flags().iter().flatten() {
+        if *flag != LinuxSeccompFilterFlag::SeccompFilterFlagTsync {
+            let name = serde_json::to_value(flag).unwrap_or_default();
+            return Err(Failure::new(format!(
+                "linux.seccomp.flags: {} is not supported by mini-runc",
+                name.as_str().unwrap_or("?")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// x86-64's x32 calls carry the architecture's own audit number, with bit 30 set
+/// in the call's: no rule names them, so they would get a filter's default answer
+/// ("allow", in a deny-list). Killed, as calls of other architectures are.
+fn x32_guard() -> Option<BpfProgram> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
     let instruction = |code: u32, jt: u8, jf: u8, k: u32| sock_filter {
         code: code as u16,
         jt,
         jf,
         k,
     };
-    let clone3 = [
+    Some(vec![
         // A = seccomp_data.nr (at offset 0)
         instruction(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
-        // if A == clone3 go on, else skip one
+        // if A >= 0x40000000 go on, else skip one
         instruction(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
             0,
             1,
-            libc::SYS_clone3 as u32,
+            0x4000_0000,
         ),
-        // return ERRNO(ENOSYS)
         instruction(
             libc::BPF_RET | libc::BPF_K,
             0,
             0,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            libc::SECCOMP_RET_KILL_PROCESS,
         ),
-    ];
-    Ok(clone3.into_iter().chain(allow_list).collect())
+        instruction(libc::BPF_RET | libc::BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ])
 }
 
-/// Install the profile on this process; exec keeps it, for good. Needs
-/// no_new_privs (or CAP_SYS_ADMIN), so it comes after `drop_privileges`.
-pub fn apply_default_profile() -> Result<()> {
-    let filter = default_profile()?;
-    narrate::step(
-        format!(
-            "seccomp(SECCOMP_SET_MODE_FILTER, {} instructions)   # {} system calls allowed, EPERM for the rest",
-            filter.len(),
-            ALLOWED.len() + ALLOWED_ON_THIS_ARCH.len() + 3
-        ),
-        "# no shell equivalent: docker run's default --security-opt seccomp=...",
-    );
-    seccompiler::apply_filter(&filter)
-        .map_err(|e| Failure::new(format!("installing the seccomp filter: {e}")))
+impl Filters {
+    /// Install them on this process; exec keeps them, for good. Needs no_new_privs
+    /// or CAP_SYS_ADMIN.
+    pub fn apply(&self) -> Result<()> {
+        let instructions: usize = self.programs.iter().map(Vec::len).sum();
+        narrate::step(
+            format!(
+                "seccomp(SECCOMP_SET_MODE_FILTER) x{}   # {instructions} instructions; {} calls named, the rest get the default answer",
+                self.programs.len(),
+                self.calls
+            ),
+            "# no shell equivalent: docker run's --security-opt seccomp=...",
+        );
+        for program in &self.programs {
+            seccompiler::apply_filter(program)
+                .map_err(|e| Failure::new(format!("installing the seccomp filter: {e}")))?;
+        }
+        Ok(())
+    }
 }
-// ANCHOR_END: filters
+
+/// Docker's default profile, on this process.
+pub fn apply_default_profile() -> Result<()> {
+    compile(&docker_default())?.apply()
+}
 
 #[cfg(test)]
 mod tests {
@@ -444,9 +614,11 @@ mod tests {
 
     #[test]
     fn the_profile_compiles_and_fits_in_a_bpf_program() {
-        let program = default_profile().expect("compiles");
-        // BPF_MAXINSNS: the kernel refuses longer programs.
-        assert!(program.len() <= 4096, "{} instructions", program.len());
+        let filters = compile(&docker_default()).expect("compiles");
+        for program in &filters.programs {
+            // BPF_MAXINSNS: the kernel refuses longer programs.
+            assert!(program.len() <= 4096, "{} instructions", program.len());
+        }
     }
 
     #[test]
@@ -466,10 +638,109 @@ mod tests {
         }
     }
 
+    /// The answers a forked child gets under `filters` to `calls` (errno, 0 for
+    /// success), and the signal that ended it, if one did.
+    fn answers(filters: &Filters, calls: &[&dyn Fn() -> libc::c_long]) -> (Vec<u8>, Option<i32>) {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        // SAFETY: the child makes system calls, writes to a pipe, and _exits.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => {
+                // SAFETY: integer arguments only.
+                unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                filters.apply().expect("install");
+                for call in calls {
+                    let answer = match call() {
+                        -1 => std::io::Error::last_os_error().raw_os_error().unwrap_or(-1) as u8,
+                        _ => 0,
+                    };
+                    let _ = nix::unistd::write(&write, &[answer]);
+                }
+                // SAFETY: end the child here.
+                unsafe { libc::_exit(0) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(write);
+                let status = nix::sys::wait::waitpid(child, None).expect("wait");
+                let mut answers = vec![];
+                std::io::Read::read_to_end(&mut std::fs::File::from(read), &mut answers)
+                    .expect("read");
+                let signal = match status {
+                    nix::sys::wait::WaitStatus::Signaled(_, signal, _) => Some(signal as i32),
+                    _ => None,
+                };
+                (answers, signal)
+            }
+        }
+    }
+
+    /// A deny-list in config.json's format: everything allowed but what is named.
+    #[test]
+    fn a_profile_in_the_spec_format_answers_as_written() {
+        let profile: LinuxSeccomp = serde_json::from_str(
+            r#"{
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["mkdirat", "no_such_call"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                    {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO",
+                     "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                              {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}
+                ]
+            }"#,
+        )
+        .expect("a profile");
+        let filters = compile(&profile).expect("compiles");
+        // SAFETY (in the closures): system calls with integer or constant arguments.
+        let (answers, signal) = answers(
+            &filters,
+            &[
+                &|| unsafe { libc::syscall(libc::SYS_getppid) },
+                &|| unsafe {
+                    libc::syscall(
+                        libc::SYS_mkdirat,
+                        libc::AT_FDCWD,
+                        c"/nonexistent/x".as_ptr(),
+                        0o755,
+                    )
+                },
+                // either of two values of the same argument: refused
+                &|| unsafe { libc::syscall(libc::SYS_getpriority, 1, 0) },
+                &|| unsafe { libc::syscall(libc::SYS_getpriority, 2, 0) },
+                &|| unsafe { libc::syscall(libc::SYS_getpriority, 0, 0) },
+                // the x32 numbering of getppid: killed
+                #[cfg(target_arch = "x86_64")]
+                &|| unsafe { libc::syscall(libc::SYS_getppid | 0x4000_0000) },
+            ],
+        );
+        let (eacces, eperm) = (libc::EACCES as u8, libc::EPERM as u8);
+        assert_eq!(answers[..5], [0, eacces, eperm, eperm, 0]);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(signal, Some(libc::SIGSYS), "an x32 call is killed");
+        }
+    }
+
+    #[test]
+    fn what_the_kernel_has_and_seccompiler_lacks_is_refused() {
+        let refused = |json: &str| {
+            let profile: LinuxSeccomp = serde_json::from_str(json).expect("a profile");
+            compile(&profile)
+                .expect_err("refused")
+                .message()
+                .to_string()
+        };
+        assert_eq!(
+            refused(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#),
+            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY needs a listener mini-runc does not have"
+        );
+        assert_eq!(
+            refused(r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"]}"#),
+            "linux.seccomp.flags: SECCOMP_FILTER_FLAG_LOG is not supported by mini-runc"
+        );
+    }
+
     /// What the kernel answers, under the profile, in a forked child.
     #[test]
     fn the_kernel_answers_eperm_enosys_or_lets_through() {
-        let filter = default_profile().expect("compiles");
+        let filters = compile(&docker_default()).expect("compiles");
         let (read, write) = nix::unistd::pipe().expect("pipe");
         // SAFETY: the child makes system calls, writes to a pipe, and _exits.
         match unsafe { nix::unistd::fork() }.expect("fork") {
@@ -481,7 +752,7 @@ mod tests {
                 // SAFETY: integer arguments only; nothing outlives the child.
                 let answers = unsafe {
                     libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                    seccompiler::apply_filter(&filter).expect("install");
+                    filters.apply().expect("install");
                     [
                         errno(libc::syscall(libc::SYS_getppid)),
                         errno(libc::syscall(libc::SYS_keyctl, 0, -3, 0)),
