@@ -337,12 +337,16 @@ pub fn enter_rootfs(plan: &Plan, rootfs: &Path) -> Result<()> {
 }
 // ANCHOR_END: prepare_rootfs
 
-/// What every root gets last: `--device` nodes, the binds, then `pivot_root`.
+/// What every root gets last: `--device` nodes, the binds, the runtime's step
+/// before `pivot_root` (while the host's paths still resolve), then `pivot_root`.
 fn finish_rootfs(plan: &Plan, rootfs: &Path, in_user_ns: bool) -> Result<()> {
     for node in &plan.devices {
         add_device(rootfs, node, in_user_ns)?;
     }
     bind_all(rootfs, &plan.binds)?;
+    if let Some(step) = &plan.extension.before_pivot_root {
+        (step.0)()?;
+    }
     pivot_into(rootfs)
 }
 

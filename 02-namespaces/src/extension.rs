@@ -46,6 +46,9 @@ pub struct Extension {
     /// The directory the command starts in (a new container's is created if missing,
     /// as Docker does; a joining process's must exist).
     pub workdir: Option<PathBuf>,
+    /// Called in the child once its root is ready, before `pivot_root`: the host's
+    /// paths still resolve (mini-runc runs an OCI bundle's createContainer hooks).
+    pub before_pivot_root: Option<Hook>,
     /// Called in the child just before exec, inside the new root (mini-docker
     /// mounts its tmpfs, masks /proc paths and takes away capabilities there).
     pub before_exec: Option<Hook>,

@@ -230,11 +230,11 @@ fn bad_input_is_refused_and_leaves_nothing() {
     }
     let original = std::fs::read_to_string(runtime.bundle().join("config.json")).expect("config");
     let bad_configs: [(&str, Edit); 9] = [
-        ("a hook in the container's namespaces", |c| {
-            c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]})
+        ("a hook's relative path", |c| {
+            c["hooks"] = json!({"createContainer": [{"path": "true"}]})
         }),
-        ("a seccomp profile", |c| {
-            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        ("a seccomp answer that needs a listener", |c| {
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY"})
         }),
         (
             "a namespace to join",
@@ -301,7 +301,8 @@ fn config_fields_are_honoured() {
         c["root"]["readonly"] = json!(true);
         c["process"]["cwd"] = json!("/tmp/work");
         c["process"]["env"] = json!(["PATH=/bin", "GREETING=hi"]);
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 0o027});
         c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
         c["process"]["oomScoreAdj"] = json!(100);
         c["process"]["capabilities"] = json!({
@@ -309,7 +310,11 @@ fn config_fields_are_honoured() {
             "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
             "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
         c["linux"]["sysctl"] = json!({"kernel.shmmni": "1234"});
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]});
         c["linux"]["maskedPaths"] = json!(["/proc/interrupts", "/etc/hostname"]);
+        c["linux"]["devices"] = json!([{"path": "/dev/lab-null", "type": "c", "major": 1,
+            "minor": 3, "fileMode": 0o620, "uid": 1000, "gid": 20}]);
         c["linux"]["resources"] = json!({
             "memory": {"limit": 64 << 20}, "pids": {"limit": 42},
             "devices": [{"allow": false, "access": "rwm"},
@@ -329,6 +334,8 @@ fn config_fields_are_honoured() {
             cat /proc/sys/kernel/shmmni; grep -E 'Cap(Eff|Bnd)' /proc/self/status; \
             wc -c < /proc/interrupts; wc -c < /etc/hostname; cat /shared/note; \
             touch /shared/x /x 2>&1; df /tmp | tail -1 | awk '{print $2}'; \
+            umask; mkdir /tmp/d 2>&1; grep Seccomp: /proc/self/status; \
+            stat -c '%F %t:%T %a %u:%g' /dev/lab-null; echo x > /dev/lab-null && echo written; \
             while [ ! -e /tmp/go ]; do :; done"
         ]);
     });
@@ -408,12 +415,24 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
     let runtime = Runtime::new();
     let seen = runtime.dir.path().join("seen");
     std::fs::create_dir(&seen).expect("mkdir");
-    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}.json", seen.display())]});
+    // Each hook keeps its state and its mount namespace; the host's paths, but for
+    // startContainer's, which resolve in the container (where `seen` is /seen).
+    let hook = |name: &str, dir: &std::path::Path| {
+        let dir = dir.display();
+        let script =
+            format!("cat > {dir}/{name}.json; readlink /proc/self/ns/mnt > {dir}/{name}.mnt");
+        json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+    };
+    let inside = std::path::Path::new("/seen");
     runtime.config(|c| {
         c["process"]["args"] = json!(["sleep", "1000"]);
+        c["mounts"].as_array_mut().expect("mounts").push(json!({
+            "destination": "/seen", "source": seen, "options": ["bind"]}));
         c["hooks"] = json!({
-            "prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")],
-            "poststart": [hook("poststart")], "poststop": [hook("poststop")]});
+            "prestart": [hook("prestart", &seen)], "createRuntime": [hook("createRuntime", &seen)],
+            "createContainer": [hook("createContainer", &seen)],
+            "startContainer": [hook("startContainer", inside)],
+            "poststart": [hook("poststart", &seen)], "poststop": [hook("poststop", &seen)]});
     });
     let read = |name: &str| -> Value {
         let text = std::fs::read_to_string(seen.join(format!("{name}.json"))).unwrap_or_default();
@@ -422,20 +441,41 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
     let created = runtime.create("h1");
     assert_eq!(created.code, 0, "{}", created.stderr);
     let pid = runtime.state("h1")["pid"].clone();
+    let container_mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).expect("its mount ns");
     assert_eq!(read("poststart"), Value::Null, "poststart ran before start");
+    assert_eq!(
+        read("startContainer"),
+        Value::Null,
+        "startContainer ran before start"
+    );
     assert_eq!(runtime.rc(&["start", "h1"]).output().code, 0);
+    wait_until("startContainer's record", || {
+        seen.join("startContainer.mnt").exists().then_some(())
+    });
     assert_eq!(runtime.rc(&["kill", "h1", "KILL"]).output().code, 0);
     wait_until("the container to stop", || {
         (runtime.state("h1")["status"] == "stopped").then_some(())
     });
     assert_eq!(runtime.rc(&["delete", "h1"]).output().code, 0);
     let mut seen_states = String::new();
-    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         let state = read(name);
         assert_eq!(state["id"], "h1", "{name}: {state}");
         let pid_matches = state["pid"] == pid || state["status"] == "stopped";
         assert!(pid_matches, "{name}: {state} (pid {pid})");
-        seen_states += &format!("{name}: {}\n", state["status"]);
+        let mnt = std::fs::read_to_string(seen.join(format!("{name}.mnt"))).unwrap_or_default();
+        let where_ = match mnt.trim() == container_mnt.to_string_lossy() {
+            true => "the container's namespaces",
+            false => "the runtime's namespaces",
+        };
+        seen_states += &format!("{name}: {}, in {where_}\n", state["status"]);
     }
     runtime.assert_gone("h1");
     runtime.config(|c| {
@@ -445,5 +485,21 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
     let failed = runtime.create("h2");
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     runtime.assert_gone("h2");
-    snap("runtime_hooks", &format!("{seen_states}{}", failed.stderr));
+    // A failing startContainer hook ends the container: said on its stderr.
+    runtime.config(|c| {
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo not today >&2; exit 3"]}]});
+    });
+    assert_eq!(runtime.create("h3").code, 0);
+    assert_eq!(runtime.rc(&["start", "h3"]).output().code, 0);
+    wait_until("h3 to stop", || {
+        (runtime.state("h3")["status"] == "stopped").then_some(())
+    });
+    let said = std::fs::read_to_string(runtime.dir.path().join("h3.err")).unwrap_or_default();
+    assert_eq!(runtime.rc(&["delete", "h3"]).output().code, 0);
+    runtime.assert_gone("h3");
+    snap(
+        "runtime_hooks",
+        &format!("{seen_states}{}{said}", failed.stderr),
+    );
 }

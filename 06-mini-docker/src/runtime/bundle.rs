@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use caps::CapsHashSet;
 use ch02_namespaces::namespace::{Namespace, Namespaces};
-use ch02_namespaces::plan::{Plan, Request, plan};
+use ch02_namespaces::plan::{DeviceNode, Plan, Request, plan};
 use ch03_cgroups::devices::DeviceRule;
 use ch03_cgroups::limits::Limits;
 use ch03_cgroups::place::Place;
@@ -19,24 +19,20 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 use serde_json::Value;
 
 use crate::runtime::mounts;
-use crate::runtime::process::LastSteps;
+use crate::runtime::process::{LastSteps, ProcessSteps};
 
 /// The runtime spec's version we follow.
 pub const OCI_VERSION: &str = "1.2.0";
 
 /// Fields of config.json mini-runc does not honour (yet): refused when present,
 /// so that a container never runs without what its config asked for.
-const NOT_SUPPORTED: [&str; 24] = [
-    "/hooks/createContainer",
-    "/hooks/startContainer",
+const NOT_SUPPORTED: [&str; 20] = [
     "/process/terminal",
     "/process/apparmorProfile",
     "/process/selinuxLabel",
     "/process/scheduler",
     "/process/ioPriority",
     "/process/execCPUAffinity",
-    "/linux/seccomp",
-    "/linux/devices",
     "/linux/intelRdt",
     "/linux/memoryPolicy",
     "/linux/personality",
@@ -158,6 +154,7 @@ impl Bundle {
                 process.cwd().display()
             )));
         }
+        check_hooks(&self.spec)?;
         let uts = namespaces.contains(&Namespace::Uts);
         if (self.spec.hostname().is_some() || self.spec.domainname().is_some()) && !uts {
             return Err(Failure::new(
@@ -183,6 +180,7 @@ impl Bundle {
                 })
                 .collect::<Result<_>>()?,
         );
+        plan.devices = devices_to_make(&linux)?;
         plan.extension.workdir = Some(process.cwd().clone());
         let last_steps = self.last_steps(&process, &linux, &namespaces)?;
         Ok(Translated {
@@ -202,7 +200,6 @@ impl Bundle {
         linux: &oci_spec::runtime::Linux,
         namespaces: &Namespaces,
     ) -> Result<LastSteps> {
-        let user = process.user();
         let readonly_root = self.spec.root().as_ref().and_then(|r| r.readonly());
         Ok(LastSteps {
             sysctl: sysctl(linux, namespaces)?,
@@ -217,19 +214,115 @@ impl Bundle {
             masked_paths: linux.masked_paths().clone().unwrap_or_default(),
             readonly_paths: linux.readonly_paths().clone().unwrap_or_default(),
             readonly_root: readonly_root.unwrap_or(false),
-            oom_score_adj: process.oom_score_adj(),
-            rlimits: rlimits(process)?,
-            env: process.env().clone().unwrap_or_default(),
-            user: (
-                user.uid(),
-                user.gid(),
-                user.additional_gids().clone().unwrap_or_default(),
-            ),
-            capabilities: capabilities(process)?,
-            no_new_privileges: process.no_new_privileges().unwrap_or(false),
-            program: (process.args().iter().flatten().next().cloned()).unwrap_or_default(),
+            process: process_steps(process, linux)?,
+            create_container: (self.spec.hooks().as_ref())
+                .and_then(|h| h.create_container().clone())
+                .unwrap_or_default(),
+            start_container: (self.spec.hooks().as_ref())
+                .and_then(|h| h.start_container().clone())
+                .unwrap_or_default(),
         })
     }
+}
+
+/// `process`, with the container's seccomp profile: for its first process and for
+/// each one `exec` adds.
+pub fn process_steps(
+    process: &oci_spec::runtime::Process,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<ProcessSteps> {
+    let user = process.user();
+    let seccomp = (linux.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()
+        .map_err(|e| Failure::new(format!("config.json: {}", e.message())))?;
+    Ok(ProcessSteps {
+        oom_score_adj: process.oom_score_adj(),
+        rlimits: rlimits(process)?,
+        env: process.env().clone().unwrap_or_default(),
+        user: (
+            user.uid(),
+            user.gid(),
+            user.additional_gids().clone().unwrap_or_default(),
+        ),
+        umask: user.umask(),
+        capabilities: capabilities(process)?,
+        no_new_privileges: process.no_new_privileges().unwrap_or(false),
+        seccomp,
+        program: (process.args().iter().flatten().next().cloned()).unwrap_or_default(),
+    })
+}
+
+/// `linux.devices`: nodes made in the container (whether it may use them is
+/// `resources.devices`' to say). Those every container gets are made anyway.
+fn devices_to_make(linux: &oci_spec::runtime::Linux) -> Result<Vec<DeviceNode>> {
+    use oci_spec::runtime::LinuxDeviceType as Type;
+    let standard = |path: &Path| {
+        (ch02_namespaces::container_fs::DEVICES.iter())
+            .any(|(name, ..)| path == Path::new("/dev").join(name))
+    };
+    (linux.devices().iter().flatten().enumerate())
+        .filter(|(_, d)| !standard(d.path()))
+        .map(|(i, d)| {
+            let bad = |why: &str| {
+                Failure::new(format!(
+                    "config.json: linux.devices[{i}] {}: {why}",
+                    d.path().display()
+                ))
+            };
+            if !d.path().is_absolute()
+                || d.path()
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(bad("must be an absolute path, without '..'"));
+            }
+            let block = match d.typ() {
+                Type::C | Type::U => false,
+                Type::B => true,
+                Type::A | Type::P => return Err(bad("only c, u and b nodes can be made")),
+            };
+            let number = |n: i64| u64::try_from(n).map_err(|_| bad("a negative device number"));
+            Ok(DeviceNode {
+                // In a user namespace, where mknod is refused, the host's node is bound.
+                host: d.path().clone(),
+                path: d.path().clone(),
+                block,
+                major: number(d.major())?,
+                minor: number(d.minor())?,
+                mode: d.file_mode().unwrap_or(0o666),
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Every hook's path is absolute (the spec's rule: no PATH lookup).
+#[allow(deprecated)] // prestart: still what engines send
+fn check_hooks(spec: &Spec) -> Result<()> {
+    let Some(h) = spec.hooks() else {
+        return Ok(());
+    };
+    let lists = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (field, list) in lists {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(Failure::new(format!(
+                    "config.json: hooks.{field}[{i}].path {:?}: must be an absolute path",
+                    hook.path()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `linux.namespaces`: each type once; a type not listed is the runtime's own.

@@ -86,13 +86,17 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
     let group = undo.group.insert(group);
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).context(|| "pipe".into());
     let ((ready_read, ready_write), (report_read, report_write)) = (pipe()?, pipe()?);
+    let (state_read, state_write) = pipe()?;
     let handshake = Handshake {
         ready: ready_write.as_raw_fd(),
         exec_fifo: exec_fifo.as_raw_fd(),
+        state: state_read.as_raw_fd(),
     };
     let plan = &mut translated.plan;
     plan.extension.report_failure = Some(report_write.as_raw_fd());
-    plan.extension.before_exec = Some(translated.last_steps.hook(handshake));
+    let (before_pivot_root, last) = translated.last_steps.hooks(handshake);
+    plan.extension.before_pivot_root = Some(before_pivot_root);
+    plan.extension.before_exec = Some(last);
     let child = spawn::start(plan)?;
     let prepared = (translated.maps.as_ref())
         .map_or(Ok(()), |(uid, gid)| write_maps(child.pid, uid, gid))
@@ -104,14 +108,24 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
                 "createRuntime",
                 &container.saved.hooks.create_runtime,
                 &state,
-            )
+            )?;
+            // For the hooks the child runs itself.
+            let line = format!("{state}\n");
+            nix::unistd::write(&state_write, line.as_bytes()).context(|| "pipe".into())?;
+            Ok(())
         });
     if let Err(failure) = prepared {
         child.abandon();
         return Err(failure);
     }
     let pid = child.go();
-    drop((ready_write, report_write, exec_fifo));
+    drop((
+        ready_write,
+        report_write,
+        exec_fifo,
+        state_read,
+        state_write,
+    ));
     wait_until_ready(pid, ready_read, report_read)?;
     container.started(pid.as_raw());
     container.save()?;

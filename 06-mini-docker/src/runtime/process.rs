@@ -4,6 +4,7 @@
 //! follows is the only thing left.
 
 use std::os::fd::RawFd;
+use std::sync::{Arc, OnceLock};
 
 use caps::{CapSet, CapsHashSet};
 use ch02_namespaces::extension::Hook;
@@ -23,6 +24,16 @@ pub struct LastSteps {
     pub readonly_paths: Vec<String>,
     /// `root.readonly`.
     pub readonly_root: bool,
+    pub process: ProcessSteps,
+    /// `hooks.createContainer`: run by the child, in its namespaces, before `pivot_root`.
+    pub create_container: Vec<oci_spec::runtime::Hook>,
+    /// `hooks.startContainer`: run by the child once `start` has come, before the program.
+    pub start_container: Vec<oci_spec::runtime::Hook>,
+}
+
+/// What `process` asks for: the container's first process, or one `exec` adds.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSteps {
     pub oom_score_adj: Option<i32>,
     /// `process.rlimits`: (resource, soft, hard).
     pub rlimits: Vec<(u32, u64, u64)>,
@@ -30,9 +41,13 @@ pub struct LastSteps {
     pub env: Vec<String>,
     /// `process.user`: uid, gid, additional gids.
     pub user: (u32, u32, Vec<u32>),
+    /// `process.user.umask`.
+    pub umask: Option<u32>,
     /// `process.capabilities`: bounding, effective, inheritable, permitted, ambient.
     pub capabilities: [CapsHashSet; 5],
     pub no_new_privileges: bool,
+    /// `linux.seccomp`, compiled.
+    pub seccomp: Option<crate::seccomp::Filters>,
     /// The program, `process.args[0]`: looked up before `start`, so that a missing
     /// one fails `create`, as with runc.
     pub program: String,
@@ -45,15 +60,28 @@ pub struct LastSteps {
 pub struct Handshake {
     pub ready: RawFd,
     pub exec_fifo: RawFd,
+    /// Where the parent writes the container's state (one line of JSON) for the
+    /// hooks the child runs.
+    pub state: RawFd,
 }
 
+/// The state, read once by whichever of the child's hooks comes first.
+type State = Arc<OnceLock<serde_json::Value>>;
+
 impl LastSteps {
-    pub fn hook(self, handshake: Handshake) -> Hook {
-        Hook(std::sync::Arc::new(move || self.run(handshake)))
+    /// The child's two steps: before `pivot_root`, and last of all.
+    pub fn hooks(self, handshake: Handshake) -> (Hook, Hook) {
+        let state = State::default();
+        let (hooks, early) = (self.create_container.clone(), state.clone());
+        let before_pivot_root = Hook(Arc::new(move || {
+            in_container("createContainer", &hooks, &early, handshake.state)
+        }));
+        let last = Hook(Arc::new(move || self.run(handshake, &state)));
+        (before_pivot_root, last)
     }
 
     // ANCHOR: last_steps
-    fn run(&self, handshake: Handshake) -> Result<()> {
+    fn run(&self, handshake: Handshake, state: &State) -> Result<()> {
         for (path, value) in &self.sysctl {
             narrate::step(
                 format!("write({path:?}, {value:?})"),
@@ -75,6 +103,72 @@ impl LastSteps {
             nix::mount::mount(None::<&str>, "/", None::<&str>, ro, None::<&str>)
                 .context(|| "root.readonly".into())?;
         }
+        self.process.run()?;
+        wait_for_start(handshake)?;
+        // Nobody reads our report any more (create has returned): a failure now is
+        // said on the container's stderr, as runc's init does.
+        if let Err(failure) = in_container(
+            "startContainer",
+            &self.start_container,
+            state,
+            handshake.state,
+        ) {
+            eprintln!("mini-runc: {failure}");
+            // SAFETY: end the child here, without the parent's exit handlers.
+            unsafe { libc::_exit(1) }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: last_steps
+}
+
+/// Run the child's own hooks, with the state the parent wrote (its status: what
+/// the container is at that moment).
+fn in_container(
+    field: &str,
+    hooks: &[oci_spec::runtime::Hook],
+    state: &State,
+    fd: RawFd,
+) -> Result<()> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let state = match state.get() {
+        Some(state) => state,
+        None => state.get_or_init(|| read_line(fd)),
+    };
+    let mut state = state.clone();
+    state["status"] = match field {
+        "createContainer" => "creating",
+        _ => "created",
+    }
+    .into();
+    crate::runtime::hooks::run(field, hooks, &state)
+}
+
+/// One line from the parent, as JSON (null if it said nothing).
+fn read_line(fd: RawFd) -> serde_json::Value {
+    let mut line = vec![];
+    let mut byte = [0u8; 1];
+    // SAFETY: the descriptor our parent left open for us.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    while let Ok(1) = nix::unistd::read(fd, &mut byte) {
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+    }
+    serde_json::from_slice(&line).unwrap_or_default()
+}
+
+impl ProcessSteps {
+    /// For a process `exec` adds: these steps only (the mounts are the container's).
+    pub fn hook(self) -> Hook {
+        Hook(Arc::new(move || self.run()))
+    }
+
+    // ANCHOR: process_steps
+    fn run(&self) -> Result<()> {
         if let Some(score) = self.oom_score_adj {
             std::fs::write("/proc/self/oom_score_adj", score.to_string())
                 .context(|| "process.oomScoreAdj".into())?;
@@ -83,10 +177,22 @@ impl LastSteps {
         self.set_environment();
         let path = std::env::var("PATH").unwrap_or_default();
         ch01_chroot::exec::resolve(&self.program, &path)?;
-        self.become_user()?;
-        wait_for_start(handshake)
+        if let Some(mask) = self.umask {
+            narrate::step(format!("umask({mask:#o})"), format!("umask {mask:03o}"));
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: before the
+        // capabilities go (as runc). With it, as late as can be: fewer calls to allow.
+        match &self.seccomp {
+            Some(filters) if !self.no_new_privileges => {
+                filters.apply()?;
+                self.become_user()
+            }
+            Some(filters) => self.become_user().and_then(|()| filters.apply()),
+            None => self.become_user(),
+        }
     }
-    // ANCHOR_END: last_steps
+    // ANCHOR_END: process_steps
 
     fn set_rlimits(&self) -> Result<()> {
         for (resource, soft, hard) in &self.rlimits {
