@@ -95,7 +95,10 @@ pub fn exec_in(
             if let Some(hook) = &options.while_running {
                 (hook.0)(child)?;
             }
-            wait_for(child)
+            match options.detach {
+                true => Ok(0),
+                false => wait_for(child),
+            }
         }
     }
 }

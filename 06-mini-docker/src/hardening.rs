@@ -160,7 +160,7 @@ pub fn last_steps(config: &Config) -> Hook {
     let config = config.clone();
     Hook(std::sync::Arc::new(move || {
         if config.tty {
-            crate::tty::make_console()?;
+            crate::tty::make_console(crate::tty::CONSOLE_SOCKET_FD, None)?;
         }
         for dir in &config.tmpfs {
             mount_tmpfs(dir)?;
@@ -191,7 +191,7 @@ pub fn exec_steps(config: &Config, tty: bool) -> Hook {
     let config = config.clone();
     Hook(std::sync::Arc::new(move || {
         if tty {
-            crate::tty::make_console()?;
+            crate::tty::make_console(crate::tty::CONSOLE_SOCKET_FD, None)?;
         }
         drop_privileges(&capabilities(&config)?)?;
         match seccomp {

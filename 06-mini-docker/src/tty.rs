@@ -52,7 +52,7 @@ pub fn set_window_size(fd: BorrowedFd, size: &Winsize) {
 /// `/dev/pts/ptmx` (devpts, where nothing can be made) without following a
 /// symlink, and checked to be the pty multiplexer; the slave comes from the master
 /// itself (`TIOCGPTPEER`), not from a `/dev/pts/N` looked up by name.
-pub fn make_console() -> Result<()> {
+pub fn make_console(socket: RawFd, size: Option<Winsize>) -> Result<()> {
     let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let master =
         open("/dev/pts/ptmx", flags, Mode::empty()).map_err(|e| fail("open /dev/pts/ptmx", e))?;
@@ -85,6 +85,9 @@ pub fn make_console() -> Result<()> {
     }
     // SAFETY: the kernel just gave us this descriptor.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some(size) = size {
+        set_window_size(master.as_fd(), &size);
+    }
     for target in 0..3 {
         // SAFETY: dup2 onto our own stdio descriptors.
         unsafe { libc::dup2(slave.as_raw_fd(), target) };
@@ -92,8 +95,8 @@ pub fn make_console() -> Result<()> {
     // A session leader with no terminal takes this one as its controlling terminal.
     // SAFETY: TIOCSCTTY takes an integer argument.
     unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
-    // SAFETY: fd 200 was left open for us by the monitor; we own it from here.
-    let socket = unsafe { OwnedFd::from_raw_fd(CONSOLE_SOCKET_FD) };
+    // SAFETY: left open for us by our parent; we own it from here.
+    let socket = unsafe { OwnedFd::from_raw_fd(socket) };
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(
         socket.as_raw_fd(),

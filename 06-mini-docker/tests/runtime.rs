@@ -33,6 +33,8 @@ impl Runtime {
             .rc(&["spec", "--bundle", &runtime.bundle().to_string_lossy()])
             .output();
         assert_eq!(out.code, 0, "{}", out.stderr);
+        // No terminal (`spec` asks for one, as runc's): output to plain files.
+        runtime.config(|c| c["process"]["terminal"] = json!(false));
         runtime
     }
 
@@ -66,17 +68,18 @@ impl Runtime {
     /// `create`: the container's process inherits our stdio, as with runc, so its
     /// output goes to a file (`ID.out`), and so does ours.
     fn create(&self, id: &str) -> Outcome {
-        let out = self.dir.path().join(format!("{id}.out"));
-        let err = self.dir.path().join(format!("{id}.err"));
+        let bundle = self.bundle().to_string_lossy().into_owned();
+        self.to_files(id, &["create", "--bundle", &bundle, id])
+    }
+
+    /// `mini-runc ARGS` with stdout and stderr in files `NAME.out` and `NAME.err`:
+    /// for what leaves a process behind holding them (a pipe would never end).
+    fn to_files(&self, name: &str, args: &[&str]) -> Outcome {
+        let out = self.dir.path().join(format!("{name}.out"));
+        let err = self.dir.path().join(format!("{name}.err"));
         let status = std::process::Command::new(RUNC)
-            .args([
-                "--root",
-                &self.root().to_string_lossy(),
-                "create",
-                "--bundle",
-            ])
-            .arg(self.bundle())
-            .arg(id)
+            .args(["--root", &self.root().to_string_lossy()])
+            .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::fs::File::create(&out).expect("out"))
             .stderr(std::fs::File::create(&err).expect("err"))
@@ -502,4 +505,174 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
         "runtime_hooks",
         &format!("{seen_states}{}{said}", failed.stderr),
     );
+}
+
+/// `exec`: one more process in the container's namespaces, root and cgroup,
+/// from flags or from a `--process` file, in the foreground or detached.
+#[test]
+fn exec_adds_a_process_to_a_running_container() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+    assert_eq!(runtime.create("e1").code, 0);
+    // Created is enough: the container (namespaces, root, cgroup) exists, only its
+    // own program waits for start.
+    let (code, text) = runtime
+        .rc(&["exec", "e1", "sh", "-c", "echo before start"])
+        .transcript();
+    assert_eq!(code, 0, "{text}");
+    let mut transcript = text;
+    assert_eq!(runtime.rc(&["start", "e1"]).output().code, 0);
+    let init = runtime.state("e1")["pid"].as_i64().expect("pid");
+    let same = |ns: &str, pid: i64| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).ok()
+            == std::fs::read_link(format!("/proc/{init}/ns/{ns}")).ok()
+    };
+    for args in [
+        &["exec", "e1", "sh", "-c", "echo in e1; hostname; exit 7"][..],
+        &[
+            "exec",
+            "--user",
+            "1000:1000",
+            "--cwd",
+            "/tmp",
+            "--env",
+            "X=1",
+            "e1",
+            "sh",
+            "-c",
+            "id; pwd; echo X=$X",
+        ],
+        &["exec", "e1", "nosuch"],
+        &["exec", "--detach", "--tty", "e1", "sh"],
+    ] {
+        transcript += &runtime.rc(args).transcript().1;
+    }
+    // Detached, from a process file, as conmon and containerd's shim ask.
+    let process = runtime.dir.path().join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["sleep", "999"], "cwd": "/", "env": ["PATH=/bin"],
+               "user": {"uid": 0, "gid": 0}})
+        .to_string(),
+    )
+    .expect("process.json");
+    let pid_file = runtime.dir.path().join("exec.pid");
+    let out = runtime.to_files(
+        "detached",
+        &[
+            "exec",
+            "--detach",
+            "--pid-file",
+            &pid_file.to_string_lossy(),
+            "--process",
+            &process.to_string_lossy(),
+            "e1",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .expect("the pid file")
+        .parse()
+        .expect("a PID");
+    for ns in ["pid", "mnt", "net", "uts", "ipc"] {
+        assert!(
+            same(ns, pid),
+            "the exec'd process is not in e1's {ns} namespace"
+        );
+    }
+    let in_group = |pid: i64| {
+        let out = runtime.rc(&["ps", "--format", "json", "e1"]).output();
+        serde_json::from_str::<Vec<i64>>(&out.stdout)
+            .unwrap_or_default()
+            .contains(&pid)
+    };
+    assert!(in_group(pid), "the exec'd process is not in e1's cgroup");
+    assert_eq!(
+        runtime.rc(&["kill", "--all", "e1", "KILL"]).output().code,
+        0
+    );
+    wait_until("e1 to stop", || {
+        (runtime.state("e1")["status"] == "stopped").then_some(())
+    });
+    transcript += &runtime.rc(&["exec", "e1", "true"]).transcript().1;
+    assert_eq!(runtime.rc(&["delete", "e1"]).output().code, 0);
+    runtime.assert_gone("e1");
+    snap("runtime_exec", &runtime.redact(&transcript));
+}
+
+/// `process.terminal`: a pty of the container's, its master sent over the
+/// engine's `--console-socket` (runc's protocol: one byte and the descriptor in
+/// SCM_RIGHTS); or, for `run` in the foreground, relayed by mini-runc itself.
+#[test]
+fn a_terminal_goes_to_the_console_socket() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 33, "width": 101});
+        c["process"]["args"] = json!(["sh", "-c", "tty; stty size; echo done"]);
+    });
+    let socket_path = runtime.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket_path).expect("bind");
+    let out = runtime
+        .rc(&[
+            "create",
+            "--bundle",
+            &runtime.bundle().to_string_lossy(),
+            "--console-socket",
+            &socket_path.to_string_lossy(),
+            "t1",
+        ])
+        .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (stream, _) = listener.accept().expect("mini-runc connects");
+    let master = mini_docker::tty::receive_console(&std::os::fd::OwnedFd::from(stream))
+        .expect("the master, over SCM_RIGHTS");
+    assert_eq!(runtime.rc(&["start", "t1"]).output().code, 0);
+    let mut seen = String::new();
+    let mut terminal = std::fs::File::from(master);
+    wait_until("the program's output on the pty", || {
+        let mut buf = [0u8; 256];
+        match std::io::Read::read(&mut terminal, &mut buf) {
+            Ok(n) if n > 0 => seen += &String::from_utf8_lossy(&buf[..n]),
+            _ => return Some(()), // EIO: the program has ended
+        }
+        seen.contains("done").then_some(())
+    });
+    wait_until("t1 to stop", || {
+        (runtime.state("t1")["status"] == "stopped").then_some(())
+    });
+    assert_eq!(runtime.rc(&["delete", "t1"]).output().code, 0);
+    let mut transcript = format!("on the console socket's pty:\n{}", seen.replace('\r', ""));
+    // Foreground, without a socket: mini-runc relays the pty to its own stdout.
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let (code, text) = runtime.rc(&["run", "--bundle", &bundle, "t2"]).transcript();
+    assert_eq!(code, 0, "{text}");
+    transcript += &text.replace('\r', "");
+    for args in [
+        &["run", "--bundle", &bundle, "--detach", "t3"][..],
+        &["create", "--bundle", &bundle, "t3"],
+    ] {
+        let (code, text) = runtime.rc(args).transcript();
+        assert_eq!(code, 1, "{text}");
+        transcript += &text;
+    }
+    runtime.config(|c| c["process"]["terminal"] = json!(false));
+    let (code, text) = runtime
+        .rc(&[
+            "create",
+            "--bundle",
+            &bundle,
+            "--console-socket",
+            &socket_path.to_string_lossy(),
+            "t4",
+        ])
+        .transcript();
+    assert_eq!(code, 1, "{text}");
+    transcript += &text;
+    for id in ["t1", "t2", "t3", "t4"] {
+        runtime.assert_gone(id);
+    }
+    snap("runtime_terminal", &runtime.redact(&transcript));
 }

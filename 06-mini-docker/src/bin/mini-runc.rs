@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use labkit::narrate;
 use labkit::{Failure, Result};
 use mini_docker::runtime::bundle::OCI_VERSION;
-use mini_docker::runtime::lifecycle::{self, CreateOptions};
+use mini_docker::runtime::lifecycle::{self, CreateOptions, ExecOptions};
 use mini_docker::runtime::state::Root;
 
 /// An OCI runtime, as runc is one: a bundle (config.json and a rootfs) in, a
@@ -80,6 +80,9 @@ enum Command {
         #[arg(short, long)]
         detach: bool,
     },
+    /// Run one more process in a container: config.json's process with these
+    /// changes, or the one described by --process.
+    Exec(ExecArgs),
     /// The processes in the container's cgroup.
     Ps {
         #[arg(short, long, value_enum, default_value = "table")]
@@ -134,14 +137,125 @@ struct CreateArgs {
     id: String,
 }
 
-impl CreateArgs {
-    fn options(&self) -> Result<CreateOptions> {
-        if self.console_socket.is_some() {
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// A JSON file with the process to run (config.json's `process` format).
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Return once the process runs (it is not waited for).
+    #[arg(short, long)]
+    detach: bool,
+    /// Write the process's PID here once it runs.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Allocate a terminal (its master goes to --console-socket).
+    #[arg(short, long)]
+    tty: bool,
+    /// A unix socket to send the terminal's master end to.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// The working directory.
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// KEY=VALUE added to the environment (repeatable).
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional gids (repeatable).
+    #[arg(short = 'g', long)]
+    additional_gids: Vec<u32>,
+    /// A capability to add to every set (repeatable).
+    #[arg(short, long)]
+    cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long)]
+    no_new_privs: bool,
+    /// Pass N descriptors above stderr on (not supported yet).
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    id: String,
+    /// The program and its arguments (without --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The process to run: --process's file, or the container's own with these flags.
+    fn process(&self, root: &Root) -> Result<oci_spec::runtime::Process> {
+        if self.preserve_fds > 0 {
             return Err(Failure::new(
-                "cannot use console socket if runc will not detach or allocate tty \
-                 (mini-runc: process.terminal is not supported yet)",
+                "--preserve-fds is not supported by mini-runc yet",
             ));
         }
+        if let Some(file) = &self.process {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Failure::new(format!("--process {}: {e}", file.display())))?;
+            let raw: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::new(format!("--process {}: {e}", file.display())))?;
+            mini_docker::runtime::bundle::refuse_unsupported(&raw, "/process", "--process: ")?;
+            return serde_json::from_value(raw)
+                .map_err(|e| Failure::new(format!("--process {}: {e}", file.display())));
+        }
+        if self.command.is_empty() {
+            return Err(Failure::new("exec needs a command (or --process FILE)"));
+        }
+        let container = root.load(&self.id)?;
+        let mut process = container.saved.process.clone().unwrap_or_default();
+        process.set_args(Some(self.command.clone()));
+        process.set_terminal(Some(self.tty));
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(self.env.iter().cloned());
+        process.set_env(Some(env));
+        if let Some(cwd) = &self.cwd {
+            process.set_cwd(cwd.clone());
+        }
+        if let Some(user) = &self.user {
+            let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+            let number = |n: &str| {
+                n.parse::<u32>()
+                    .map_err(|_| Failure::new(format!("--user {user}: give UID[:GID] as numbers")))
+            };
+            let mut u = process.user().clone();
+            u.set_uid(number(uid)?);
+            u.set_gid(number(gid)?);
+            process.set_user(u);
+        }
+        if !self.additional_gids.is_empty() {
+            let mut u = process.user().clone();
+            u.set_additional_gids(Some(self.additional_gids.clone()));
+            process.set_user(u);
+        }
+        if !self.cap.is_empty() {
+            let mut caps = process.capabilities().clone().unwrap_or_default();
+            let added = (self.cap.iter())
+                .map(|c| {
+                    c.parse::<oci_spec::runtime::Capability>()
+                        .map_err(|_| Failure::new(format!("--cap {c}: not a capability")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let with = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut set = set.clone().unwrap_or_default();
+                set.extend(added.iter().copied());
+                Some(set)
+            };
+            caps.set_bounding(with(caps.bounding()));
+            caps.set_effective(with(caps.effective()));
+            caps.set_permitted(with(caps.permitted()));
+            caps.set_inheritable(with(caps.inheritable()));
+            caps.set_ambient(with(caps.ambient()));
+            process.set_capabilities(Some(caps));
+        }
+        if self.no_new_privs {
+            process.set_no_new_privileges(Some(true));
+        }
+        Ok(process)
+    }
+}
+
+impl CreateArgs {
+    fn options(&self) -> Result<CreateOptions> {
         if self.no_pivot {
             return Err(Failure::new(
                 "--no-pivot: mini-runc always uses pivot_root (a rootfs on ramfs cannot be pivoted: use tmpfs)",
@@ -155,6 +269,7 @@ impl CreateArgs {
         Ok(CreateOptions {
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
         })
     }
 }
@@ -222,6 +337,14 @@ fn command(cli: &Cli) -> Result<i32> {
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::Run { create, detach } => {
             lifecycle::run(&root, &create.id, &create.options()?, *detach)
+        }
+        Command::Exec(args) => {
+            let options = ExecOptions {
+                detach: args.detach,
+                pid_file: args.pid_file.clone(),
+                console_socket: args.console_socket.clone(),
+            };
+            lifecycle::exec(&root, &args.id, &args.process(&root)?, &options)
         }
         Command::Ps { format, id } => ps(&root, id, *format),
         Command::Pause { id } => lifecycle::freeze(&root, id, true).map(|()| 0),
@@ -297,7 +420,8 @@ fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
+            "poststart", "poststop"],
         "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec",
             "sync", "async", "dirsync", "mand", "nomand", "atime", "noatime", "diratime",
             "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime", "bind",
@@ -307,14 +431,21 @@ fn features() -> serde_json::Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {"enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                    "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",
+                    "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE",
+                    "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": [format!("SCMP_ARCH_{}", std::env::consts::ARCH.to_uppercase())],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC"]},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
         }
     })
 }
 
-/// A default config.json (`runc spec`): busybox's `sh`, runc's namespaces, mounts,
+/// A default config.json (`runc spec`): `sh` on a terminal, runc's namespaces, mounts,
 /// capabilities, masked paths; a read-only `rootfs` next to it.
 fn spec(bundle: &std::path::Path, rootless: bool) -> Result<i32> {
     let path = bundle.join("config.json");
@@ -327,6 +458,10 @@ fn spec(bundle: &std::path::Path, rootless: bool) -> Result<i32> {
     let mut spec = oci_spec::runtime::Spec::default();
     spec.set_version(OCI_VERSION.to_string());
     spec.set_hostname(Some("mini-runc".to_string()));
+    // As runc's: an interactive `sh` on a terminal (`run` relays it to ours).
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_terminal(Some(true));
+    spec.set_process(Some(process));
     if rootless {
         let (uid, gid) = (
             nix::unistd::getuid().as_raw(),

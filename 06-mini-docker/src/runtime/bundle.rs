@@ -26,8 +26,7 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 /// Fields of config.json mini-runc does not honour (yet): refused when present,
 /// so that a container never runs without what its config asked for.
-const NOT_SUPPORTED: [&str; 20] = [
-    "/process/terminal",
+const NOT_SUPPORTED: [&str; 19] = [
     "/process/apparmorProfile",
     "/process/selinuxLabel",
     "/process/scheduler",
@@ -79,6 +78,20 @@ fn present(value: &Value) -> bool {
     }
 }
 
+/// Refuse what `raw` asks that mini-runc does not honour: `raw` is config.json
+/// (`base` ""), or a part of it (a process for `exec`: `base` "/process").
+pub fn refuse_unsupported(raw: &Value, base: &str, said: &str) -> Result<()> {
+    for field in NOT_SUPPORTED.iter().filter(|f| f.starts_with(base)) {
+        if raw.pointer(&field[base.len()..]).is_some_and(present) {
+            return Err(Failure::new(format!(
+                "{said}{} is not supported by mini-runc",
+                &field[1..].replace('/', ".")
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Bundle {
     // ANCHOR: load
     pub fn load(dir: &Path) -> Result<Bundle> {
@@ -92,14 +105,7 @@ impl Bundle {
         })?;
         let raw: Value =
             serde_json::from_str(&text).map_err(|e| Failure::new(format!("config.json: {e}")))?;
-        for field in NOT_SUPPORTED {
-            if raw.pointer(field).is_some_and(present) {
-                return Err(Failure::new(format!(
-                    "config.json: {} is not supported by mini-runc",
-                    &field[1..].replace('/', ".")
-                )));
-            }
-        }
+        refuse_unsupported(&raw, "", "config.json: ")?;
         for (i, ns) in (raw.pointer("/linux/namespaces").and_then(Value::as_array))
             .into_iter()
             .flatten()
@@ -144,16 +150,8 @@ impl Bundle {
         let namespaces = namespaces(&linux)?;
         let process = (self.spec.process().clone())
             .ok_or_else(|| Failure::new("config.json: process is missing"))?;
+        crate::runtime::lifecycle::check_process(&process, "config.json: process")?;
         let args = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(Failure::new("config.json: process.args must not be empty"));
-        }
-        if !process.cwd().is_absolute() {
-            return Err(Failure::new(format!(
-                "config.json: process.cwd {}: must be an absolute path",
-                process.cwd().display()
-            )));
-        }
         check_hooks(&self.spec)?;
         let uts = namespaces.contains(&Namespace::Uts);
         if (self.spec.hostname().is_some() || self.spec.domainname().is_some()) && !uts {
@@ -249,6 +247,15 @@ pub fn process_steps(
         capabilities: capabilities(process)?,
         no_new_privileges: process.no_new_privileges().unwrap_or(false),
         seccomp,
+        terminal: process.terminal().unwrap_or(false).then(|| {
+            let size = process.console_size().map(|s| nix::pty::Winsize {
+                ws_row: s.height() as u16,
+                ws_col: s.width() as u16,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            });
+            (size, -1)
+        }),
         program: (process.args().iter().flatten().next().cloned()).unwrap_or_default(),
     })
 }

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
+use ch02_namespaces::extension::{Extension, ParentHook};
 use ch02_namespaces::spawn;
 use ch03_cgroups::group::{Group, parse_signal};
 use ch03_cgroups::hierarchy::Layout;
@@ -18,6 +19,7 @@ use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::OFlag;
 use nix::unistd::Pid;
+use oci_spec::runtime::Process;
 
 use crate::runtime::bundle::Bundle;
 use crate::runtime::hooks::{self, Hooks};
@@ -30,6 +32,66 @@ use crate::store::now;
 pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
+    /// Where to send the master of the process's terminal (`process.terminal`).
+    pub console_socket: Option<PathBuf>,
+}
+
+/// Where a process's terminal goes, when it has one.
+#[derive(Debug)]
+enum Console {
+    /// The engine's `--console-socket`: the process sends its master there.
+    Socket(std::os::unix::net::UnixStream),
+    /// Ours, for a `run` or `exec` in the foreground: we take the master and copy
+    /// between it and our own terminal until the process ends.
+    Relay {
+        ours: std::os::fd::OwnedFd,
+        theirs: std::os::fd::OwnedFd,
+    },
+}
+
+impl Console {
+    /// runc's rules, in runc's words.
+    fn new(terminal: bool, socket: Option<&Path>, detach: bool) -> Result<Option<Console>> {
+        match (terminal, socket) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(Failure::new(
+                "cannot use console socket if runc will not detach or allocate tty",
+            )),
+            (true, Some(path)) => std::os::unix::net::UnixStream::connect(path)
+                .map(|s| Some(Console::Socket(s)))
+                .map_err(|e| Failure::new(format!("--console-socket {}: {e}", path.display()))),
+            (true, None) if detach => Err(Failure::new(
+                "cannot allocate tty if runc will detach without setting console socket",
+            )),
+            (true, None) => {
+                use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+                let flags = SockFlag::SOCK_CLOEXEC;
+                let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, flags)
+                    .context(|| "socketpair".into())?;
+                Ok(Some(Console::Relay { ours, theirs }))
+            }
+        }
+    }
+
+    /// The descriptor the process sends its master on.
+    fn process_end(&self) -> std::os::fd::RawFd {
+        match self {
+            Console::Socket(stream) => stream.as_raw_fd(),
+            Console::Relay { theirs, .. } => theirs.as_raw_fd(),
+        }
+    }
+
+    /// For `Relay`: our terminal, raw, copied to and from the process's until it ends.
+    fn relay(self, pid: Pid) -> Result<()> {
+        let Console::Relay { ours, theirs } = self else {
+            return Ok(());
+        };
+        drop(theirs);
+        match crate::tty::receive_console(&ours) {
+            Some(master) => crate::tty::relay(master, pid),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Undoes a half-made container if `create` fails: its cgroup, its directory.
@@ -54,9 +116,25 @@ impl Drop for Undo {
 /// Make the container: its process exists, in its namespaces, cgroup and root,
 /// and waits for `start`. Returns its PID.
 pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Container> {
+    create_with(root, id, options, true).map(|(container, _)| container)
+}
+
+/// `detach`: nobody will relay the process's terminal (for `create`, and `run -d`).
+fn create_with(
+    root: &Root,
+    id: &str,
+    options: &CreateOptions,
+    detach: bool,
+) -> Result<(Container, Option<Console>)> {
     check_id(id)?;
     let bundle = Bundle::load(&options.bundle)?;
     let mut translated = bundle.translate(id)?;
+    let steps = &mut translated.last_steps.process;
+    let socket = options.console_socket.as_deref();
+    let console = Console::new(steps.terminal.is_some(), socket, detach)?;
+    if let (Some((_, fd)), Some(console)) = (&mut steps.terminal, &console) {
+        *fd = console.process_end();
+    }
     let mut container = root.make(Saved {
         id: id.to_string(),
         bundle: bundle.dir.canonicalize().unwrap_or(bundle.dir.clone()),
@@ -68,6 +146,8 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
             translated.place.leaf.clone(),
         ),
         hooks: Hooks::from_spec(&bundle.spec),
+        process: bundle.spec.process().clone(),
+        seccomp: (bundle.spec.linux().as_ref()).and_then(|l| l.seccomp().clone()),
         ..Saved::default()
     })?;
     let mut undo = Undo {
@@ -130,11 +210,11 @@ pub fn create(root: &Root, id: &str, options: &CreateOptions) -> Result<Containe
     container.started(pid.as_raw());
     container.save()?;
     if let Some(file) = &options.pid_file {
-        write_pid_file(file, pid.as_raw())?;
+        PidFile::open(file)?.write(pid.as_raw())?;
     }
     undo.dir = None;
     undo.group = None;
-    Ok(container)
+    Ok((container, console))
 }
 // ANCHOR_END: create
 
@@ -194,11 +274,43 @@ fn write_maps(pid: Pid, uid: &str, gid: &str) -> Result<()> {
     Ok(())
 }
 
-/// Written whole, then renamed: an engine polling for it never reads half a PID.
-fn write_pid_file(file: &Path, pid: i32) -> Result<()> {
-    let tmp = file.with_extension("mini-runc.tmp");
-    std::fs::write(&tmp, pid.to_string()).context(|| format!("--pid-file {}", tmp.display()))?;
-    std::fs::rename(&tmp, file).context(|| format!("--pid-file {}", file.display()))
+/// `--pid-file`: its directory opened at once (`exec` writes it from inside the
+/// container's mount namespace, where the path means nothing); written whole, then
+/// renamed, so that an engine polling for it never reads half a PID.
+struct PidFile {
+    dir: std::os::fd::OwnedFd,
+    name: std::ffi::OsString,
+}
+
+impl PidFile {
+    fn open(file: &Path) -> Result<PidFile> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = file
+            .file_name()
+            .ok_or_else(|| Failure::new(format!("--pid-file {}: names no file", file.display())))?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())
+            .context(|| format!("--pid-file {}", file.display()))?;
+        Ok(PidFile {
+            dir,
+            name: name.to_os_string(),
+        })
+    }
+
+    fn write(&self, pid: i32) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = [self.name.as_bytes(), b".mini-runc.tmp"].concat();
+        let tmp = std::ffi::OsStr::from_bytes(&tmp);
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC;
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o644);
+        let shown = || format!("--pid-file {}", self.name.to_string_lossy());
+        let fd = nix::fcntl::openat(&self.dir, tmp, flags, mode).context(shown)?;
+        nix::unistd::write(&fd, pid.to_string().as_bytes()).context(shown)?;
+        nix::fcntl::renameat(&self.dir, tmp, &self.dir, self.name.as_os_str()).context(shown)
+    }
 }
 
 // ANCHOR: start
@@ -346,7 +458,7 @@ pub fn freeze(root: &Root, id: &str, frozen: bool) -> Result<()> {
 /// code), delete. The container's code is ours.
 pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Result<i32> {
     let _ignoring = ch01_chroot::chroot_run::IgnoreInterrupts::start()?;
-    let container = create(root, id, options)?;
+    let (container, console) = create_with(root, id, options, detach)?;
     if let Err(failure) = start(root, id) {
         let _ = delete(root, id, true);
         return Err(failure);
@@ -354,9 +466,109 @@ pub fn run(root: &Root, id: &str, options: &CreateOptions, detach: bool) -> Resu
     if detach {
         return Ok(0);
     }
-    let code = ch01_chroot::chroot_run::wait_for(Pid::from_raw(container.saved.pid));
+    let pid = Pid::from_raw(container.saved.pid);
+    if let Some(console) = console {
+        console.relay(pid)?;
+    }
+    let code = ch01_chroot::chroot_run::wait_for(pid);
     delete(root, id, true)?;
     code
+}
+
+/// `exec`'s options.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Return once the process runs; it outlives us.
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+}
+
+// ANCHOR: exec
+/// One more process in a container: chapter 02's `exec_in` (setns into each of
+/// its namespaces, its root, then fork), after joining its cgroup. `process` is in
+/// config.json's format; the container's seccomp profile applies to it too.
+pub fn exec(root: &Root, id: &str, process: &Process, options: &ExecOptions) -> Result<i32> {
+    let container = root.load(id)?;
+    match container.status() {
+        Status::Created | Status::Running => {}
+        Status::Paused => return Err(Failure::new("cannot exec in a paused container")),
+        _ => return Err(Failure::new("cannot exec in a stopped container")),
+    }
+    check_process(process, "process")?;
+    let pid_file = options.pid_file.as_deref().map(PidFile::open).transpose()?;
+    let mut linux = oci_spec::runtime::Linux::default();
+    linux.set_seccomp(container.saved.seccomp.clone());
+    let mut steps = crate::runtime::bundle::process_steps(process, &linux)?;
+    let socket = options.console_socket.as_deref();
+    let console = Console::new(steps.terminal.is_some(), socket, options.detach)?;
+    if let (Some((_, fd)), Some(console)) = (&mut steps.terminal, &console) {
+        *fd = console.process_end();
+    }
+    let (report_read, report_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    let extension = Extension {
+        workdir: Some(process.cwd().clone()),
+        before_exec: Some(steps.hook()),
+        report_failure: Some(report_write.as_raw_fd()),
+        while_running: Some(until_it_runs(report_read, report_write, pid_file, console)),
+        detach: options.detach,
+        ..Extension::default()
+    };
+    if let Some(group) = container.group() {
+        group.add(nix::unistd::getpid())?;
+    }
+    let args = process.args().clone().unwrap_or_default();
+    let pid = container.saved.pid as u32;
+    ch02_namespaces::enter::exec_in(pid, None, &args, &extension)
+}
+// ANCHOR_END: exec
+
+/// In the parent, once the process is made: wait until it runs its program (the
+/// report pipe closes on exec) or says why it could not; then its PID file; then,
+/// for a terminal of ours, the relay.
+fn until_it_runs(
+    report: std::os::fd::OwnedFd,
+    ours: std::os::fd::OwnedFd,
+    pid_file: Option<PidFile>,
+    console: Option<Console>,
+) -> ParentHook {
+    let console = std::sync::Mutex::new(console);
+    let ours = std::sync::Mutex::new(Some(ours));
+    let report = std::sync::Mutex::new(Some(report));
+    ParentHook(std::sync::Arc::new(move |child| {
+        drop(ours.lock().ok().and_then(|mut o| o.take())); // the child has its own
+        if let Some(report) = report.lock().ok().and_then(|mut r| r.take()) {
+            let mut why = vec![];
+            let _ = File::from(report).read_to_end(&mut why);
+            if let Some((code, text)) = why.split_first() {
+                let _ = ch01_chroot::chroot_run::wait_for(child);
+                let text = String::from_utf8_lossy(text).trim_end().to_string();
+                return Err(Failure::new(text).exit_code(i32::from(*code)));
+            }
+        }
+        if let Some(file) = &pid_file {
+            file.write(child.as_raw())?;
+        }
+        match console.lock().ok().and_then(|mut c| c.take()) {
+            Some(console) => console.relay(child),
+            None => Ok(()),
+        }
+    }))
+}
+
+/// What a process must have: a program, an absolute working directory.
+pub fn check_process(process: &Process, field: &str) -> Result<()> {
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Failure::new(format!("{field}.args must not be empty")));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Failure::new(format!(
+            "{field}.cwd {}: must be an absolute path",
+            process.cwd().display()
+        )));
+    }
+    Ok(())
 }
 
 /// The PIDs of every process in the container's cgroup.

@@ -48,6 +48,9 @@ pub struct ProcessSteps {
     pub no_new_privileges: bool,
     /// `linux.seccomp`, compiled.
     pub seccomp: Option<crate::seccomp::Filters>,
+    /// `process.terminal`: a pty of the container's, sized as `consoleSize`, its
+    /// master sent over the console socket (the runtime fills in its descriptor).
+    pub terminal: Option<(Option<nix::pty::Winsize>, RawFd)>,
     /// The program, `process.args[0]`: looked up before `start`, so that a missing
     /// one fails `create`, as with runc.
     pub program: String,
@@ -169,6 +172,9 @@ impl ProcessSteps {
 
     // ANCHOR: process_steps
     fn run(&self) -> Result<()> {
+        if let Some((size, socket)) = self.terminal {
+            crate::tty::make_console(socket, size)?;
+        }
         if let Some(score) = self.oom_score_adj {
             std::fs::write("/proc/self/oom_score_adj", score.to_string())
                 .context(|| "process.oomScoreAdj".into())?;
@@ -176,7 +182,14 @@ impl ProcessSteps {
         self.set_rlimits()?;
         self.set_environment();
         let path = std::env::var("PATH").unwrap_or_default();
-        ch01_chroot::exec::resolve(&self.program, &path)?;
+        // In runc's words, which engines match on (podman: exit code 127).
+        ch01_chroot::exec::resolve(&self.program, &path).map_err(|_| {
+            let program = &self.program;
+            Failure::new(format!(
+                "exec: {program:?}: executable file not found in $PATH (PATH={path})"
+            ))
+            .exit_code(127)
+        })?;
         if let Some(mask) = self.umask {
             narrate::step(format!("umask({mask:#o})"), format!("umask {mask:03o}"));
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));

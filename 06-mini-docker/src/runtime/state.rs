@@ -41,6 +41,10 @@ pub struct Saved {
     pub cgroup: (String, String),
     /// config.json's hooks, for `start` (poststart) and `delete` (poststop).
     pub hooks: crate::runtime::hooks::Hooks,
+    /// config.json's `process` and `linux.seccomp`, for `exec`: what a new process
+    /// starts from, and the filter it gets.
+    pub process: Option<oci_spec::runtime::Process>,
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// The spec's statuses, and runc's `paused`.
