@@ -39,9 +39,15 @@ pub fn resolve(name: &str, path_var: &str) -> Result<PathBuf, Failure> {
 /// close-on-exec. A descriptor that leaked into a container was CVE-2024-21626.
 /// `now`: closed at once instead (for a process that will not exec: chapter 02's init).
 pub fn close_above_stdio(now: bool) {
+    close_from(3, now)
+}
+
+/// From descriptor `first` on (those below it, after stderr, are passed on on
+/// purpose: runc's `--preserve-fds`, as systemd's socket activation uses it).
+fn close_from(first: u32, now: bool) {
     let flags = if now { 0 } else { libc::CLOSE_RANGE_CLOEXEC };
     // SAFETY: close_range on our own descriptors, which nothing uses after this.
-    let done = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, flags) };
+    let done = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
     if done == 0 {
         return;
     }
@@ -51,7 +57,7 @@ pub fn close_above_stdio(now: bool) {
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2)
+        .filter(|fd| *fd >= first as i32)
         .collect();
     for fd in open {
         // SAFETY: our own descriptors (the one read_dir used is closed already).
@@ -79,11 +85,20 @@ pub fn exec_command(command: &[String], host_root: &Path) -> Failure {
 /// Like `exec_command`, with the `PATH` the caller has set (a container's own
 /// environment: the image's, or `-e PATH=...`).
 pub fn exec_with_path(command: &[String], host_root: &Path) -> Failure {
+    exec_keeping(command, host_root, 0)
+}
+
+/// Like `exec_with_path`, passing on the `keep` descriptors after stderr (3, 4...).
+pub fn exec_keeping(command: &[String], host_root: &Path, keep: u32) -> Failure {
     let Some(name) = command.first() else {
         return Failure::new("no command given");
     };
     let search = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
-    close_above_stdio(false);
+    close_from(3 + keep, false);
+    for fd in 3..3 + keep as i32 {
+        // SAFETY: descriptors passed to us to pass on: they go through exec.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
     let path = match resolve(name, &search) {
         Ok(path) => path,
         Err(failure) => return failure,

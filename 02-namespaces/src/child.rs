@@ -48,6 +48,10 @@ fn cgroup_namespace_now(late: bool) -> Result<()> {
 
 // ANCHOR: setup
 fn setup(plan: &Plan) -> Result<i32> {
+    // Namespaces joined by path (but PID and time: our parent made us in them).
+    crate::enter::join_paths(&plan.join, |ns| {
+        !matches!(ns, Namespace::Pid | Namespace::Time)
+    })?;
     if plan.has(Namespace::Pid) {
         narrate::step(
             format!("getpid() = {}   # in the new PID namespace", getpid()),
@@ -103,6 +107,11 @@ fn setup(plan: &Plan) -> Result<i32> {
             }),
         );
     }
-    Err(ch01_chroot::exec::exec_with_path(&plan.command, host_root))
+    let keep = plan.extension.preserve_fds;
+    Err(ch01_chroot::exec::exec_keeping(
+        &plan.command,
+        host_root,
+        keep,
+    ))
 }
 // ANCHOR_END: setup

@@ -7,6 +7,7 @@
 //! unshare.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 
 use ch01_chroot::chroot_run::{IgnoreInterrupts, wait_for};
 use labkit::failure::{Context, ExitCodes};
@@ -83,7 +84,10 @@ pub fn exec_in(
             );
             let root = format!("/proc/{pid}/root");
             let failure = match options.apply() {
-                Ok(()) => ch01_chroot::exec::exec_with_path(command, std::path::Path::new(&root)),
+                Ok(()) => {
+                    let root = std::path::Path::new(&root);
+                    ch01_chroot::exec::exec_keeping(command, root, options.preserve_fds)
+                }
                 Err(failure) => failure,
             };
             let code = ExitCodes::RunsACommand.of(&failure);
@@ -103,6 +107,66 @@ pub fn exec_in(
     }
 }
 // ANCHOR_END: enter
+
+// ANCHOR: join_paths
+/// Join the namespaces `join` names by path, those `now` picks, in `ORDER`
+/// (setns checks each is of its type: a file that is not one is refused).
+pub fn join_paths(join: &[(Namespace, PathBuf)], now: impl Fn(Namespace) -> bool) -> Result<()> {
+    for ns in ORDER.into_iter().filter(|ns| now(*ns)) {
+        for (_, path) in join.iter().filter(|(n, _)| *n == ns) {
+            narrate::step(
+                format!("setns(open({path:?}), {})", ns.flag_name()),
+                format!("nsenter {}={}", ns.option(), path.display()),
+            );
+            let fd = open_handle(&path.to_string_lossy(), OFlag::O_RDONLY)?;
+            setns(fd.as_fd(), CloneFlags::from_bits_retain(ns.flag())).map_err(|e| {
+                let why = match e {
+                    nix::errno::Errno::EINVAL => format!("not a {ns} namespace"),
+                    e => e.desc().to_string(),
+                };
+                Failure::new(format!(
+                    "joining the {ns} namespace {}: {why}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: join_paths
+
+/// While it lives, the PID and time namespaces `join` names are the ones our
+/// children are made in (joining them applies to children only); then ours again.
+#[derive(Debug)]
+pub struct ForChildren(Vec<(Namespace, OwnedFd)>);
+
+impl ForChildren {
+    pub fn enter(join: &[(Namespace, PathBuf)]) -> Result<ForChildren> {
+        let for_children = |ns: Namespace| matches!(ns, Namespace::Pid | Namespace::Time);
+        if !join.iter().any(|(ns, _)| for_children(*ns)) {
+            return Ok(ForChildren(vec![]));
+        }
+        let ours = (join.iter().filter(|(ns, _)| for_children(*ns)))
+            .map(|(ns, _)| {
+                Ok((
+                    *ns,
+                    open_handle(&format!("/proc/self/ns/{ns}"), OFlag::O_RDONLY)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let guard = ForChildren(ours); // back to ours if a join fails half-way
+        join_paths(join, for_children)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for ForChildren {
+    fn drop(&mut self) {
+        for (ns, fd) in &self.0 {
+            let _ = setns(fd.as_fd(), CloneFlags::from_bits_retain(ns.flag()));
+        }
+    }
+}
 
 /// The namespaces to join, in `ORDER`: those asked for, or every one that differs.
 fn to_join(pid: u32, wanted: Option<&Namespaces>) -> Vec<Namespace> {

@@ -61,6 +61,9 @@ pub struct Extension {
     /// Called in the parent once the child is made, before waiting for it
     /// (mini-docker's `exec -t` relays the child's terminal there).
     pub while_running: Option<ParentHook>,
+    /// Descriptors after stderr (3, 4...) passed on to the command (runc's
+    /// `--preserve-fds`); every other one is closed at exec.
+    pub preserve_fds: u32,
     /// `enter::exec_in` returns once `while_running` has, without waiting: the
     /// process outlives us, and our nearest subreaper inherits it (`runc exec -d`).
     pub detach: bool,

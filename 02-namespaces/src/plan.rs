@@ -62,6 +62,10 @@ pub struct Plan {
     /// The runtime's own mounts, in order, instead of the chapter's /proc, /dev and
     /// /sys (an OCI bundle's `mounts`, for mini-runc). Needs a rootfs.
     pub mounts: Option<Vec<Mount>>,
+    /// Namespaces that exist already, joined by path instead of made (an OCI
+    /// bundle's `/proc/PID/ns/net` or `/run/netns/NAME`: a pod's containers share
+    /// one network namespace this way). Not a type in `namespaces` too.
+    pub join: Vec<(Namespace, PathBuf)>,
 }
 
 // ANCHOR: into_cgroup
@@ -158,6 +162,7 @@ pub fn plan(request: Request, host: &Host) -> Result<Plan> {
         cgroup: None,
         devices: Vec::new(),
         mounts: None,
+        join: Vec::new(),
     })
 }
 // ANCHOR_END: plan

@@ -149,10 +149,12 @@ pub fn start(plan: &Plan) -> Result<Started> {
     // The child blocks on this pipe until the parent says go.
     let (go_read, go) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    let for_children = crate::enter::ForChildren::enter(&plan.join)?;
     let (pid, in_cgroup) = match plan.via {
         Via::Clone => spawn_with_clone(plan, go_read, go.as_raw_fd())?,
         Via::Unshare => spawn_with_unshare(plan, go_read, go.as_raw_fd())?,
     };
+    drop(for_children);
     let child = Started { pid, in_cgroup, go };
     if let (Some(mapping), Via::Clone) = (&plan.mapping, plan.via)
         && let Err(failure) = write_maps(&pid.to_string(), mapping)

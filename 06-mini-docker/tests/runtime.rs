@@ -225,27 +225,25 @@ fn bad_input_is_refused_and_leaves_nothing() {
         &["state", "../etc"],
         &["--systemd-cgroup", "state", "x"],
         &["run", "--bundle", "/nonexistent", "b1"],
-        &["run", "--bundle", &bundle, "--preserve-fds", "1", "b1"],
     ] {
         let (code, text) = runtime.rc(args).transcript();
         assert_eq!(code, 1, "{text}");
         transcript += &text;
     }
     let original = std::fs::read_to_string(runtime.bundle().join("config.json")).expect("config");
-    let bad_configs: [(&str, Edit); 9] = [
+    let bad_configs: [(&str, Edit); 10] = [
         ("a hook's relative path", |c| {
             c["hooks"] = json!({"createContainer": [{"path": "true"}]})
         }),
         ("a seccomp answer that needs a listener", |c| {
             c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOTIFY"})
         }),
-        (
-            "a namespace to join",
-            |c| {
-                c["linux"]["namespaces"] =
-                    json!([{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}])
-            },
-        ),
+        ("a namespace to join that is no namespace", |c| {
+            c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}, {"type": "network", "path": "/etc/hostname"}])
+        }),
+        ("a mount namespace to join", |c| {
+            c["linux"]["namespaces"] = json!([{"type": "mount", "path": "/proc/1/ns/mnt"}])
+        }),
         ("no program", |c| c["process"]["args"] = json!([])),
         ("a program that is not there", |c| {
             c["process"]["args"] = json!(["nosuch"])
@@ -675,4 +673,167 @@ fn a_terminal_goes_to_the_console_socket() {
         runtime.assert_gone(id);
     }
     snap("runtime_terminal", &runtime.redact(&transcript));
+}
+
+/// Namespaces joined by path, as a pod's containers share one: the second
+/// container joins the first one's network, IPC and PID namespaces.
+#[test]
+fn namespaces_are_joined_by_path() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+    assert_eq!(runtime.create("pod").code, 0);
+    assert_eq!(runtime.rc(&["start", "pod"]).output().code, 0);
+    let pod = runtime.state("pod")["pid"].as_i64().expect("pid");
+    runtime.config(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        for ns in namespaces.iter_mut() {
+            let file = match ns["type"].as_str() {
+                Some("network") => "net",
+                Some("ipc") => "ipc",
+                Some("pid") => "pid",
+                _ => continue,
+            };
+            ns["path"] = json!(format!("/proc/{pod}/ns/{file}"));
+        }
+        c["process"]["args"] = json!(["sh", "-c", "for ns in net ipc pid uts; do echo $ns $(readlink /proc/self/ns/$ns); done; ps -o pid,args"]);
+    });
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let out = runtime.rc(&["run", "--bundle", &bundle, "member"]).output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut seen = String::new();
+    for line in out.stdout.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(ns @ ("net" | "ipc" | "pid" | "uts")), Some(id)) => {
+                let pods = std::fs::read_link(format!("/proc/{pod}/ns/{ns}")).expect("pod's ns");
+                let shared = pods.to_string_lossy() == id;
+                seen += &format!("{ns}: {}\n", if shared { "the pod's" } else { "its own" });
+            }
+            _ => seen += &format!("{line}\n"),
+        }
+    }
+    assert_eq!(runtime.rc(&["delete", "--force", "pod"]).output().code, 0);
+    runtime.assert_gone("pod");
+    runtime.assert_gone("member");
+    snap("runtime_join", &seen);
+}
+
+/// `linux.resources.blockIO`'s throttles, on a block device of this machine (named
+/// by MAJOR:MINOR in config.json), land in the container's cgroup.
+#[test]
+fn block_io_throttles_reach_the_cgroup() {
+    needs_root!();
+    let Some(disk) = std::fs::read_dir("/sys/dev/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .min()
+    else {
+        lab_tests::not_run(
+            "block_io_throttles_reach_the_cgroup",
+            "no block device on this machine",
+        );
+        return;
+    };
+    let (major, minor) = disk.split_once(':').expect("MAJOR:MINOR");
+    let (major, minor): (i64, i64) = (major.parse().expect("major"), minor.parse().expect("minor"));
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        c["process"]["args"] = json!(["sleep", "1000"]);
+        c["linux"]["resources"]["blockIO"] = json!({
+            "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 77}]});
+    });
+    let created = runtime.create("io");
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let files: Vec<String> = cgroups_of("io")
+        .iter()
+        .flat_map(|dir| {
+            [
+                "io.max",
+                "blkio.throttle.read_bps_device",
+                "blkio.throttle.write_iops_device",
+            ]
+            .map(|f| format!("{dir}/{f}"))
+        })
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    let all = files.join("");
+    assert!(
+        all.contains(&format!("{disk} 1048576")) || all.contains(&format!("{disk} rbps=1048576")),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("{disk} 77")) || all.contains("wiops=77"),
+        "{all}"
+    );
+    assert_eq!(runtime.rc(&["delete", "--force", "io"]).output().code, 0);
+    runtime.assert_gone("io");
+    // Weights are refused, by name.
+    runtime.config(|c| c["linux"]["resources"]["blockIO"] = json!({"weight": 500}));
+    let refused = runtime.create("io2");
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("blockIO weights are not supported"),
+        "{}",
+        refused.stderr
+    );
+    runtime.assert_gone("io2");
+}
+
+/// `--preserve-fds N`: descriptors 3.. of mini-runc's caller reach the process;
+/// without it, none does (a descriptor leaked into a container was CVE-2024-21626).
+#[test]
+fn preserve_fds_passes_on_only_what_is_asked() {
+    needs_root!();
+    let runtime = Runtime::new();
+    let secret = runtime.dir.path().join("passed");
+    std::fs::write(&secret, "through fd 3\n").expect("write");
+    runtime.config(|c| {
+        c["process"]["args"] = json!(["sh", "-c", "cat <&3 2>&1 || echo fd 3 is not open"]);
+    });
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let mut seen = String::new();
+    for preserve in ["1", "0"] {
+        let file = std::fs::File::open(&secret).expect("open");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        let mut command = std::process::Command::new(RUNC);
+        command.args([
+            "--root",
+            &runtime.root().to_string_lossy(),
+            "run",
+            "--bundle",
+            &bundle,
+        ]);
+        command.args(["--preserve-fds", preserve, &format!("p{preserve}")]);
+        // SAFETY: in the child before exec, our file at 3 without close-on-exec
+        // (dup2 onto itself would change nothing: then the flag is cleared).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                let done = match fd {
+                    3 => libc::fcntl(3, libc::F_SETFD, 0),
+                    _ => libc::dup2(fd, 3),
+                };
+                match done {
+                    -1 => Err(std::io::Error::last_os_error()),
+                    _ => Ok(()),
+                }
+            });
+        }
+        let out = command.output().expect("mini-runc runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen += &format!(
+            "--preserve-fds {preserve}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        runtime.assert_gone(&format!("p{preserve}"));
+    }
+    snap("runtime_preserve_fds", &seen);
 }

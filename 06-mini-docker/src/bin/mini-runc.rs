@@ -131,7 +131,7 @@ struct CreateArgs {
     /// Do not make a new session keyring (mini-runc never makes one).
     #[arg(long)]
     no_new_keyring: bool,
-    /// Pass N descriptors above stderr on to the container (not supported yet).
+    /// Pass on N descriptors after stderr (3, 4...) to the container's process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     id: String,
@@ -172,7 +172,7 @@ struct ExecArgs {
     /// Set no_new_privs.
     #[arg(long)]
     no_new_privs: bool,
-    /// Pass N descriptors above stderr on (not supported yet).
+    /// Pass on N descriptors after stderr (3, 4...) to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     id: String,
@@ -184,11 +184,6 @@ struct ExecArgs {
 impl ExecArgs {
     /// The process to run: --process's file, or the container's own with these flags.
     fn process(&self, root: &Root) -> Result<oci_spec::runtime::Process> {
-        if self.preserve_fds > 0 {
-            return Err(Failure::new(
-                "--preserve-fds is not supported by mini-runc yet",
-            ));
-        }
         if let Some(file) = &self.process {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Failure::new(format!("--process {}: {e}", file.display())))?;
@@ -261,15 +256,11 @@ impl CreateArgs {
                 "--no-pivot: mini-runc always uses pivot_root (a rootfs on ramfs cannot be pivoted: use tmpfs)",
             ));
         }
-        if self.preserve_fds > 0 {
-            return Err(Failure::new(
-                "--preserve-fds is not supported by mini-runc yet",
-            ));
-        }
         Ok(CreateOptions {
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
+            preserve_fds: self.preserve_fds,
         })
     }
 }
@@ -343,6 +334,7 @@ fn command(cli: &Cli) -> Result<i32> {
                 detach: args.detach,
                 pid_file: args.pid_file.clone(),
                 console_socket: args.console_socket.clone(),
+                preserve_fds: args.preserve_fds,
             };
             lifecycle::exec(&root, &args.id, &args.process(&root)?, &options)
         }

@@ -11,7 +11,7 @@ use caps::CapsHashSet;
 use ch02_namespaces::namespace::{Namespace, Namespaces};
 use ch02_namespaces::plan::{DeviceNode, Plan, Request, plan};
 use ch03_cgroups::devices::DeviceRule;
-use ch03_cgroups::limits::Limits;
+use ch03_cgroups::limits::{Limits, ThrottleDevice};
 use ch03_cgroups::place::Place;
 use labkit::doctor::Host;
 use labkit::{Failure, Result};
@@ -26,7 +26,7 @@ pub const OCI_VERSION: &str = "1.2.0";
 
 /// Fields of config.json mini-runc does not honour (yet): refused when present,
 /// so that a container never runs without what its config asked for.
-const NOT_SUPPORTED: [&str; 19] = [
+const NOT_SUPPORTED: [&str; 18] = [
     "/process/apparmorProfile",
     "/process/selinuxLabel",
     "/process/scheduler",
@@ -38,7 +38,6 @@ const NOT_SUPPORTED: [&str; 19] = [
     "/linux/timeOffsets",
     "/linux/netDevices",
     "/linux/mountLabel",
-    "/linux/resources/blockIO",
     "/linux/resources/hugepageLimits",
     "/linux/resources/network",
     "/linux/resources/rdma",
@@ -106,17 +105,6 @@ impl Bundle {
         let raw: Value =
             serde_json::from_str(&text).map_err(|e| Failure::new(format!("config.json: {e}")))?;
         refuse_unsupported(&raw, "", "config.json: ")?;
-        for (i, ns) in (raw.pointer("/linux/namespaces").and_then(Value::as_array))
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if ns.get("path").is_some_and(present) {
-                return Err(Failure::new(format!(
-                    "config.json: linux.namespaces[{i}].path (joining a namespace) is not supported by mini-runc"
-                )));
-            }
-        }
         let spec: Spec =
             serde_json::from_value(raw).map_err(|e| Failure::new(format!("config.json: {e}")))?;
         if !spec.version().starts_with("1.") {
@@ -147,7 +135,12 @@ impl Bundle {
     /// Into the chapters' terms, every value checked.
     pub fn translate(&self, id: &str) -> Result<Translated> {
         let linux = self.spec.linux().clone().unwrap_or_default();
-        let namespaces = namespaces(&linux)?;
+        let (namespaces, joined) = namespaces(&linux)?;
+        if joined.iter().any(|(ns, _)| *ns == Namespace::User) && linux.uid_mappings().is_some() {
+            return Err(Failure::new(
+                "config.json: linux.uidMappings: a joined user namespace has its maps already",
+            ));
+        }
         let process = (self.spec.process().clone())
             .ok_or_else(|| Failure::new("config.json: process is missing"))?;
         crate::runtime::lifecycle::check_process(&process, "config.json: process")?;
@@ -169,6 +162,7 @@ impl Bundle {
         };
         let mut plan = plan(request, &Host::real())?;
         plan.mapping = None; // written from config.json's maps instead
+        plan.join = joined;
         let v2 = ch02_namespaces::container_fs::host_is_cgroup_v2();
         plan.mounts = Some(
             (self.spec.mounts().iter().flatten().enumerate())
@@ -332,26 +326,38 @@ fn check_hooks(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// `linux.namespaces`: each type once; a type not listed is the runtime's own.
-fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<Namespaces> {
-    let mut set = Namespaces::new();
-    for ns in linux.namespaces().iter().flatten() {
+/// `linux.namespaces`: each type once, made new, or joined when it has a `path`; a
+/// type not listed is the runtime's own.
+fn namespaces(linux: &oci_spec::runtime::Linux) -> Result<(Namespaces, Vec<(Namespace, PathBuf)>)> {
+    let (mut new, mut joined) = (Namespaces::new(), vec![]);
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        let name = serde_json::to_value(ns.typ()).unwrap_or_default();
+        let name = name.as_str().unwrap_or("?").to_string();
+        let bad =
+            |why: &str| Failure::new(format!("config.json: linux.namespaces[{i}] {name}: {why}"));
         let flag = ns.typ() as libc::c_int;
         let found = Namespace::ALL.into_iter().find(|n| n.flag() == flag);
-        let found = found.ok_or_else(|| {
-            Failure::new(format!(
-                "config.json: linux.namespaces: {} is not a namespace of this kernel",
-                ns.typ()
-            ))
-        })?;
-        if !set.insert(found) {
-            return Err(Failure::new(format!(
-                "config.json: linux.namespaces: {} is listed twice",
-                ns.typ()
-            )));
+        let found = found.ok_or_else(|| bad("not a namespace of this kernel"))?;
+        if new.contains(&found) || joined.iter().any(|(n, _)| *n == found) {
+            return Err(bad("listed twice"));
+        }
+        match ns.path() {
+            None => {
+                new.insert(found);
+            }
+            Some(path) if path.as_os_str().is_empty() => {
+                new.insert(found);
+            }
+            Some(_) if found == Namespace::Mount => {
+                return Err(bad(
+                    "joining a mount namespace is not supported by mini-runc (the root is set up in a new one)",
+                ));
+            }
+            Some(path) if !path.is_absolute() => return Err(bad("path must be absolute")),
+            Some(path) => joined.push((found, path.clone())),
         }
     }
-    Ok(set)
+    Ok((new, joined))
 }
 
 /// `linux.uidMappings`/`gidMappings`: only with a user namespace, and needed by one.
@@ -564,9 +570,48 @@ fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
     }
     limits.pids = r.pids().as_ref().and_then(|p| positive(Some(p.limit())));
     limits.devices = devices(r.devices())?;
+    if let Some(io) = r.block_io() {
+        block_io(io, &mut limits)?;
+    }
     Ok(limits)
 }
 // ANCHOR_END: limits
+
+/// `linux.resources.blockIO`: the throttles (chapter 03 names a disk by its node:
+/// the kernel's name for MAJOR:MINOR, from /sys/dev/block). Weights are refused.
+fn block_io(io: &oci_spec::runtime::LinuxBlockIo, limits: &mut Limits) -> Result<()> {
+    let weights = io.weight().is_some()
+        || io.leaf_weight().is_some()
+        || io.weight_device().as_ref().is_some_and(|w| !w.is_empty());
+    if weights {
+        return Err(Failure::new(
+            "config.json: linux.resources.blockIO weights are not supported by mini-runc (throttles are)",
+        ));
+    }
+    let throttles = |field: &str, list: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+        (list.iter().flatten().enumerate())
+            .map(|(i, t)| {
+                let number = format!("{}:{}", t.major(), t.minor());
+                let disk = std::fs::read_link(format!("/sys/dev/block/{number}")).ok();
+                let name = disk.as_ref().and_then(|d| d.file_name()).ok_or_else(|| {
+                    Failure::new(format!(
+                        "config.json: linux.resources.blockIO.{field}[{i}]: no block device {number} here"
+                    ))
+                })?;
+                Ok(ThrottleDevice {
+                    path: format!("/dev/{}", name.to_string_lossy()),
+                    rate: t.rate(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    limits.device_read_bps = throttles("throttleReadBpsDevice", io.throttle_read_bps_device())?;
+    limits.device_write_bps = throttles("throttleWriteBpsDevice", io.throttle_write_bps_device())?;
+    limits.device_read_iops = throttles("throttleReadIOPSDevice", io.throttle_read_iops_device())?;
+    limits.device_write_iops =
+        throttles("throttleWriteIOPSDevice", io.throttle_write_iops_device())?;
+    Ok(())
+}
 
 /// `linux.resources.devices`, evaluated in order (the last rule that matches
 /// wins). Chapter 03 keeps an allow-list: a list that starts by denying everything,

@@ -34,6 +34,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     /// Where to send the master of the process's terminal (`process.terminal`).
     pub console_socket: Option<PathBuf>,
+    /// Descriptors after stderr passed on to the process.
+    pub preserve_fds: u32,
 }
 
 /// Where a process's terminal goes, when it has one.
@@ -174,6 +176,7 @@ fn create_with(
     };
     let plan = &mut translated.plan;
     plan.extension.report_failure = Some(report_write.as_raw_fd());
+    plan.extension.preserve_fds = options.preserve_fds;
     let (before_pivot_root, last) = translated.last_steps.hooks(handshake);
     plan.extension.before_pivot_root = Some(before_pivot_root);
     plan.extension.before_exec = Some(last);
@@ -482,6 +485,7 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
 }
 
 // ANCHOR: exec
@@ -513,6 +517,7 @@ pub fn exec(root: &Root, id: &str, process: &Process, options: &ExecOptions) -> 
         report_failure: Some(report_write.as_raw_fd()),
         while_running: Some(until_it_runs(report_read, report_write, pid_file, console)),
         detach: options.detach,
+        preserve_fds: options.preserve_fds,
         ..Extension::default()
     };
     if let Some(group) = container.group() {
