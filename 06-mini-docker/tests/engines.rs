@@ -1,0 +1,116 @@
+//! Engines we did not write drive `mini-runc`: podman (through conmon, its shim)
+//! runs, execs into, pauses and removes containers with it. Each engine runs in a
+//! mount and PID namespace of the test's own, with tmpfs over /run and /var/lib
+//! (where it keeps things by default) and its storage in a temp dir; its cgroups
+//! go under a parent of the test's own, removed at the end.
+
+mod common;
+
+use common::*;
+
+const RUNC: &str = env!("CARGO_BIN_EXE_mini-runc");
+
+/// Is `program` on PATH?
+fn installed(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Remove the cgroup `name` (and what podman made in it) from every hierarchy.
+fn remove_cgroups(name: &str) {
+    for dir in cgroups_of(name) {
+        let mut inside: Vec<_> = walkdir(std::path::Path::new(&dir));
+        inside.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for d in inside {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// `dir` and every directory under it.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            all.extend(walkdir(&entry.path()));
+        }
+    }
+    all
+}
+
+#[test]
+fn podman_runs_containers_with_mini_runc() {
+    needs_root!();
+    if !installed("podman") {
+        lab_tests::not_run(
+            "podman_runs_containers_with_mini_runc",
+            "podman is not installed (apt-get install podman; .ci/run does)",
+        );
+        return;
+    }
+    let dir = open_tempdir();
+    let d = dir.path().display();
+    let parent = format!("lab-podman-{}", std::process::id());
+    // In this sandbox podman needs its ulimits given (its default asks for more
+    // than the sandbox allows); cgroupfs, as there may be no systemd.
+    std::fs::write(
+        dir.path().join("containers.conf"),
+        format!(
+            "[containers]\n\
+             default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
+             [engine]\n\
+             cgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\n\
+             events_logfile_path = \"{d}/events.log\"\n\
+             tmp_dir = \"{d}/tmp\"\n\
+             [network]\n\
+             network_config_dir = \"{d}/net\"\n"
+        ),
+    )
+    .expect("containers.conf");
+    labkit::narrate::set_quiet(true);
+    let options = ch01_chroot::rootfs::Options {
+        source: Some(ch01_chroot::rootfs::Source::Busybox),
+        force: false,
+        add: vec![],
+    };
+    ch01_chroot::rootfs::build(&dir.path().join("rootfs"), &options).expect("a busybox rootfs");
+    let podman = format!(
+        "podman --root {d}/storage --runroot {d}/run --storage-driver vfs --runtime {RUNC}"
+    );
+    let run = format!("--network none --cgroup-parent /{parent}");
+    let lines: Vec<String> = [
+        "set -e".to_string(),
+        // podman's default places, private to this mount namespace
+        "mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/lib".to_string(),
+        format!("export CONTAINERS_CONF={d}/containers.conf"),
+        format!("P='{podman}'"),
+        format!("tar -C {d}/rootfs -cf {d}/busybox.tar ."),
+        format!("$P import -q {d}/busybox.tar localhost/busybox >/dev/null"),
+        format!(
+            "$P run --rm {run} localhost/busybox sh -c 'echo hi from podman; grep Seccomp: /proc/self/status; id'"
+        ),
+        format!("$P run -d --name web {run} localhost/busybox sleep 1000 >/dev/null"),
+        "$P exec web sh -c 'echo in web; ps -o args'".to_string(),
+        "$P exec web nosuch 2>/dev/null || echo \"podman exec nosuch: exit $?\"".to_string(),
+        "$P exec -t web tty".to_string(),
+        "$P pause web >/dev/null; $P inspect -f '{{.State.Status}}' web".to_string(),
+        "$P unpause web >/dev/null; $P inspect -f '{{.State.Status}}' web".to_string(),
+        "$P rm -f -t 0 web >/dev/null".to_string(),
+        "$P ps -a --format '{{.Names}}' | wc -l".to_string(),
+    ]
+    .into();
+    let programs = std::path::Path::new(RUNC).parent().expect("target/debug");
+    let out = lab_tests::book_lines::isolated(&lines, programs, "$P rm -a -f -t 0 >/dev/null 2>&1")
+        .output();
+    remove_cgroups(&parent);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        cgroups_of(&parent),
+        Vec::<String>::new(),
+        "podman's cgroups are left"
+    );
+    snap("engines_podman", &out.stdout.replace('\r', ""));
+}
