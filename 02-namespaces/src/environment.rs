@@ -19,21 +19,7 @@ pub fn set_container_environment(extra: &[String]) {
         "/"
     };
     let term = std::env::var("TERM").ok();
-    let mut vars = vec![
-        ("PATH", DEFAULT_PATH.to_string()),
-        ("HOSTNAME", hostname),
-        ("HOME", home.to_string()),
-    ];
-    if let Some(term) = term {
-        vars.push(("TERM", term));
-    }
-    let mut vars: Vec<(String, String)> =
-        vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    for pair in extra {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        vars.retain(|(k, _)| k != key);
-        vars.push((key.to_string(), value.to_string()));
-    }
+    let vars = container_environment(&hostname, home, term, extra);
     let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
     narrate::step(
         format!(
@@ -54,5 +40,27 @@ pub fn set_container_environment(extra: &[String]) {
         // SAFETY: as above.
         unsafe { std::env::set_var(key, value) };
     }
+}
+
+/// PATH, HOSTNAME, HOME (and TERM, if given), then `extra` over them: what a
+/// container's command starts with (an OCI bundle's `process.env` too).
+pub fn container_environment(
+    hostname: &str,
+    home: &str,
+    term: Option<String>,
+    extra: &[String],
+) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("PATH".to_string(), DEFAULT_PATH.to_string()),
+        ("HOSTNAME".to_string(), hostname.to_string()),
+        ("HOME".to_string(), home.to_string()),
+    ];
+    vars.extend(term.map(|t| ("TERM".to_string(), t)));
+    for pair in extra {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.to_string(), value.to_string()));
+    }
+    vars
 }
 // ANCHOR_END: environment

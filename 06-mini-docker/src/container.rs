@@ -61,6 +61,10 @@ pub struct Config {
     pub cap_add: Vec<String>,
     #[serde(default)]
     pub cap_drop: Vec<String>,
+    /// `--runtime`: the OCI runtime the monitor drives (an absolute path), or
+    /// empty: the monitor makes the container itself.
+    #[serde(default)]
+    pub runtime: String,
 }
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as `docker inspect` shows it.

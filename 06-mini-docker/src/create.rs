@@ -17,6 +17,9 @@ use crate::store::{Store, lock, new_id, now};
     "The most processes and threads at once (default 2048; -1 or 0: no limit)"
 )))]
 pub struct CreateArgs {
+    /// mini-docker's global `--runtime`.
+    #[arg(skip)]
+    pub runtime: Option<String>,
     /// Assign a name to the container.
     #[arg(long)]
     pub name: Option<String>,
@@ -364,7 +367,34 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
         devices,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
+        runtime: (args.runtime.as_deref())
+            .map(|r| runtime_path(r, args.init))
+            .transpose()?
+            .unwrap_or_default(),
     })
+}
+
+/// `--runtime`: an executable, by path or on PATH, found now (as dockerd checks
+/// its runtimes); the absolute path is what the container keeps.
+fn runtime_path(name: &str, init: bool) -> Result<String> {
+    if init {
+        return Err(Failure::new(
+            "--init with --runtime: the init is chapter 02's own, not a program an OCI runtime can run",
+        ));
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = match name.contains('/') {
+        true => Some(std::path::PathBuf::from(name)),
+        false => (path.split(':'))
+            .map(|dir| std::path::Path::new(dir).join(name))
+            .find(|p| p.is_file()),
+    };
+    let found = found
+        .and_then(|p| p.canonicalize().ok())
+        .filter(|p| p.is_file());
+    found
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or_else(|| Failure::new(format!("unknown or invalid runtime name: {name}")))
 }
 
 /// Names are unique: checked and taken under the store's lock (held by the caller).

@@ -19,6 +19,9 @@
 //! - [`remove`]: what a container leaves, removed; [`cp`]: files in and out;
 //! - [`show`]: ps, logs, inspect, images, stats, as Docker prints them;
 //! - [`doctor`]: every chapter's checks in one report;
+//! - [`shim`]: with `--runtime`, the monitor drives an OCI runtime's command line;
+//! - [`spec`]: a container's bundle (`config.json`), which the monitor writes at
+//!   each start and hands to an OCI runtime with `--runtime`;
 //! - [`runtime`]: mini-runc's library, an OCI runtime (bundles, create/start/
 //!   state/kill/delete) over the same chapters (`src/bin/mini-runc.rs`).
 
@@ -37,7 +40,9 @@ pub mod remove;
 pub mod runtime;
 pub mod sealed;
 pub mod seccomp;
+pub mod shim;
 pub mod show;
+pub mod spec;
 pub mod stdio;
 pub mod store;
 pub mod tty;

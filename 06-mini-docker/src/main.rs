@@ -26,6 +26,11 @@ struct Cli {
     /// Narrate every system call, with the shell command that does the same.
     #[arg(long, global = true)]
     explain: bool,
+    /// For `run` and `create`: an OCI runtime (runc, crun, mini-runc: a name on PATH
+    /// or a path) that the monitor drives through its command line, with the
+    /// container's bundle. Without it, the monitor makes the container itself.
+    #[arg(long, global = true, env = "MINI_DOCKER_RUNTIME")]
+    runtime: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -277,7 +282,7 @@ fn main() {
             false => Ok(()),
         })
         .and_then(|()| Store::open(&cli.root))
-        .and_then(|store| command(&store, cli.command));
+        .and_then(|store| command(&store, with_runtime(cli.command, cli.runtime)));
     exit_with("mini-docker", codes, outcome)
 }
 
@@ -300,6 +305,16 @@ fn each<T: std::fmt::Display>(
         }
     }
     Ok(i32::from(failed))
+}
+
+/// `--runtime` goes with what `run` and `create` record.
+fn with_runtime(mut command: Command, runtime: Option<String>) -> Command {
+    match &mut command {
+        Command::Run(args) => args.create.runtime = runtime,
+        Command::Create { create } => create.runtime = runtime,
+        _ => {}
+    }
+    command
 }
 
 /// Print `text`; done.

@@ -209,8 +209,8 @@ impl Drop for Setup {
 
 /// The CLI's stdin, stdout and stderr, when it is attached.
 #[derive(Debug, Default)]
-struct Terminal {
-    input: Option<OwnedFd>,
+pub(crate) struct Terminal {
+    pub input: Option<OwnedFd>,
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
 }
@@ -225,16 +225,15 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let devices = (config.devices.iter())
         .map(|d| d.node())
         .collect::<Result<Vec<_>>>()?;
-    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy.
+    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy
+    // (made by the runtime instead, with --runtime).
     let host = Host::real();
     let limits = config.limits_with(&devices);
     let place = config.cgroup(&container.id)?;
-    setup.group = Some(Group::create(
-        &Layout::discover(&host),
-        &host,
-        &place,
-        &limits,
-    )?);
+    if config.runtime.is_empty() {
+        let layout = Layout::discover(&host);
+        setup.group = Some(Group::create(&layout, &host, &place, &limits)?);
+    }
     clock.mark("cgroup (03)");
     // Chapter 04: the overlay, in a mount namespace of the monitor's own.
     setup.merged = Some(mount_root(store, container, &config)?);
@@ -250,39 +249,34 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Mode::None | Mode::Host => None,
     };
     clock.mark("network: bridge, lease, rules, /etc (05)");
-    // The child reports on this pipe why it could not exec, if it could not.
-    let (exec_read, exec_write) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
-    plan.extension.report_failure = Some(exec_write.as_raw_fd());
-    let (child, output) = start_with_stdio(&plan, &config, &terminal)?;
-    drop(exec_write);
-    clock.mark("clone into namespaces (02)");
-    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
-    clock.mark("join cgroup (03: v1 groups, or all without clone3)");
-    let prepared = joined.and_then(|()| match (&mut attachment, &network.mode) {
-        (Some(a), _) => a.connect(child.pid),
-        (None, Mode::None) => ch05_network::netlink::Netlink::inside(child.pid)?.set_up("lo"),
+    // The bundle: all of the above in the runtime spec's words.
+    let spec = crate::spec::spec(&config, &plan, &limits, &place)?;
+    crate::spec::write(&crate::spec::bundle_dir(&container.dir), &spec)?;
+    clock.mark("bundle: config.json");
+    let connect = |pid: Pid| match (&mut attachment, &network.mode) {
+        (Some(a), _) => a.connect(pid),
+        (None, Mode::None) => ch05_network::netlink::Netlink::inside(pid)?.set_up("lo"),
         _ => Ok(()),
-    });
-    if let Err(failure) = prepared {
-        child.abandon();
-        return Err(failure);
-    }
-    clock.mark("plug veth, or lo up (05)");
-    let pid = child.go();
-    if let Some((code, why)) = exec_failure(exec_read) {
-        let _ = nix::sys::wait::waitpid(pid, None);
-        drop((attachment, setup));
-        return ended(
-            container,
-            &config,
-            cli,
-            State::default(),
-            code,
-            false,
-            Some(why),
-        );
-    }
+    };
+    let started = match config.runtime.as_str() {
+        "" => start_in_process(plan, &config, &terminal, &setup, connect, &mut clock)?,
+        runtime => crate::shim::start(container, runtime, &config, &terminal, connect)?,
+    };
+    let (pid, output) = match started {
+        Started::Running(pid, output) => (pid, output),
+        Started::Failed(code, why) => {
+            drop((attachment, setup));
+            return ended(
+                container,
+                &config,
+                cli,
+                State::default(),
+                code,
+                false,
+                Some(why),
+            );
+        }
+    };
     let ip = (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string());
     let started = running(pid, ip, clock);
     container.save_state(&started)?;
@@ -290,10 +284,54 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let code = relay(container, pid, output, terminal)?;
     let oom_killed = code == 128 + 9
         && (setup.group.as_ref()).is_some_and(|g| Stats::read(g).oom_kills.is_some_and(|n| n > 0));
+    if !config.runtime.is_empty() {
+        crate::shim::delete(container, &config.runtime);
+    }
     drop((attachment, setup));
     ended(container, &config, cli, started, code, oom_killed, None)
 }
+
 // ANCHOR_END: monitor
+
+/// How a start went: the program runs, or it could not be run (its code, why).
+pub(crate) enum Started {
+    Running(Pid, Output),
+    Failed(i32, String),
+}
+
+/// Without --runtime: chapter 02 makes the container, here; we join it to its
+/// cgroup and plug its network in before it goes on.
+fn start_in_process(
+    mut plan: Plan,
+    config: &Config,
+    terminal: &Terminal,
+    setup: &Setup,
+    mut connect: impl FnMut(Pid) -> Result<()>,
+    clock: &mut Clock,
+) -> Result<Started> {
+    // The child reports on this pipe why it could not exec, if it could not.
+    let (exec_read, exec_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
+    plan.extension.report_failure = Some(exec_write.as_raw_fd());
+    let (child, output) = start_with_stdio(&plan, config, terminal)?;
+    drop(exec_write);
+    clock.mark("clone into namespaces (02)");
+    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
+    clock.mark("join cgroup (03: v1 groups, or all without clone3)");
+    if let Err(failure) = joined.and_then(|()| connect(child.pid)) {
+        child.abandon();
+        return Err(failure);
+    }
+    clock.mark("plug veth, or lo up (05)");
+    let pid = child.go();
+    match exec_failure(exec_read) {
+        Some((code, why)) => {
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Ok(Started::Failed(code, why))
+        }
+        None => Ok(Started::Running(pid, output)),
+    }
+}
 
 /// The state of a container whose command runs now: its PID and the monitor's, with
 /// their start times (a PID alone may be another process's later).
@@ -470,7 +508,7 @@ impl Clock {
 }
 
 /// Where the container's output comes from.
-enum Output {
+pub(crate) enum Output {
     /// Our ends of its pipes: stdout and stderr apart (and stdin, with `-i`).
     Pipes(Ours),
     /// A pty's master end: one stream, as on a terminal.

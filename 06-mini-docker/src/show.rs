@@ -197,6 +197,8 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
                 },
                 "Mounts": config.mounts,
                 "LogPath": c.log(),
+                // config.json, written at each start (what --runtime is handed).
+                "Bundle": crate::spec::bundle_dir(&c.dir),
             }))
         });
         match found {

@@ -114,3 +114,123 @@ fn podman_runs_containers_with_mini_runc() {
     );
     snap("engines_podman", &out.stdout.replace('\r', ""));
 }
+
+/// mini-docker drives runtimes of others' (`--runtime`) as containerd's shim does:
+/// runc, and mini-runc through its command line, on the bundle the monitor writes.
+#[test]
+fn mini_docker_drives_runc_and_mini_runc() {
+    needs_root!();
+    if !installed("runc") {
+        lab_tests::not_run(
+            "mini_docker_drives_runc_and_mini_runc",
+            "runc is not installed (apt-get install runc; .ci/run does)",
+        );
+        return;
+    }
+    let mut transcript = String::new();
+    for runtime in ["runc", RUNC] {
+        let docker = Docker::new();
+        let md = |args: &[&str]| docker.md().args(["--runtime", runtime]).args(args);
+        transcript += &format!(
+            "=== --runtime {}\n",
+            if runtime == RUNC {
+                "mini-runc"
+            } else {
+                runtime
+            }
+        );
+        for args in [
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+                "echo hi; grep Seccomp: /proc/self/status; exit 3",
+            ][..],
+            &["run", "--rm", "--network", "none", "busybox", "nosuch"],
+            &[
+                "run",
+                "--rm",
+                "busybox",
+                "sh",
+                "-c",
+                "ip -4 addr show eth0 | grep -c inet",
+            ],
+        ] {
+            let (code, text) = md(args).transcript();
+            transcript += &text.replace(runtime, "RUNTIME");
+            assert_ne!(code, 125, "{text}");
+        }
+        let out = md(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo logged; sleep 1000",
+        ])
+        .output();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        for args in [
+            &["exec", "web", "echo", "exec'd"][..],
+            &["logs", "web"],
+            &["stop", "-t", "1", "web"],
+        ] {
+            transcript += &docker.md().args(args).transcript().1;
+        }
+        let inspect: serde_json::Value =
+            serde_json::from_str(&docker.out(&["inspect", "web"]).stdout).expect("inspect is JSON");
+        let bundle = inspect[0]["Bundle"]
+            .as_str()
+            .expect("the bundle's path")
+            .to_string();
+        let spec = std::fs::read_to_string(format!("{bundle}/config.json")).expect("config.json");
+        let mut shown: serde_json::Value = serde_json::from_str(&spec).expect("JSON");
+        let spec: oci_spec::runtime::Spec = serde_json::from_str(&spec).expect("the spec's format");
+        if runtime == RUNC {
+            // For the book: the seccomp profile's rules, counted rather than listed.
+            let rules = &mut shown["linux"]["seccomp"]["syscalls"];
+            let names: usize = (rules.as_array().into_iter().flatten())
+                .map(|r| r["names"].as_array().map_or(0, Vec::len))
+                .sum();
+            *rules = serde_json::json!(format!(
+                "[{names} system calls in {} rules]",
+                rules.as_array().map_or(0, Vec::len)
+            ));
+            let text = serde_json::to_string_pretty(&shown).expect("JSON");
+            let text = text.replace(&docker.root().display().to_string(), "/var/lib/mini-docker");
+            snap("engines_config_json", &redact(&text));
+        }
+        assert_eq!(
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.args().clone())
+                .unwrap_or_default()[0],
+            "sh"
+        );
+        assert!(inspect[0]["Config"]["Runtime"].as_str().is_some_and(|r| {
+            r.ends_with(
+                std::path::Path::new(runtime)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(""),
+            )
+        }));
+        let id = docker.id("web");
+        assert_eq!(docker.out(&["rm", "web"]).code, 0);
+        assert_eq!(docker.containers(), Vec::<String>::new());
+        assert_eq!(
+            cgroups_of(&id),
+            Vec::<String>::new(),
+            "{runtime} left the cgroup"
+        );
+    }
+    snap("engines_mini_docker_runtimes", &redact(&transcript));
+}
