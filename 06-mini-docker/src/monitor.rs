@@ -258,6 +258,8 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         (None, Mode::None) => ch05_network::netlink::Netlink::inside(pid)?.set_up("lo"),
         _ => Ok(()),
     };
+    // With --runtime, the levels above the group it makes and leaves: ours to remove.
+    let _levels = (!config.runtime.is_empty()).then(|| crate::shim::Levels::missing(&place));
     let started = match config.runtime.as_str() {
         "" => start_in_process(plan, &config, &terminal, &setup, connect, &mut clock)?,
         runtime => crate::shim::start(container, runtime, &config, &terminal, connect)?,

@@ -188,3 +188,45 @@ pub(crate) fn delete(container: &Container, path: &str) {
         .status();
     let _ = std::fs::remove_dir_all(state_root(container));
 }
+
+/// The cgroup levels above the container's group that do not exist yet: the
+/// runtime makes them (`/mini-docker` in every hierarchy, name=systemd's too) and
+/// removes only the container's own. Those still empty go when this is dropped,
+/// under chapter 03's lock, as chapter 03 tidies the levels it makes.
+#[derive(Debug)]
+pub(crate) struct Levels(Vec<PathBuf>);
+
+impl Levels {
+    pub(crate) fn missing(place: &ch03_cgroups::place::Place) -> Levels {
+        let base = Path::new("/sys/fs/cgroup");
+        let roots: Vec<PathBuf> = match base.join("cgroup.procs").exists() {
+            true => vec![base.to_path_buf()],
+            false => (std::fs::read_dir(base).into_iter().flatten().flatten())
+                .map(|e| e.path())
+                .filter(|p| p.join("cgroup.procs").exists())
+                .collect(),
+        };
+        let parent = place.parent.trim_start_matches('/');
+        let mut missing = vec![];
+        for root in roots.iter().filter(|_| !parent.is_empty() && parent != ".") {
+            // Deepest first.
+            let levels = Path::new(parent)
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty());
+            missing.extend(levels.map(|a| root.join(a)).filter(|l| !l.exists()));
+        }
+        Levels(missing)
+    }
+}
+
+impl Drop for Levels {
+    fn drop(&mut self) {
+        let host = labkit::doctor::Host::real();
+        let _lock = ch03_cgroups::place::lock(&ch03_cgroups::hierarchy::Layout::discover(&host));
+        for level in &self.0 {
+            if ch03_cgroups::place::children(level).is_empty() {
+                let _ = std::fs::remove_dir(level);
+            }
+        }
+    }
+}

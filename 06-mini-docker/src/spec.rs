@@ -36,9 +36,10 @@ pub fn spec(config: &Config, plan: &Plan, limits: &Limits, place: &Place) -> Res
         config.tty.then(|| "xterm".to_string()),
         &config.env,
     );
-    let caps: Vec<String> = (crate::hardening::capabilities(config)?.iter())
+    let mut caps: Vec<String> = (crate::hardening::capabilities(config)?.iter())
         .map(|c| c.to_string())
         .collect();
+    caps.sort();
     let (uid, gid) = config.user.unwrap_or((0, 0));
     let process = json!({
         "terminal": config.tty,

@@ -204,6 +204,12 @@ fn mini_docker_drives_runc_and_mini_runc() {
                 "[{names} system calls in {} rules]",
                 rules.as_array().map_or(0, Vec::len)
             ));
+            // Capability sets are sets: written in no set order.
+            for set in ["bounding", "effective", "permitted"] {
+                if let Some(list) = shown["process"]["capabilities"][set].as_array_mut() {
+                    list.sort_by_key(|c| c.as_str().unwrap_or_default().to_string());
+                }
+            }
             let text = serde_json::to_string_pretty(&shown).expect("JSON");
             let text = text.replace(&docker.root().display().to_string(), "/var/lib/mini-docker");
             snap("engines_config_json", &redact(&text));
