@@ -238,5 +238,91 @@ fn mini_docker_drives_runc_and_mini_runc() {
             "{runtime} left the cgroup"
         );
     }
+    // A runtime that is not there, and what no OCI runtime can do for us: refused
+    // before anything is made.
+    let docker = Docker::new();
+    for args in [
+        &["--runtime", "nosuch", "run", "--rm", "busybox", "true"][..],
+        &[
+            "--runtime",
+            "runc",
+            "run",
+            "--rm",
+            "--init",
+            "busybox",
+            "true",
+        ],
+    ] {
+        let (code, text) = docker.md().args(args).transcript();
+        assert_eq!(code, 125, "{text}");
+        transcript += &text;
+        assert_eq!(docker.containers(), Vec::<String>::new());
+    }
     snap("engines_mini_docker_runtimes", &redact(&transcript));
+}
+
+/// containerd's runc shim (containerd-shim-runc-v2) drives mini-runc as it drives
+/// runc: `ctr run --runc-binary`, with a containerd of the test's own (its root,
+/// state and socket in a temp dir), in a mount and PID namespace of the test's own.
+#[test]
+fn containerds_shim_drives_mini_runc() {
+    needs_root!();
+    if !installed("containerd") || !installed("ctr") {
+        lab_tests::not_run(
+            "containerds_shim_drives_mini_runc",
+            "containerd is not installed (apt-get install containerd; .ci/run does)",
+        );
+        return;
+    }
+    let dir = open_tempdir();
+    let d = dir.path().display();
+    let parent = format!("lab-ctr-{}", std::process::id());
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{d}/containerd.sock\"\n\
+             [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n"
+        ),
+    )
+    .expect("config.toml");
+    labkit::narrate::set_quiet(true);
+    let options = ch01_chroot::rootfs::Options {
+        source: Some(ch01_chroot::rootfs::Source::Busybox),
+        force: false,
+        add: vec![],
+    };
+    ch01_chroot::rootfs::build(&dir.path().join("rootfs"), &options).expect("a busybox rootfs");
+    let run = format!("--rootfs --runc-binary {RUNC}");
+    let lines: Vec<String> = [
+        "set -e".to_string(),
+        "mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/lib".to_string(),
+        format!("containerd --config {d}/config.toml > {d}/containerd.log 2>&1 &"),
+        // The event: its socket appears.
+        format!("while [ ! -S {d}/containerd.sock ]; do sleep 0.05; done"),
+        format!("C='ctr --address {d}/containerd.sock'"),
+        format!(
+            "$C run --rm {run} --cgroup /{parent}/c1 {d}/rootfs c1 /bin/sh -c 'echo hi from containerd; exit 5' || echo \"ctr run: exit $?\""
+        ),
+        format!("$C run -d {run} --cgroup /{parent}/c2 {d}/rootfs c2 /bin/sleep 1000"),
+        "$C task exec --exec-id e1 c2 /bin/sh -c 'echo exec in c2; ps -o pid,args'".to_string(),
+        "$C task pause c2; $C task ls | tail -1 | awk '{print $1, $3}'".to_string(),
+        "$C task resume c2; $C task ls | tail -1 | awk '{print $1, $3}'".to_string(),
+        "$C task kill -s SIGKILL c2".to_string(),
+        "$C task delete --force c2 >/dev/null 2>&1 || true".to_string(),
+        "$C container delete c2".to_string(),
+        "$C task ls | wc -l".to_string(),
+    ]
+    .into();
+    let programs = std::path::Path::new(RUNC).parent().expect("target/debug");
+    let out = lab_tests::book_lines::isolated(&lines, programs, "kill %1 2>/dev/null").output();
+    remove_cgroups(&parent);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        cgroups_of(&parent),
+        Vec::<String>::new(),
+        "containerd's cgroups are left"
+    );
+    snap("engines_containerd", &out.stdout);
 }

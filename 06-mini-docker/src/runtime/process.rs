@@ -309,6 +309,7 @@ fn wait_for_start(handshake: Handshake) -> Result<()> {
     ready.context(|| "telling create we are ready".into())?;
     let _ = nix::unistd::close(handshake.ready);
     narrate::note("created: waiting for start (open of the exec fifo blocks)");
+    // ANCHOR: hole_exec_fifo
     let fifo = format!("/proc/self/fd/{}", handshake.exec_fifo);
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
@@ -317,5 +318,6 @@ fn wait_for_start(handshake: Handshake) -> Result<()> {
     std::io::Write::write_all(&mut fifo, b"0").context(|| "write exec fifo".into())?;
     let _ = nix::unistd::close(handshake.exec_fifo);
     Ok(())
+    // ANCHOR_END: hole_exec_fifo
 }
 // ANCHOR_END: wait_for_start

@@ -15,6 +15,38 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PODMAN_IMAGE: &str = "localhost/lab-bench-busybox";
+/// podman's containers (and conmon) go in this cgroup, in every hierarchy.
+const PODMAN_CGROUP: &str = "lab-bench-podman";
+
+/// Remove cgroup `name` from every hierarchy, what is in it first.
+fn remove_cgroups(name: &str) {
+    fn below(dir: &Path) -> Vec<PathBuf> {
+        let mut all = vec![];
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                all.extend(below(&entry.path()));
+                all.push(entry.path());
+            }
+        }
+        all
+    }
+    let base = Path::new("/sys/fs/cgroup");
+    let roots = match base.join("cgroup.procs").exists() {
+        true => vec![base.to_path_buf()],
+        false => (std::fs::read_dir(base).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|d| d.join("cgroup.procs").exists())
+            .collect(),
+    };
+    for root in roots {
+        let top = root.join(name);
+        if top.exists() {
+            for dir in below(&top).into_iter().chain([top]) {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
 
 /// One thing to measure: a name, and the command line of run number `n` (run in
 /// the mount namespace `mount_ns`, if it has one).
@@ -22,6 +54,9 @@ struct Tool {
     name: String,
     argv: Box<dyn Fn(usize) -> Vec<String>>,
     mount_ns: Option<std::rc::Rc<OwnedFd>>,
+    /// Timed in rounds of its own, after the others: what it leaves running when it
+    /// returns (podman's cleanup, started by conmon) would slow the tools after it.
+    apart: bool,
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -123,16 +158,17 @@ fn timed(tool: &Tool, n: usize, root: &Path) -> Option<f64> {
     Some(start.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// On a hybrid host, a mount namespace without `/sys/fs/cgroup/unified`: crun
-/// refuses a hybrid host ("cgroups in hybrid mode not supported") and runs there.
-/// Held by a descriptor; the process of ours that made it is gone by then.
-fn without_unified() -> Result<Option<OwnedFd>, String> {
+/// A mount namespace for crun and podman: tmpfs over /run and /var/lib, where they
+/// keep their state and images by default (gone with the namespace), and on a
+/// hybrid host without `/sys/fs/cgroup/unified` (crun refuses a hybrid host:
+/// "cgroups in hybrid mode not supported"). Held by a descriptor; the process of
+/// ours that made it is gone by then. Also: whether the v2 mount was hidden.
+fn contained() -> Result<(OwnedFd, bool), String> {
     use std::io::BufRead;
-    let unified = Path::new("/sys/fs/cgroup/unified");
-    if !unified.join("cgroup.procs").exists() {
-        return Ok(None);
-    }
-    let script = "umount /sys/fs/cgroup/unified && echo ready && exec sleep 1000";
+    let hybrid = Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists();
+    let script = "{ [ ! -e /sys/fs/cgroup/unified/cgroup.procs ] || umount /sys/fs/cgroup/unified; } \
+        && mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib \
+        && echo ready && exec sleep 1000";
     let mut maker = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", script])
         .stdout(Stdio::piped())
@@ -144,11 +180,11 @@ fn without_unified() -> Result<Option<OwnedFd>, String> {
         (Some(Ok(_)), "ready") => std::fs::File::open(format!("/proc/{}/ns/mnt", maker.id()))
             .map(OwnedFd::from)
             .map_err(|e| e.to_string()),
-        _ => Err("could not unmount /sys/fs/cgroup/unified in a mount namespace".into()),
+        _ => Err("could not make a mount namespace for crun and podman".into()),
     };
     let _ = maker.kill();
     let _ = maker.wait();
-    ns.map(Some)
+    ns.map(|ns| (ns, hybrid))
 }
 
 #[derive(Debug)]
@@ -201,17 +237,9 @@ impl Bench {
             .map_err(|e| e.to_string())?;
         let root = dir.path().join("store");
         let result = self.measure(dir.path(), &root);
-        // Whatever happened: no container, bridge, image or state left.
-        if let Some(podman) = which("podman") {
-            let _ = run_quiet(
-                &[
-                    podman.to_string_lossy().into_owned(),
-                    "rmi".into(),
-                    PODMAN_IMAGE.into(),
-                ],
-                &[],
-            );
-        }
+        // Whatever happened: no container, bridge, image or state left (podman's
+        // store is in `dir`, its state in a namespace that is gone; its cgroups:)
+        remove_cgroups(PODMAN_CGROUP);
         let _ = run_quiet(&self.md("container prune"), &[("MINI_DOCKER_ROOT", &root)]);
         let _ = run_quiet(&self.md("network rm lab0"), &[("MINI_DOCKER_ROOT", &root)]);
         result
@@ -225,11 +253,13 @@ impl Bench {
             name: "mini-docker --network none".into(),
             argv: Box::new(move |_| none.clone()),
             mount_ns: None,
+            apart: false,
         });
         tools.push(Tool {
             name: "mini-docker (bridge)".into(),
             argv: Box::new(move |_| bridge.clone()),
             mount_ns: None,
+            apart: false,
         });
         // The same container, the monitor driving mini-runc's command line.
         let shim = self.md(&format!(
@@ -240,6 +270,7 @@ impl Bench {
             name: "mini-docker --runtime mini-runc --network none".into(),
             argv: Box::new(move |_| shim.clone()),
             mount_ns: None,
+            apart: false,
         });
         if let Some((label, program)) = &self.against {
             // Its own store: an earlier build may keep another layout.
@@ -258,6 +289,7 @@ impl Bench {
                     name,
                     argv: Box::new(move |_| argv.clone()),
                     mount_ns: None,
+                    apart: false,
                 }),
                 Err(e) => {
                     // Its last word says why (the lines before are its narration).
@@ -278,15 +310,16 @@ impl Bench {
             ],
             &[],
         );
-        let hybrid = match without_unified() {
-            Ok(ns) => ns.map(std::rc::Rc::new),
-            Err(e) => {
-                skipped.push(("crun".into(), e));
-                None
-            }
-        };
+        let contained = contained().map(|(ns, hybrid)| (std::rc::Rc::new(ns), hybrid));
+        if let Err(e) = &contained {
+            skipped.push(("crun, podman".into(), e.clone()));
+        }
+        let contained = contained.ok();
+        let hybrid = contained.as_ref().is_some_and(|(_, hybrid)| *hybrid);
         for runtime in ["runc", "crun", "mini-runc"] {
-            let mount_ns = (runtime == "crun").then(|| hybrid.clone()).flatten();
+            let mount_ns = (runtime == "crun")
+                .then(|| contained.as_ref().map(|(ns, _)| ns.clone()))
+                .flatten();
             let found = match runtime {
                 "mini-runc" => Some(self.bin.join("mini-runc")).filter(|p| p.exists()),
                 _ => which(runtime),
@@ -337,23 +370,26 @@ impl Bench {
             };
             match run_quiet_in(&argv(usize::MAX), &[], mount_ns.as_deref()) {
                 Ok(()) => tools.push(Tool {
-                    name: match &mount_ns {
-                        Some(_) => format!("{runtime} (without the v2 mount)"),
-                        None => runtime.into(),
+                    name: match runtime == "crun" && hybrid {
+                        true => format!("{runtime} (without the v2 mount)"),
+                        false => runtime.into(),
                     },
                     argv: Box::new(argv),
                     mount_ns,
+                    apart: false,
                 }),
                 Err(e) => skipped.push((runtime.into(), format!("cannot run here: {e}"))),
             }
         }
-        match which("podman") {
-            None => skipped.push(("podman".into(), "not installed".into())),
-            Some(podman) => match self.podman(&podman, &bundle) {
+        match (which("podman"), contained) {
+            (None, _) => skipped.push(("podman".into(), "not installed".into())),
+            (Some(_), None) => {}
+            (Some(podman), Some((ns, _))) => match self.podman(&podman, dir, &ns) {
                 Ok(argv) => tools.push(Tool {
-                    name: "podman".into(),
+                    name: "podman (crun, conmon; timed apart)".into(),
                     argv: Box::new(move |_| argv.clone()),
-                    mount_ns: None,
+                    mount_ns: Some(ns),
+                    apart: true,
                 }),
                 Err(e) => skipped.push(("podman".into(), format!("cannot run here: {e}"))),
             },
@@ -363,51 +399,50 @@ impl Bench {
             name: "floor: unshare (no rootfs, no cgroup)".into(),
             argv: Box::new(move |_| floor.clone()),
             mount_ns: None,
+            apart: false,
         });
         tools
     }
 
-    /// podman: the same rootfs imported as an image (removed again by `run`'s caller
-    /// at the end), cgroupfs (no systemd needed), no network.
-    fn podman(&self, podman: &Path, bundle: &Path) -> Result<Vec<String>, String> {
-        let tar = bundle.join("rootfs.tar");
-        let p = podman.to_string_lossy().into_owned();
+    /// podman: the same rootfs imported as an image, in a store of the bench's own,
+    /// cgroupfs (no systemd needed), no network, its cgroups under PODMAN_CGROUP
+    /// (removed at the end). Its containers.conf gives the ulimits this sandbox
+    /// allows, and keeps its temporary files in `dir`.
+    fn podman(&self, podman: &Path, dir: &Path, ns: &OwnedFd) -> Result<Vec<String>, String> {
+        let d = dir.display();
+        let conf = dir.join("containers.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\
+                 [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 events_logfile_path = \"{d}/podman-events.log\"\ntmp_dir = \"{d}/podman-tmp\"\n\
+                 [network]\nnetwork_config_dir = \"{d}/podman-net\"\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        // SAFETY: the bench is single-threaded; podman is the only reader.
+        unsafe { std::env::set_var("CONTAINERS_CONF", &conf) };
+        let tar = dir.join("rootfs.tar");
+        let rootfs = dir.join("bundle/rootfs");
         run_quiet(
-            &[
-                "tar".into(),
-                "-C".into(),
-                bundle.join("rootfs").to_string_lossy().into_owned(),
-                "-cf".into(),
-                tar.to_string_lossy().into_owned(),
-                ".".into(),
-            ],
+            &words(&format!(
+                "tar -C {} -cf {} .",
+                rootfs.display(),
+                tar.display()
+            )),
             &[],
         )?;
-        run_quiet(
-            &[
-                p.clone(),
-                "--cgroup-manager".into(),
-                "cgroupfs".into(),
-                "import".into(),
-                tar.to_string_lossy().into_owned(),
-                PODMAN_IMAGE.into(),
-            ],
-            &[],
-        )?;
-        let argv: Vec<String> = [
-            p.as_str(),
-            "--cgroup-manager",
-            "cgroupfs",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            PODMAN_IMAGE,
-            "true",
-        ]
-        .map(String::from)
-        .to_vec();
-        run_quiet(&argv, &[]).map(|()| argv)
+        let podman = format!(
+            "{} --root {d}/podman --runroot {d}/podman-run",
+            podman.display()
+        );
+        let import = format!("{podman} import -q {} {PODMAN_IMAGE}", tar.display());
+        run_quiet_in(&words(&import), &[], Some(ns))?;
+        let run = format!(
+            "{podman} run --rm --network none --cgroup-parent /{PODMAN_CGROUP} {PODMAN_IMAGE} true"
+        );
+        run_quiet_in(&words(&run), &[], Some(ns)).map(|()| words(&run))
     }
 
     fn measure(&self, dir: &Path, root: &Path) -> Result<String, String> {
@@ -427,6 +462,18 @@ impl Bench {
             for k in 0..tools.len() {
                 let i = (round + k) % tools.len();
                 let tool = &tools[i];
+                if tool.apart {
+                    continue;
+                }
+                if let Some(ms) = timed(tool, round, root)
+                    && round >= warmup
+                {
+                    times[i].push(ms);
+                }
+            }
+        }
+        for (i, tool) in tools.iter().enumerate().filter(|(_, t)| t.apart) {
+            for round in 0..self.rounds + warmup {
                 if let Some(ms) = timed(tool, round, root)
                     && round >= warmup
                 {
@@ -458,6 +505,7 @@ impl Bench {
             name: "probe".into(),
             argv: Box::new(move |_| probe.clone()),
             mount_ns: None,
+            apart: false,
         };
         let mut latency = Vec::new();
         let mut running = 0;
