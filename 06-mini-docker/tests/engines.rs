@@ -18,6 +18,67 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// A temp dir with chapter 01's busybox rootfs in it (`rootfs`), when `programs`
+/// are installed; otherwise the test is reported as not run.
+fn with_rootfs(test: &str, programs: &[&str]) -> Option<tempfile::TempDir> {
+    if let Some(missing) = programs.iter().find(|p| !installed(p)) {
+        let why = format!("{missing} is not installed (apt-get install {missing}; .ci/run does)");
+        lab_tests::not_run(test, &why);
+        return None;
+    }
+    let dir = open_tempdir();
+    labkit::narrate::set_quiet(true);
+    let options = ch01_chroot::rootfs::Options {
+        source: Some(ch01_chroot::rootfs::Source::Busybox),
+        force: false,
+        add: vec![],
+    };
+    ch01_chroot::rootfs::build(&dir.path().join("rootfs"), &options).expect("a busybox rootfs");
+    Some(dir)
+}
+
+/// The controllers the v2 root hands on to its children when this is made; those
+/// an engine switched on meanwhile (runc and podman switch on every one there is,
+/// and leave them on) are switched off again when it is dropped.
+struct HandedOn(Option<(std::path::PathBuf, String)>);
+
+/// One engine at a time: what each switches on is then its own to switch off.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl HandedOn {
+    fn now() -> (HandedOn, std::sync::MutexGuard<'static, ()>) {
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (HandedOn::read(), turn)
+    }
+
+    fn read() -> HandedOn {
+        let file = [
+            "/sys/fs/cgroup/cgroup.subtree_control",
+            "/sys/fs/cgroup/unified/cgroup.subtree_control",
+        ]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|f| f.exists());
+        HandedOn(file.map(|f| {
+            let had = std::fs::read_to_string(&f).unwrap_or_default();
+            (f, had)
+        }))
+    }
+}
+
+impl Drop for HandedOn {
+    fn drop(&mut self) {
+        let Some((file, had)) = &self.0 else { return };
+        let now = std::fs::read_to_string(file).unwrap_or_default();
+        let had: Vec<&str> = had.split_whitespace().collect();
+        for added in now.split_whitespace().filter(|c| !had.contains(c)) {
+            let _ = std::fs::write(file, format!("-{added}"));
+        }
+    }
+}
+
 /// Remove the cgroup `name` (and what podman made in it) from every hierarchy.
 fn remove_cgroups(name: &str) {
     for dir in cgroups_of(name) {
@@ -43,14 +104,10 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn podman_runs_containers_with_mini_runc() {
     needs_root!();
-    if !installed("podman") {
-        lab_tests::not_run(
-            "podman_runs_containers_with_mini_runc",
-            "podman is not installed (apt-get install podman; .ci/run does)",
-        );
+    let _handed_on = HandedOn::now();
+    let Some(dir) = with_rootfs("podman_runs_containers_with_mini_runc", &["podman"]) else {
         return;
-    }
-    let dir = open_tempdir();
+    };
     let d = dir.path().display();
     let parent = format!("lab-podman-{}", std::process::id());
     // In this sandbox podman needs its ulimits given (its default asks for more
@@ -70,13 +127,6 @@ fn podman_runs_containers_with_mini_runc() {
         ),
     )
     .expect("containers.conf");
-    labkit::narrate::set_quiet(true);
-    let options = ch01_chroot::rootfs::Options {
-        source: Some(ch01_chroot::rootfs::Source::Busybox),
-        force: false,
-        add: vec![],
-    };
-    ch01_chroot::rootfs::build(&dir.path().join("rootfs"), &options).expect("a busybox rootfs");
     let podman = format!(
         "podman --root {d}/storage --runroot {d}/run --storage-driver vfs --runtime {RUNC}"
     );
@@ -120,6 +170,7 @@ fn podman_runs_containers_with_mini_runc() {
 #[test]
 fn mini_docker_drives_runc_and_mini_runc() {
     needs_root!();
+    let _handed_on = HandedOn::now();
     if !installed("runc") {
         lab_tests::not_run(
             "mini_docker_drives_runc_and_mini_runc",
@@ -212,7 +263,7 @@ fn mini_docker_drives_runc_and_mini_runc() {
             }
             let text = serde_json::to_string_pretty(&shown).expect("JSON");
             let text = text.replace(&docker.root().display().to_string(), "/var/lib/mini-docker");
-            snap("engines_config_json", &redact(&text));
+            snap_per_lane("engines_config_json", &redact(&text));
         }
         assert_eq!(
             spec.process()
@@ -267,14 +318,11 @@ fn mini_docker_drives_runc_and_mini_runc() {
 #[test]
 fn containerds_shim_drives_mini_runc() {
     needs_root!();
-    if !installed("containerd") || !installed("ctr") {
-        lab_tests::not_run(
-            "containerds_shim_drives_mini_runc",
-            "containerd is not installed (apt-get install containerd; .ci/run does)",
-        );
+    let _handed_on = HandedOn::now();
+    let test = "containerds_shim_drives_mini_runc";
+    let Some(dir) = with_rootfs(test, &["containerd", "ctr"]) else {
         return;
-    }
-    let dir = open_tempdir();
+    };
     let d = dir.path().display();
     let parent = format!("lab-ctr-{}", std::process::id());
     std::fs::write(
@@ -287,13 +335,6 @@ fn containerds_shim_drives_mini_runc() {
         ),
     )
     .expect("config.toml");
-    labkit::narrate::set_quiet(true);
-    let options = ch01_chroot::rootfs::Options {
-        source: Some(ch01_chroot::rootfs::Source::Busybox),
-        force: false,
-        add: vec![],
-    };
-    ch01_chroot::rootfs::build(&dir.path().join("rootfs"), &options).expect("a busybox rootfs");
     let run = format!("--rootfs --runc-binary {RUNC}");
     let lines: Vec<String> = [
         "set -e".to_string(),
