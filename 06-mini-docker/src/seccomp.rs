@@ -583,8 +583,10 @@ fn x32_guard() -> Option<BpfProgram> {
 }
 
 impl Filters {
-    /// Install them on this process; exec keeps them, for good. Needs no_new_privs
-    /// or CAP_SYS_ADMIN.
+    /// Install them on this process with seccomp(2); exec keeps them, for good.
+    /// Without no_new_privs, the kernel asks for CAP_SYS_ADMIN: this sets nothing
+    /// itself (seccompiler's own apply sets no_new_privs, which a profile with
+    /// `noNewPrivileges: false` must not get).
     pub fn apply(&self) -> Result<()> {
         let instructions: usize = self.programs.iter().map(Vec::len).sum();
         narrate::step(
@@ -596,8 +598,23 @@ impl Filters {
             "# no shell equivalent: docker run's --security-opt seccomp=...",
         );
         for program in &self.programs {
-            seccompiler::apply_filter(program)
-                .map_err(|e| Failure::new(format!("installing the seccomp filter: {e}")))?;
+            let prog = libc::sock_fprog {
+                len: program.len() as u16,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            // SAFETY: the kernel copies the program; `prog` and `program` outlive the call.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const libc::sock_fprog,
+                )
+            };
+            if rc != 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(Failure::new(format!("installing the seccomp filter: {e}")));
+            }
         }
         Ok(())
     }

@@ -837,3 +837,28 @@ fn preserve_fds_passes_on_only_what_is_asked() {
     }
     snap("runtime_preserve_fds", &seen);
 }
+
+/// A seccomp profile without `noNewPrivileges`: the filter is installed while the
+/// process still has CAP_SYS_ADMIN, and no_new_privs stays off (the runtime
+/// spec's validation suite checks both).
+#[test]
+fn seccomp_without_no_new_privileges() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/x 2>&1"
+        ]);
+        c["root"]["readonly"] = json!(false);
+    });
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let (code, text) = runtime.rc(&["run", "--bundle", &bundle, "s1"]).transcript();
+    assert_eq!(code, 1, "{text}");
+    runtime.assert_gone("s1");
+    snap("runtime_seccomp_without_nnp", &runtime.redact(&text));
+}

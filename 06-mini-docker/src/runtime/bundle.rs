@@ -146,10 +146,12 @@ impl Bundle {
         crate::runtime::lifecycle::check_process(&process, "config.json: process")?;
         let args = process.args().clone().unwrap_or_default();
         check_hooks(&self.spec)?;
-        let uts = namespaces.contains(&Namespace::Uts);
+        // A uts namespace made or joined (then the names are set there, as runc does).
+        let uts = namespaces.contains(&Namespace::Uts)
+            || joined.iter().any(|(ns, _)| *ns == Namespace::Uts);
         if (self.spec.hostname().is_some() || self.spec.domainname().is_some()) && !uts {
             return Err(Failure::new(
-                "config.json: hostname and domainname need a uts namespace of the container's own",
+                "config.json: hostname and domainname need a uts namespace in linux.namespaces",
             ));
         }
         let request = Request {
