@@ -137,21 +137,7 @@ fn create_with(
     if let (Some((_, fd)), Some(console)) = (&mut steps.terminal, &console) {
         *fd = console.process_end();
     }
-    let mut container = root.make(Saved {
-        id: id.to_string(),
-        bundle: bundle.dir.canonicalize().unwrap_or(bundle.dir.clone()),
-        rootfs: bundle.rootfs.clone(),
-        created: now(),
-        annotations: bundle.annotations(),
-        cgroup: (
-            translated.place.parent.clone(),
-            translated.place.leaf.clone(),
-        ),
-        hooks: Hooks::from_spec(&bundle.spec),
-        process: bundle.spec.process().clone(),
-        seccomp: (bundle.spec.linux().as_ref()).and_then(|l| l.seccomp().clone()),
-        ..Saved::default()
-    })?;
+    let mut container = root.make(record(id, &bundle, &translated))?;
     let mut undo = Undo {
         dir: Some(container.dir.clone()),
         group: None,
@@ -181,23 +167,8 @@ fn create_with(
     plan.extension.before_pivot_root = Some(before_pivot_root);
     plan.extension.before_exec = Some(last);
     let child = spawn::start(plan)?;
-    let prepared = (translated.maps.as_ref())
-        .map_or(Ok(()), |(uid, gid)| write_maps(child.pid, uid, gid))
-        .and_then(|()| group.join(&child))
-        .and_then(|()| {
-            container.started(child.pid.as_raw());
-            let state = container.oci_state_as(Status::Creating);
-            hooks::run(
-                "createRuntime",
-                &container.saved.hooks.create_runtime,
-                &state,
-            )?;
-            // For the hooks the child runs itself.
-            let line = format!("{state}\n");
-            nix::unistd::write(&state_write, line.as_bytes()).context(|| "pipe".into())?;
-            Ok(())
-        });
-    if let Err(failure) = prepared {
+    let maps = translated.maps.as_ref();
+    if let Err(failure) = before_go(&mut container, &child, group, maps, &state_write) {
         child.abandon();
         return Err(failure);
     }
@@ -220,6 +191,50 @@ fn create_with(
     Ok((container, console))
 }
 // ANCHOR_END: create
+
+/// What `state` will read: the container as config.json describes it.
+fn record(id: &str, bundle: &Bundle, translated: &crate::runtime::bundle::Translated) -> Saved {
+    Saved {
+        id: id.to_string(),
+        bundle: bundle.dir.canonicalize().unwrap_or(bundle.dir.clone()),
+        rootfs: bundle.rootfs.clone(),
+        created: now(),
+        annotations: bundle.annotations(),
+        cgroup: (
+            translated.place.parent.clone(),
+            translated.place.leaf.clone(),
+        ),
+        hooks: Hooks::from_spec(&bundle.spec),
+        process: bundle.spec.process().clone(),
+        seccomp: (bundle.spec.linux().as_ref()).and_then(|l| l.seccomp().clone()),
+        ..Saved::default()
+    }
+}
+
+/// Before the child goes on: its maps, its cgroup, the createRuntime hooks; then
+/// the state, on a pipe, for the hooks the child runs itself.
+fn before_go(
+    container: &mut Container,
+    child: &spawn::Started,
+    group: &Group,
+    maps: Option<&(String, String)>,
+    state_pipe: &std::os::fd::OwnedFd,
+) -> Result<()> {
+    if let Some((uid, gid)) = maps {
+        write_maps(child.pid, uid, gid)?;
+    }
+    group.join(child)?;
+    container.started(child.pid.as_raw());
+    let state = container.oci_state_as(Status::Creating);
+    hooks::run(
+        "createRuntime",
+        &container.saved.hooks.create_runtime,
+        &state,
+    )?;
+    let line = format!("{state}\n");
+    nix::unistd::write(state_pipe, line.as_bytes()).context(|| "pipe".into())?;
+    Ok(())
+}
 
 /// The exec fifo, and a descriptor of it (`O_PATH`) for the child to open through.
 fn make_exec_fifo(fifo: &Path) -> Result<std::os::fd::OwnedFd> {
