@@ -79,28 +79,6 @@ impl Drop for HandedOn {
     }
 }
 
-/// Remove the cgroup `name` (and what podman made in it) from every hierarchy.
-fn remove_cgroups(name: &str) {
-    for dir in cgroups_of(name) {
-        let mut inside: Vec<_> = walkdir(std::path::Path::new(&dir));
-        inside.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for d in inside {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-/// `dir` and every directory under it.
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut all = vec![dir.to_path_buf()];
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            all.extend(walkdir(&entry.path()));
-        }
-    }
-    all
-}
-
 #[test]
 fn podman_runs_containers_with_mini_runc() {
     needs_root!();
@@ -155,7 +133,7 @@ fn podman_runs_containers_with_mini_runc() {
     let programs = std::path::Path::new(RUNC).parent().expect("target/debug");
     let out = lab_tests::book_lines::isolated(&lines, programs, "$P rm -a -f -t 0 >/dev/null 2>&1")
         .output();
-    remove_cgroups(&parent);
+    lab_tests::remove_cgroups(&parent);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         cgroups_of(&parent),
@@ -358,7 +336,7 @@ fn containerds_shim_drives_mini_runc() {
     .into();
     let programs = std::path::Path::new(RUNC).parent().expect("target/debug");
     let out = lab_tests::book_lines::isolated(&lines, programs, "kill %1 2>/dev/null").output();
-    remove_cgroups(&parent);
+    lab_tests::remove_cgroups(&parent);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         cgroups_of(&parent),

@@ -302,3 +302,33 @@ pub fn comm(pid: u32) -> String {
         .trim()
         .to_string()
 }
+
+/// Remove cgroup `name` from every hierarchy, what is in it first.
+pub fn remove_cgroups(name: &str) {
+    fn below(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut all = vec![];
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                all.extend(below(&entry.path()));
+                all.push(entry.path());
+            }
+        }
+        all
+    }
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    let roots = match base.join("cgroup.procs").exists() {
+        true => vec![base.to_path_buf()],
+        false => (std::fs::read_dir(base).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|d| d.join("cgroup.procs").exists())
+            .collect(),
+    };
+    for root in roots {
+        let top = root.join(name);
+        if top.exists() {
+            for dir in below(&top).into_iter().chain([top]) {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}

@@ -18,36 +18,6 @@ const PODMAN_IMAGE: &str = "localhost/lab-bench-busybox";
 /// podman's containers (and conmon) go in this cgroup, in every hierarchy.
 const PODMAN_CGROUP: &str = "lab-bench-podman";
 
-/// Remove cgroup `name` from every hierarchy, what is in it first.
-fn remove_cgroups(name: &str) {
-    fn below(dir: &Path) -> Vec<PathBuf> {
-        let mut all = vec![];
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                all.extend(below(&entry.path()));
-                all.push(entry.path());
-            }
-        }
-        all
-    }
-    let base = Path::new("/sys/fs/cgroup");
-    let roots = match base.join("cgroup.procs").exists() {
-        true => vec![base.to_path_buf()],
-        false => (std::fs::read_dir(base).into_iter().flatten().flatten())
-            .map(|e| e.path())
-            .filter(|d| d.join("cgroup.procs").exists())
-            .collect(),
-    };
-    for root in roots {
-        let top = root.join(name);
-        if top.exists() {
-            for dir in below(&top).into_iter().chain([top]) {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    }
-}
-
 /// One thing to measure: a name, and the command line of run number `n` (run in
 /// the mount namespace `mount_ns`, if it has one).
 struct Tool {
@@ -239,7 +209,7 @@ impl Bench {
         let result = self.measure(dir.path(), &root);
         // Whatever happened: no container, bridge, image or state left (podman's
         // store is in `dir`, its state in a namespace that is gone; its cgroups:)
-        remove_cgroups(PODMAN_CGROUP);
+        lab_tests::remove_cgroups(PODMAN_CGROUP);
         let _ = run_quiet(&self.md("container prune"), &[("MINI_DOCKER_ROOT", &root)]);
         let _ = run_quiet(&self.md("network rm lab0"), &[("MINI_DOCKER_ROOT", &root)]);
         result
