@@ -352,17 +352,18 @@ fn finish_rootfs(plan: &Plan, rootfs: &Path, in_user_ns: bool) -> Result<()> {
 
 // ANCHOR: mount_all
 /// A runtime's own list (an OCI bundle's `mounts`): each in order, each target
-/// reached by the walk that follows no symlink; when `/dev` is a fresh tmpfs, the
-/// device nodes and links every program expects are made in it, as runc does.
+/// reached by the walk that follows no symlink. When `/dev` is a fresh tmpfs, the
+/// device nodes and links every program expects are made in it at once (runc
+/// makes them after the whole list, over whatever is there by then): a later mount
+/// over `/dev` (a volume) hides them, and its files are never taken for them.
 fn mount_all(rootfs: &Path, mounts: &[Mount], in_user_ns: bool) -> Result<()> {
     for m in mounts {
         mount_one(rootfs, m)?;
-    }
-    let fresh_dev = |m: &&Mount| m.target == "/dev" && m.fstype.as_deref() == Some("tmpfs");
-    if mounts.iter().any(|m| fresh_dev(&m)) {
-        let dev = mount_point(rootfs, "/dev")?;
-        make_devices(&dev, in_user_ns)?;
-        dev_links(&dev)?;
+        if m.target == "/dev" && m.fstype.as_deref() == Some("tmpfs") {
+            let dev = mount_point(rootfs, "/dev")?;
+            make_devices(&dev, in_user_ns)?;
+            dev_links(&dev)?;
+        }
     }
     Ok(())
 }

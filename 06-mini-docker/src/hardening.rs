@@ -1,19 +1,18 @@
 //! What Docker takes away from a container's root by default, on top of the
 //! namespaces: most capabilities, the right to gain privileges through exec (setuid
 //! binaries), and the files of /proc and /sys that reach into the host's kernel.
-//! Applied by the child inside the new root, just before exec (chapter 02's
-//! `Extension::before_exec`).
+//! Written into the container's bundle (spec.rs), and done by the runtime's last
+//! steps in the child, inside the new root (runtime/process.rs).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use caps::{CapSet, Capability};
+use caps::Capability;
 use ch02_namespaces::container_fs::{Missing, mount_step, mount_target, remount_readonly};
-use ch02_namespaces::extension::Hook;
 use labkit::narrate;
 use labkit::{Failure, Result};
 use nix::fcntl::{OFlag, open};
-use nix::mount::{MsFlags, mount};
+use nix::mount::MsFlags;
 use nix::sys::stat::{Mode, fstat, makedev};
 
 use crate::container::Config;
@@ -61,10 +60,6 @@ pub const READ_ONLY: [&str; 5] = [
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
-
-fn failed(what: &str, path: &str, e: nix::errno::Errno) -> Failure {
-    Failure::new(format!("{what} {path}: {}", e.desc()))
-}
 
 // ANCHOR: null_device
 /// The `/dev/null` to mask with, opened without following a symlink and checked to
@@ -151,68 +146,6 @@ pub fn protect_paths(masked: &[impl AsRef<str>], read_only: &[impl AsRef<str>]) 
 }
 // ANCHOR_END: mounts
 
-// ANCHOR: last_steps
-/// What the child does last, inside its root, before exec: with `-t`, make its
-/// console; mount the `--tmpfs` directories; then Docker's protections, the
-/// seccomp filter last of all (unless `seccomp=unconfined`). In this order: each
-/// step needs what the next one takes away.
-pub fn last_steps(config: &Config) -> Hook {
-    let config = config.clone();
-    Hook(std::sync::Arc::new(move || {
-        if config.tty {
-            crate::tty::make_console(crate::tty::CONSOLE_SOCKET_FD, None)?;
-        }
-        for dir in &config.tmpfs {
-            mount_tmpfs(dir)?;
-        }
-        // ANCHOR: hole_read_only
-        if config.read_only {
-            let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-            mount(None::<&str>, "/", None::<&str>, ro, None::<&str>)
-                .map_err(|e| failed("read-only", "/", e))?;
-        }
-        // ANCHOR_END: hole_read_only
-        if config.masks_paths() {
-            protect_paths(&MASKED, &READ_ONLY)?;
-        }
-        drop_privileges(&capabilities(&config)?)?;
-        match config.seccomp() {
-            true => crate::seccomp::apply_default_profile(),
-            false => Ok(()),
-        }
-    }))
-}
-// ANCHOR_END: last_steps
-
-/// What an `exec`'d process gets: the container's capabilities, no_new_privs and
-/// seccomp filter (the mounts are the container's already).
-pub fn exec_steps(config: &Config, tty: bool) -> Hook {
-    let seccomp = config.seccomp();
-    let config = config.clone();
-    Hook(std::sync::Arc::new(move || {
-        if tty {
-            crate::tty::make_console(crate::tty::CONSOLE_SOCKET_FD, None)?;
-        }
-        drop_privileges(&capabilities(&config)?)?;
-        match seccomp {
-            true => crate::seccomp::apply_default_profile(),
-            false => Ok(()),
-        }
-    }))
-}
-
-/// `--tmpfs DIR`: a fresh, empty, memory-backed directory (mode 1777, like /tmp).
-fn mount_tmpfs(dir: &str) -> Result<()> {
-    narrate::step(
-        format!("mount(\"tmpfs\", {dir:?}, \"tmpfs\", MS_NOSUID|MS_NODEV)"),
-        format!("mount -t tmpfs -o mode=1777 tmpfs {dir}"),
-    );
-    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("--tmpfs {dir}: {e}")))?;
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(Some("tmpfs"), dir, Some("tmpfs"), flags, Some("mode=1777"))
-        .map_err(|e| failed("--tmpfs", dir, e))
-}
-
 /// A capability by name, as Docker takes it: `NET_ADMIN`, `net_admin` or
 /// `CAP_NET_ADMIN`; `ALL` is every one.
 pub fn capability(name: &str) -> Result<Vec<Capability>> {
@@ -248,36 +181,3 @@ pub fn capabilities(config: &Config) -> Result<caps::CapsHashSet> {
     Ok(keep)
     // ANCHOR_END: hole_cap_add_drop
 }
-
-// ANCHOR: process
-/// Keep only Docker's capabilities (bounding, permitted, effective), none
-/// inheritable or ambient, and set no_new_privs: exec can never give more.
-pub fn drop_privileges(keep: &caps::CapsHashSet) -> Result<()> {
-    // ANCHOR: hole_caps
-    narrate::step(
-        format!(
-            "prctl(PR_CAPBSET_DROP) x{}, capset()",
-            caps::all().len() - keep.len()
-        ),
-        format!("capsh --drop=... (all but {})", keep.len()),
-    );
-    let fail = |e: caps::errors::CapsError| Failure::new(format!("capabilities: {e}"));
-    for cap in caps::all().difference(keep) {
-        caps::drop(None, CapSet::Bounding, *cap).map_err(fail)?;
-    }
-    caps::clear(None, CapSet::Ambient).map_err(fail)?;
-    caps::clear(None, CapSet::Inheritable).map_err(fail)?;
-    caps::set(None, CapSet::Effective, keep).map_err(fail)?;
-    caps::set(None, CapSet::Permitted, keep).map_err(fail)?;
-    narrate::step("prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs");
-    // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Failure::new(format!(
-            "prctl(PR_SET_NO_NEW_PRIVS): {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    Ok(())
-    // ANCHOR_END: hole_caps
-}
-// ANCHOR_END: process

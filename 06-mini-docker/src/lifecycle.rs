@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use crate::container::{Container, State, Status};
 use crate::monitor::{self, Message, is_alive, is_the_same};
 use crate::remove;
+use crate::runtime::bundle::Bundle;
 use crate::store::{Store, lock};
 
 // ANCHOR: start
@@ -302,18 +303,18 @@ pub fn exec(container: &Container, command: &[String], flags: &ExecFlags) -> Res
             container.name
         )));
     }
-    let config = container.config()?;
-    let mut env = config.env.clone();
-    for pair in &flags.env {
-        let key = pair.split('=').next().unwrap_or_default();
-        env.retain(|e| e.split('=').next() != Some(key));
-        env.push(pair.clone());
+    // The container's own process, from its bundle, with this exec's changes: its
+    // seccomp filter and capabilities apply here too.
+    let bundle = Bundle::load(&crate::spec::bundle_dir(&container.dir))?;
+    let process = crate::spec::exec_process(&bundle.spec, command, flags)?;
+    let linux = bundle.spec.linux().clone().unwrap_or_default();
+    let mut steps = crate::runtime::bundle::process_steps(&process, &linux)?;
+    if let Some((_, socket)) = &mut steps.terminal {
+        *socket = crate::tty::CONSOLE_SOCKET_FD;
     }
     let mut options = Extension {
-        env,
-        workdir: flags.workdir.clone().map(Into::into),
-        user: flags.user.or(config.user),
-        before_exec: Some(crate::hardening::exec_steps(&config, flags.tty)),
+        workdir: Some(process.cwd().clone()),
+        before_exec: Some(steps.hook()),
         ..Extension::default()
     };
     if flags.tty {

@@ -5,8 +5,9 @@
 //! only the parent learns the exit code. If `mini-docker run -d` were the parent, the
 //! container would be orphaned when the CLI returns and its exit code lost. So the CLI
 //! forks the monitor, which leaves the CLI's session (`setsid`) and stays: it sets
-//! up the cgroup, the overlay and the network, starts the container (chapters 02-05),
-//! copies its output into `json.log`, waits for it, records how it ended, and cleans
+//! up the overlay and the network, writes the container's bundle and hands it to the
+//! runtime (mini-runc's code, in-process: the cgroup, the namespaces, the root;
+//! chapters 02-05), copies its output into `json.log`, waits for it, records how it ended, and cleans
 //! up. The CLI hears from it through a pipe: `started PID`, then `exit CODE` (or
 //! `error CODE MESSAGE`).
 
@@ -15,7 +16,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use ch02_namespaces::extension::Extension;
 use ch02_namespaces::namespace::Namespace;
 use ch02_namespaces::plan::{Bind, Plan, Request, plan};
 use ch02_namespaces::spawn;
@@ -34,6 +34,8 @@ use crate::container::{Config, Container, State, Status};
 use crate::image;
 use crate::logs::LogWriter;
 use crate::network;
+use crate::runtime::bundle::{Bundle, Translated};
+use crate::runtime::lifecycle::write_maps;
 use crate::stdio::{Ours, Pipes};
 use crate::store::{Store, now};
 
@@ -216,8 +218,8 @@ pub(crate) struct Terminal {
 }
 
 // ANCHOR: monitor
-/// A container's life, from the monitor's side: set up (chapters 03, 04, 02, 05),
-/// start, relay its output, record how it ended, clean up.
+/// A container's life, from the monitor's side: set up (chapters 04, 02, 05), the
+/// bundle, start (03, 02), relay its output, record how it ended, clean up.
 fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Terminal) -> Result<()> {
     let config = container.config()?;
     let mut clock = Clock::start();
@@ -225,16 +227,8 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let devices = (config.devices.iter())
         .map(|d| d.node())
         .collect::<Result<Vec<_>>>()?;
-    // Chapter 03: the cgroup, with the limits: /mini-docker/ID in each hierarchy
-    // (made by the runtime instead, with --runtime).
-    let host = Host::real();
     let limits = config.limits_with(&devices);
     let place = config.cgroup(&container.id)?;
-    if config.runtime.is_empty() {
-        let layout = Layout::discover(&host);
-        setup.group = Some(Group::create(&layout, &host, &place, &limits)?);
-    }
-    clock.mark("cgroup (03)");
     // Chapter 04: the overlay, in a mount namespace of the monitor's own.
     setup.merged = Some(mount_root(store, container, &config)?);
     clock.mark("overlay mount (04)");
@@ -249,7 +243,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Mode::None | Mode::Host => None,
     };
     clock.mark("network: bridge, lease, rules, /etc (05)");
-    // The bundle: all of the above in the runtime spec's words.
+    // The bundle: all of the above in the runtime spec's words, for the runtime.
     let spec = crate::spec::spec(&config, &plan, &limits, &place)?;
     crate::spec::write(&crate::spec::bundle_dir(&container.dir), &spec)?;
     clock.mark("bundle: config.json");
@@ -261,7 +255,9 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     // With --runtime, the levels above the group it makes and leaves: ours to remove.
     let _levels = (!config.runtime.is_empty()).then(|| crate::shim::Levels::missing(&place));
     let started = match config.runtime.as_str() {
-        "" => start_in_process(plan, &config, &terminal, &setup, connect, &mut clock)?,
+        "" => start_in_process(
+            container, &config, &terminal, &mut setup, connect, &mut clock,
+        )?,
         runtime => crate::shim::start(container, runtime, &config, &terminal, connect)?,
     };
     let (pid, output) = match started {
@@ -301,16 +297,42 @@ pub(crate) enum Started {
     Failed(i32, String),
 }
 
-/// Without --runtime: chapter 02 makes the container, here; we join it to its
-/// cgroup and plug its network in before it goes on.
+// ANCHOR: in_process
+/// Without --runtime: the bundle goes to mini-runc's code, here in the monitor
+/// (no exec on the way). It is read back and translated as `mini-runc create`
+/// would; chapter 03 makes the cgroup it names, chapter 02 the container; we
+/// plug its network in before it goes on. No exec fifo: nobody waits to `start` it.
 fn start_in_process(
-    mut plan: Plan,
+    container: &Container,
     config: &Config,
     terminal: &Terminal,
-    setup: &Setup,
+    setup: &mut Setup,
     mut connect: impl FnMut(Pid) -> Result<()>,
     clock: &mut Clock,
 ) -> Result<Started> {
+    let bundle = Bundle::load(&crate::spec::bundle_dir(&container.dir))?;
+    let Translated {
+        mut plan,
+        mut last_steps,
+        limits,
+        place,
+        maps,
+    } = bundle.translate(&container.id)?;
+    clock.mark("bundle read and translated (mini-runc)");
+    let host = Host::real();
+    let group = Group::create(&Layout::discover(&host), &host, &place, &limits)?;
+    let group = setup.group.insert(group);
+    clock.mark("cgroup (03)");
+    if let Some((_, socket)) = &mut last_steps.process.terminal {
+        *socket = crate::tty::CONSOLE_SOCKET_FD;
+    }
+    plan.extension.before_exec = Some(last_steps.in_process()?);
+    // Created straight into its group (clone3 on cgroup v2), or moved there before it goes on.
+    plan.cgroup = Some(group.into_cgroup());
+    // --init: chapter 02's init as PID 1 (not a field of the runtime spec: Docker
+    // binds its docker-init in and puts it before the command instead).
+    plan.init = config.init;
+    // ANCHOR_END: in_process
     // The child reports on this pipe why it could not exec, if it could not.
     let (exec_read, exec_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context(|| "pipe".into())?;
@@ -318,7 +340,8 @@ fn start_in_process(
     let (child, output) = start_with_stdio(&plan, config, terminal)?;
     drop(exec_write);
     clock.mark("clone into namespaces (02)");
-    let joined = setup.group.as_ref().map_or(Ok(()), |g| g.join(&child));
+    let mapped = maps.map_or(Ok(()), |(uid, gid)| write_maps(child.pid, &uid, &gid));
+    let joined = mapped.and_then(|()| group.join(&child));
     clock.mark("join cgroup (03: v1 groups, or all without clone3)");
     if let Err(failure) = joined.and_then(|()| connect(child.pid)) {
         child.abandon();
@@ -370,8 +393,8 @@ fn mount_root(store: &Store, container: &Container, config: &Config) -> Result<P
     Ok(merged)
 }
 
-/// Chapter 02's plan for the container: its namespaces, its root, and the
-/// extension point's steps (environment, user, hardening, binds, devices).
+/// Chapter 02's plan for the container: its namespaces, its root, its binds and
+/// devices (the rest of the bundle is the config's: spec.rs).
 fn plan_for(
     config: &Config,
     network: &Options,
@@ -397,18 +420,6 @@ fn plan_for(
         ..Request::default()
     };
     let mut plan = plan(request, &Host::real())?;
-    // The container's TERM is its config's (set with -t), not the CLI's.
-    // SAFETY: the monitor is single-threaded.
-    unsafe { std::env::remove_var("TERM") };
-    plan.extension = Extension {
-        env: config.env.clone(),
-        workdir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone().into()),
-        user: config.user,
-        before_exec: Some(crate::hardening::last_steps(config)),
-        ..Extension::default()
-    };
-    // Created straight into its group (clone3 on cgroup v2), or moved there before it goes on.
-    plan.cgroup = setup.group.as_ref().map(Group::into_cgroup);
     plan.devices = devices;
     plan.binds = (config.mounts.iter())
         .map(|m| Bind {
@@ -521,7 +532,7 @@ pub(crate) enum Output {
 /// or, with `-t`, a pty. The child inherits our fds 0, 1 and 2, so we
 /// point those where its own should go while it is made, then put ours back.
 fn start_with_stdio(
-    plan: &ch02_namespaces::plan::Plan,
+    plan: &Plan,
     config: &Config,
     terminal: &Terminal,
 ) -> Result<(spawn::Started, Output)> {

@@ -12,11 +12,12 @@ use ch03_cgroups::limits::Limits;
 use ch03_cgroups::place::Place;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 use serde_json::{Value, json};
 
 use crate::container::Config;
 use crate::hardening::{MASKED, READ_ONLY};
+use crate::lifecycle::ExecFlags;
 
 /// Where a container's bundle is: `config.json` in its own directory.
 pub fn bundle_dir(container_dir: &Path) -> PathBuf {
@@ -41,13 +42,16 @@ pub fn spec(config: &Config, plan: &Plan, limits: &Limits, place: &Place) -> Res
         .collect();
     caps.sort();
     let (uid, gid) = config.user.unwrap_or((0, 0));
+    // As Docker: a user other than root gets nothing effective or permitted (what
+    // an exec by that user would keep); the bounding set is the same.
+    let granted = if uid == 0 { caps.clone() } else { vec![] };
     let process = json!({
         "terminal": config.tty,
         "user": {"uid": uid, "gid": gid},
         "args": plan.command,
         "env": env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "cwd": if config.working_dir.is_empty() { "/" } else { &config.working_dir },
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "capabilities": {"bounding": caps, "effective": granted, "permitted": granted},
         "noNewPrivileges": true,
     });
     let linux = json!({
@@ -75,6 +79,46 @@ pub fn spec(config: &Config, plan: &Plan, limits: &Limits, place: &Place) -> Res
     serde_json::from_value(spec).map_err(|e| Failure::new(format!("config.json: {e}")))
 }
 // ANCHOR_END: spec
+
+/// `exec`'s process: the container's (its environment, user, capabilities), with
+/// the command and what `-e`, `-w`, `-u` and `-t` change.
+pub fn exec_process(spec: &Spec, command: &[String], flags: &ExecFlags) -> Result<Process> {
+    let mut process = (spec.process().clone())
+        .ok_or_else(|| Failure::new("the container's config.json has no process"))?;
+    process.set_args(Some(command.to_vec()));
+    let mut env = process.env().clone().unwrap_or_default();
+    let term = flags.tty.then(|| "TERM=xterm".to_string());
+    for pair in flags.env.iter().chain(&term) {
+        let key = pair.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(pair.clone());
+    }
+    process.set_env(Some(env));
+    if let Some(dir) = &flags.workdir {
+        if !dir.starts_with('/') {
+            return Err(Failure::new(format!(
+                "the working directory '{dir}' is invalid, it needs to be an absolute path"
+            )));
+        }
+        process.set_cwd(dir.into());
+    }
+    if let Some((uid, gid)) = flags.user {
+        let mut user = process.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid);
+        user.set_additional_gids(None);
+        process.set_user(user);
+        // As for the first process: root gets the bounding set, others nothing.
+        if let Some(mut caps) = process.capabilities().clone() {
+            let granted = caps.bounding().clone().filter(|_| uid == 0);
+            caps.set_effective(granted.clone());
+            caps.set_permitted(granted);
+            process.set_capabilities(Some(caps));
+        }
+    }
+    process.set_terminal(Some(flags.tty));
+    Ok(process)
+}
 
 /// The plan's namespaces, and those it joins (another container's network).
 fn namespaces(plan: &Plan) -> Vec<Value> {

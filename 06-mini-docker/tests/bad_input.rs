@@ -76,6 +76,8 @@ fn a_name_in_use_and_a_running_container() {
             125,
         ),
         (&["rm", "one"], 1),
+        (&["exec", "-w", "relative", "one", "pwd"], 125),
+        (&["exec", "one", "nosuch"], 127),
         (&["kill", "-s", "NOSUCH", "one"], 125),
         (&["stop", "nosuch"], 1),
         (

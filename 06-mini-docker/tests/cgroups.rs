@@ -45,10 +45,10 @@ fn the_container_sees_its_own_group_as_the_root_on_cgroup_v2() {
     match lab_tests::cgroup_lane() {
         "v2" => {
             // Docker's default on v2: the container's group is its root, mounted
-            // read-only, with its own limits in it.
+            // read-only (source "cgroup", as runc mounts it), with its own limits in it.
             assert!(inside.stdout.starts_with("0::/\n"), "{}", inside.stdout);
             assert!(
-                inside.stdout.contains("cgroup2 /sys/fs/cgroup cgroup2 ro,"),
+                inside.stdout.contains("cgroup /sys/fs/cgroup cgroup2 ro,"),
                 "{}",
                 inside.stdout
             );

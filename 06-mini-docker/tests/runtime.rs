@@ -636,7 +636,8 @@ fn a_terminal_goes_to_the_console_socket() {
             Ok(n) if n > 0 => seen += &String::from_utf8_lossy(&buf[..n]),
             _ => return Some(()), // EIO: the program has ended
         }
-        seen.contains("done").then_some(())
+        // The whole line: "done" and its end may come in two reads.
+        seen.contains("done\r\n").then_some(())
     });
     wait_until("t1 to stop", || {
         (runtime.state("t1")["status"] == "stopped").then_some(())

@@ -280,7 +280,7 @@ fn wait_until_ready(
 
 /// `linux.uidMappings` and `gidMappings`, written by us (the parent) before the
 /// child goes on.
-fn write_maps(pid: Pid, uid: &str, gid: &str) -> Result<()> {
+pub fn write_maps(pid: Pid, uid: &str, gid: &str) -> Result<()> {
     for (file, lines) in [("uid_map", uid), ("gid_map", gid)] {
         let path = format!("/proc/{pid}/{file}");
         narrate::step(

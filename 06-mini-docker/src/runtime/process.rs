@@ -79,12 +79,24 @@ impl LastSteps {
         let before_pivot_root = Hook(Arc::new(move || {
             in_container("createContainer", &hooks, &early, handshake.state)
         }));
-        let last = Hook(Arc::new(move || self.run(handshake, &state)));
+        let last = Hook(Arc::new(move || self.run(Some(handshake), &state)));
         (before_pivot_root, last)
     }
 
+    /// The last step alone, for a container that nobody `start`s: mini-docker's
+    /// monitor runs its bundle in-process and lets the child go on at once. The
+    /// hooks the child runs need the lifecycle's handshake: refused here.
+    pub fn in_process(self) -> Result<Hook> {
+        if !self.create_container.is_empty() || !self.start_container.is_empty() {
+            return Err(Failure::new(
+                "config.json: hooks.createContainer and startContainer need mini-runc's create and start",
+            ));
+        }
+        Ok(Hook(Arc::new(move || self.run(None, &State::default()))))
+    }
+
     // ANCHOR: last_steps
-    fn run(&self, handshake: Handshake, state: &State) -> Result<()> {
+    fn run(&self, handshake: Option<Handshake>, state: &State) -> Result<()> {
         for (path, value) in &self.sysctl {
             narrate::step(
                 format!("write({path:?}, {value:?})"),
@@ -98,6 +110,7 @@ impl LastSteps {
         }
         crate::hardening::protect_paths(&self.masked_paths, &self.readonly_paths)?;
         if self.readonly_root {
+            // ANCHOR: hole_read_only
             narrate::step(
                 "mount(\"/\", MS_REMOUNT|MS_BIND|MS_RDONLY)",
                 "mount -o remount,bind,ro /",
@@ -105,11 +118,14 @@ impl LastSteps {
             let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
             nix::mount::mount(None::<&str>, "/", None::<&str>, ro, None::<&str>)
                 .context(|| "root.readonly".into())?;
+            // ANCHOR_END: hole_read_only
         }
         self.process.run()?;
+        let Some(handshake) = handshake else {
+            return Ok(());
+        };
         wait_for_start(handshake)?;
-        // Nobody reads our report any more (create has returned): a failure now is
-        // said on the container's stderr, as runc's init does.
+        // create has returned: a failure now is said on stderr (as runc's init does).
         if let Err(failure) = in_container(
             "startContainer",
             &self.start_container,
@@ -246,7 +262,7 @@ impl ProcessSteps {
     /// config.json asks for can still be given to a user other than root.
     fn become_user(&self) -> Result<()> {
         use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
-        let [bounding, effective, inheritable, permitted, ambient] = &self.capabilities;
+        let bounding = &self.capabilities[0];
         let (uid, gid, groups) = &self.user;
         narrate::step(
             format!(
@@ -271,6 +287,25 @@ impl ProcessSteps {
         setuid(Uid::from_raw(*uid)).context(|| "process.user.uid: setuid".into())?;
         // SAFETY: as above.
         unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+        self.take_capabilities()
+    }
+    // ANCHOR_END: become_user
+
+    // ANCHOR: capabilities
+    /// The sets config.json gives (all else goes), then no_new_privs: from here
+    /// exec can never give more (a setuid binary runs with the caller's).
+    fn take_capabilities(&self) -> Result<()> {
+        // ANCHOR: hole_caps
+        let [_, effective, inheritable, permitted, ambient] = &self.capabilities;
+        let fail = |e: caps::errors::CapsError| Failure::new(format!("process.capabilities: {e}"));
+        narrate::step(
+            format!(
+                "capset(effective: {}, permitted: {})",
+                effective.len(),
+                permitted.len()
+            ),
+            "capsh --caps=...",
+        );
         // Effective before permitted: at every step effective must stay within it.
         caps::clear(None, CapSet::Ambient).map_err(fail)?;
         caps::set(None, CapSet::Effective, effective).map_err(fail)?;
@@ -285,15 +320,16 @@ impl ProcessSteps {
         }
         if self.no_new_privileges {
             narrate::step("prctl(PR_SET_NO_NEW_PRIVS, 1)", "setpriv --no-new-privs");
-            // SAFETY: as above.
+            // SAFETY: prctl with integer arguments only.
             if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
                 let e = std::io::Error::last_os_error();
                 return Err(Failure::new(format!("process.noNewPrivileges: {e}")));
             }
         }
         Ok(())
+        // ANCHOR_END: hole_caps
     }
-    // ANCHOR_END: become_user
+    // ANCHOR_END: capabilities
 }
 
 // ANCHOR: wait_for_start
