@@ -26,6 +26,8 @@ pub struct Overlay {
     pub upper: Option<PathBuf>,
     pub work: Option<PathBuf>,
     pub merged: PathBuf,
+    /// Mounted `volatile` (Linux 5.10): see `Overlay::volatile`.
+    pub volatile: bool,
 }
 
 fn canonical(what: &str, path: &Path) -> Result<PathBuf> {
@@ -95,6 +97,7 @@ impl Overlay {
             upper: Some(upper),
             work: Some(work),
             merged,
+            volatile: false,
         };
         if overlay.options().len() > MAX_OPTIONS {
             return Err(Failure::new(format!(
@@ -124,12 +127,32 @@ impl Overlay {
             upper: None,
             work: None,
             merged,
+            volatile: false,
         })
         // ANCHOR_END: hole_read_only
     }
 
-    /// `lowerdir=L1:L2,upperdir=U,workdir=W`
+    // ANCHOR: volatile
+    /// Never flushed to disk: no `fsync` reaches the upper's filesystem, and the
+    /// unmount does not wait for a sync of it. For a writable layer that is thrown
+    /// away after use (`mini-docker run --rm`, as Podman does): after a crash the
+    /// kernel refuses to mount that upper again, which is fine for a layer nobody keeps.
+    pub fn volatile(self) -> Overlay {
+        Overlay {
+            volatile: self.upper.is_some(),
+            ..self
+        }
+    }
+    // ANCHOR_END: volatile
+
+    /// The mount options: the layers, and `volatile` when asked.
     pub fn options(&self) -> String {
+        let volatile = if self.volatile { ",volatile" } else { "" };
+        format!("{}{volatile}", self.layers())
+    }
+
+    /// `lowerdir=L1:L2,upperdir=U,workdir=W`
+    fn layers(&self) -> String {
         // ANCHOR: hole_options
         let lowers: Vec<String> = self
             .lowers
@@ -190,7 +213,15 @@ impl Overlay {
         narrate::step("unshare(CLONE_NEWNS)", format!("unshare --mount   # {why}"));
         unshare(CloneFlags::CLONE_NEWNS).context(|| "unshare(CLONE_NEWNS)".into())?;
         ch02_namespaces::container_fs::make_private()?;
-        self.mount()
+        self.mount().or_else(|failure| match self.volatile {
+            // A kernel before 5.10 knows no `volatile`: then synced, as usual.
+            true => Overlay {
+                volatile: false,
+                ..self.clone()
+            }
+            .mount(),
+            false => Err(failure),
+        })
     }
     // ANCHOR_END: mount_privately
 }

@@ -421,3 +421,45 @@ fn describe(error: &rtnetlink::Error) -> String {
         other => other.to_string(),
     }
 }
+
+// ANCHOR: loopback_up
+/// `lo` up in the network namespace we are in, as a runtime's child does it in a
+/// new one (runc and crun do it too): the classic `ifconfig lo up`, two ioctls on
+/// any socket, with no netlink connection to open.
+pub fn loopback_up_here() -> Result<()> {
+    narrate::step(
+        "ioctl(SIOCGIFFLAGS, \"lo\"); ioctl(SIOCSIFFLAGS, \"lo\", flags | IFF_UP)",
+        "ip link set lo up",
+    );
+    let fail = |what: &str| {
+        Failure::new(format!(
+            "lo up: {what}: {}",
+            std::io::Error::last_os_error()
+        ))
+    };
+    // SAFETY: socket(2) returns a new descriptor or -1.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(fail("socket"));
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+    // SAFETY: an ifreq is plain data; all zeroes is a valid one.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *to = *from as libc::c_char;
+    }
+    // SAFETY: the ioctls read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(fail("SIOCGIFFLAGS"));
+        }
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(fail("SIOCSIFFLAGS"));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: loopback_up

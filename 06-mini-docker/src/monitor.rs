@@ -247,10 +247,10 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let spec = crate::spec::spec(&config, &plan, &limits, &place)?;
     crate::spec::write(&crate::spec::bundle_dir(&container.dir), &spec)?;
     clock.mark("bundle: config.json");
-    let connect = |pid: Pid| match (&mut attachment, &network.mode) {
-        (Some(a), _) => a.connect(pid),
-        (None, Mode::None) => ch05_network::netlink::Netlink::inside(pid)?.set_up("lo"),
-        _ => Ok(()),
+    // (`lo` is the runtime's to bring up, in the container's new network namespace.)
+    let connect = |pid: Pid| match &mut attachment {
+        Some(a) => a.connect(pid),
+        None => Ok(()),
     };
     // With --runtime, the levels above the group it makes and leaves: ours to remove.
     let _levels = (!config.runtime.is_empty()).then(|| crate::shim::Levels::missing(&place));
@@ -347,7 +347,7 @@ fn start_in_process(
         child.abandon();
         return Err(failure);
     }
-    clock.mark("plug veth, or lo up (05)");
+    clock.mark("plug veth (05)");
     let pid = child.go();
     match exec_failure(exec_read) {
         Some((code, why)) => {
@@ -383,12 +383,17 @@ fn mount_root(store: &Store, container: &Container, config: &Config) -> Result<P
         .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
     let merged = container.dir.join("merged");
     let lowers = image.lowers(store);
-    Overlay::new(
+    let overlay = Overlay::new(
         &lowers,
         &container.upper(),
         &container.dir.join("work"),
         &merged,
-    )?
+    )?;
+    // With --rm the writable layer is thrown away: no sync of it, ever.
+    match config.auto_remove {
+        true => overlay.volatile(),
+        false => overlay,
+    }
     .mount_privately("the container's root, seen by the monitor only")?;
     Ok(merged)
 }
@@ -475,19 +480,24 @@ fn ended(
     oom_killed: bool,
     exec_failed: Option<String>,
 ) -> Result<()> {
-    container.save_state(&State {
-        status: Status::Exited,
-        running: false,
-        pid: 0,
-        exit_code: code,
-        oom_killed,
-        error: exec_failed.clone().unwrap_or_default(),
-        finished_at: now(),
-        ..state
-    })?;
-    if config.auto_remove {
-        crate::remove::remove_files(container)?;
+    // With --rm the container goes at once: its last state is written only if
+    // it cannot go.
+    let removed = config
+        .auto_remove
+        .then(|| crate::remove::remove_files(container));
+    if !matches!(removed, Some(Ok(()))) {
+        container.save_state(&State {
+            status: Status::Exited,
+            running: false,
+            pid: 0,
+            exit_code: code,
+            oom_killed,
+            error: exec_failed.clone().unwrap_or_default(),
+            finished_at: now(),
+            ..state
+        })?;
     }
+    removed.transpose()?;
     let _ = match exec_failed {
         Some(why) => writeln!(cli, "error {code} {why}"),
         None => writeln!(cli, "exit {code}"),

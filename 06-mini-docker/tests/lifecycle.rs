@@ -752,3 +752,40 @@ fn a_reused_pid_is_not_the_container() {
         "rm -f left its cgroup"
     );
 }
+
+/// The writable layer of a `--rm` container is thrown away: it is mounted
+/// `volatile` (no sync of it, not even at the unmount); a kept one is not.
+#[test]
+fn an_rm_containers_layer_is_volatile_and_a_kept_one_is_not() {
+    needs_root!();
+    let docker = Docker::new();
+    docker.run_detached("thrown", &["--rm", "busybox", "sleep", "1000"]);
+    docker.run_detached("kept", &["busybox", "sleep", "1000"]);
+    let options = |name: &str| {
+        let inspect: serde_json::Value =
+            serde_json::from_str(&docker.out(&["inspect", name]).stdout).expect("json");
+        let monitor = inspect[0]["State"]["MonitorPid"]
+            .as_i64()
+            .expect("a monitor");
+        let mounts = std::fs::read_to_string(format!("/proc/{monitor}/mountinfo")).expect("mounts");
+        let merged = docker
+            .root()
+            .join("containers")
+            .join(docker.id(name))
+            .join("merged");
+        let merged = merged.display().to_string();
+        (mounts.lines())
+            .find(|l| l.split(' ').nth(4) == Some(merged.as_str()))
+            .unwrap_or_else(|| panic!("no overlay on {merged} in the monitor's mounts:\n{mounts}"))
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Shown as `volatile`, or `fsync=volatile` by newer kernels.
+    let volatile = |o: String| o.split(',').any(|o| o.ends_with("volatile"));
+    assert!(volatile(options("thrown")), "{}", options("thrown"));
+    assert!(!volatile(options("kept")), "{}", options("kept"));
+    assert_eq!(docker.out(&["rm", "-f", "thrown", "kept"]).code, 0);
+    assert_eq!(docker.containers(), Vec::<String>::new());
+}

@@ -201,7 +201,9 @@ fn run_gives_the_programs_exit_code_and_deletes_the_container() {
     needs_root!();
     let runtime = Runtime::new();
     runtime.config(|c| {
-        c["process"]["args"] = json!(["sh", "-c", "echo hello from $(hostname); exit 3"]);
+        // Its new network namespace's lo is up ("unknown": lo has no carrier to report).
+        let say = "echo hello from $(hostname), lo $(cat /sys/class/net/lo/operstate); exit 3";
+        c["process"]["args"] = json!(["sh", "-c", say]);
     });
     let bundle = runtime.bundle().to_string_lossy().into_owned();
     let (code, text) = runtime.rc(&["run", "--bundle", &bundle, "r1"]).transcript();

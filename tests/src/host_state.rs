@@ -1,5 +1,5 @@
 //! What the host looks like, in the parts our programs touch: the mount table,
-//! network links, netfilter rules, the cgroup tree, processes running one of our
+//! network links and settings, netfilter rules, the cgroup tree, processes running one of our
 //! binaries, and the tests' temp dirs. Captured before and after a whole test run; any difference is a
 //! leak, shown line by line.
 
@@ -19,6 +19,7 @@ impl HostState {
         let mut lines = BTreeSet::new();
         mounts(&mut lines);
         links(&mut lines);
+        sysctls(&mut lines);
         netfilter(&mut lines);
         cgroups(&mut lines);
         our_processes(binaries_dir, &mut lines);
@@ -123,6 +124,19 @@ fn links(lines: &mut BTreeSet<String>) {
         .flatten()
     {
         lines.insert(format!("link {}", entry.file_name().to_string_lossy()));
+    }
+}
+
+/// The host's network settings chapter 05 turns on for its bridges (a new network
+/// namespace inherits the IPv4 ones, so a leak here changes every later test's).
+fn sysctls(lines: &mut BTreeSet<String>) {
+    for name in [
+        "net/ipv4/ip_forward",
+        "net/ipv4/conf/all/route_localnet",
+        "net/ipv6/conf/all/forwarding",
+    ] {
+        let value = std::fs::read_to_string(format!("/proc/sys/{name}")).unwrap_or_default();
+        lines.insert(format!("sysctl {name} = {}", value.trim()));
     }
 }
 

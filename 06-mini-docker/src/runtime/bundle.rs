@@ -196,6 +196,7 @@ impl Bundle {
     ) -> Result<LastSteps> {
         let readonly_root = self.spec.root().as_ref().and_then(|r| r.readonly());
         Ok(LastSteps {
+            loopback: namespaces.contains(&Namespace::Net),
             sysctl: sysctl(linux, namespaces)?,
             rootfs_propagation: match linux.rootfs_propagation().as_deref() {
                 None | Some("") => None,

@@ -16,6 +16,8 @@ use nix::mount::MsFlags;
 /// Everything the child does after `pivot_root`, worked out before it starts.
 #[derive(Debug, Clone, Default)]
 pub struct LastSteps {
+    /// A network namespace of its own: its `lo` is brought up (as runc does).
+    pub loopback: bool,
     /// `linux.sysctl`, as paths under /proc/sys and values.
     pub sysctl: Vec<(String, String)>,
     /// `linux.rootfsPropagation`.
@@ -97,13 +99,10 @@ impl LastSteps {
 
     // ANCHOR: last_steps
     fn run(&self, handshake: Option<Handshake>, state: &State) -> Result<()> {
-        for (path, value) in &self.sysctl {
-            narrate::step(
-                format!("write({path:?}, {value:?})"),
-                format!("echo {value} > {path}"),
-            );
-            std::fs::write(path, value).context(|| format!("sysctl {path}"))?;
+        if self.loopback {
+            ch05_network::netlink::loopback_up_here()?;
         }
+        write_sysctl(&self.sysctl)?;
         if let Some(propagation) = self.rootfs_propagation {
             nix::mount::mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
                 .context(|| "linux.rootfsPropagation".into())?;
@@ -139,6 +138,18 @@ impl LastSteps {
         Ok(())
     }
     // ANCHOR_END: last_steps
+}
+
+/// `linux.sysctl`: each value written into its file under /proc/sys.
+fn write_sysctl(settings: &[(String, String)]) -> Result<()> {
+    for (path, value) in settings {
+        narrate::step(
+            format!("write({path:?}, {value:?})"),
+            format!("echo {value} > {path}"),
+        );
+        std::fs::write(path, value).context(|| format!("sysctl {path}"))?;
+    }
+    Ok(())
 }
 
 /// Run the child's own hooks, with the state the parent wrote (its status: what

@@ -531,7 +531,7 @@ fn with_host_check(what: &str, work: impl FnOnce() -> bool) -> ExitCode {
     let leaks = before.diff(&after);
     if leaks.is_empty() {
         println!(
-            "host check: mounts, links, netfilter rules, cgroups, processes and temp dirs are as before the run"
+            "host check: mounts, links, forwarding sysctls, netfilter rules, cgroups, processes and temp dirs are as before the run"
         );
     } else {
         println!(
