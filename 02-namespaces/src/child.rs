@@ -46,8 +46,26 @@ fn cgroup_namespace_now(late: bool) -> Result<()> {
 }
 // ANCHOR_END: late_cgroupns
 
+/// A new user namespace keeps the ids we were made with, the host's, which its
+/// maps may not hold (`0 -> 1000`: the host's root is nobody in there, and a file
+/// made by nobody fails with EOVERFLOW). The parent has written the maps by now:
+/// become the namespace's root, as runc does (with `0 -> 0`, nothing changes).
+fn become_root_of_user_namespace() -> Result<()> {
+    use nix::unistd::{Gid, Uid, setresgid, setresuid};
+    narrate::step(
+        "setresgid(0, 0, 0); setresuid(0, 0, 0)   # root of the new user namespace",
+        "setpriv --reuid=0 --regid=0",
+    );
+    let root = (Gid::from_raw(0), Uid::from_raw(0));
+    setresgid(root.0, root.0, root.0).context(|| "setresgid(0) in the user namespace".into())?;
+    setresuid(root.1, root.1, root.1).context(|| "setresuid(0) in the user namespace".into())
+}
+
 // ANCHOR: setup
 fn setup(plan: &Plan) -> Result<i32> {
+    if plan.has(Namespace::User) {
+        become_root_of_user_namespace()?;
+    }
     // Namespaces joined by path (but PID and time: our parent made us in them).
     crate::enter::join_paths(&plan.join, |ns| {
         !matches!(ns, Namespace::Pid | Namespace::Time)

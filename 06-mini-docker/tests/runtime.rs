@@ -865,3 +865,30 @@ fn seccomp_without_no_new_privileges() {
     runtime.assert_gone("s1");
     snap("runtime_seccomp_without_nnp", &runtime.redact(&text));
 }
+
+/// A user namespace whose root is another host id (0 -> 100000, as engines map
+/// it): the process becomes that root once the maps are written, so that what it
+/// makes has an owner in there (before, the first device node failed with EOVERFLOW).
+#[test]
+fn a_user_namespace_maps_root_to_another_host_id() {
+    needs_root!();
+    let runtime = Runtime::new();
+    runtime.config(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        namespaces.push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "id; cat /proc/self/uid_map; touch /dev/shm/made; stat -c '%n %u:%g' /dev/shm/made; \
+             stat -c '%n %F %t:%T' /dev/null"
+        ]);
+    });
+    let bundle = runtime.bundle().to_string_lossy().into_owned();
+    let (code, text) = runtime.rc(&["run", "--bundle", &bundle, "u1"]).transcript();
+    assert_eq!(code, 0, "{text}");
+    runtime.assert_gone("u1");
+    snap("runtime_user_namespace", &runtime.redact(&text));
+}
