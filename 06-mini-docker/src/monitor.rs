@@ -7,9 +7,9 @@
 //! forks the monitor, which leaves the CLI's session (`setsid`) and stays: it sets
 //! up the overlay and the network, writes the container's bundle and hands it to the
 //! runtime (mini-runc's code, in-process: the cgroup, the namespaces, the root;
-//! chapters 02-05), copies its output into `json.log`, waits for it, records how it ended, and cleans
-//! up. The CLI hears from it through a pipe: `started PID`, then `exit CODE` (or
-//! `error CODE MESSAGE`).
+//! chapters 02-05), copies its output into `json.log`, waits for it, records how it
+//! ended, and cleans up. The CLI hears from it through a pipe: `started PID`, then
+//! `exit CODE` (or `error CODE MESSAGE`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
