@@ -344,10 +344,10 @@ fn exec_top_stats_pause_and_unpause() {
         "box",
         "sh",
         "-c",
-        "echo $EXTRA $(pwd) $(id -u):$(id -g); grep CapBnd /proc/self/status",
+        "echo $EXTRA $(pwd) $(id -u):$(id -g); grep -E 'Cap(Eff|Bnd)' /proc/self/status",
     ]);
     assert_eq!(
-        out.stdout, "yes /tmp 1000:1000\nCapBnd:\t00000000a80425fb\n",
+        out.stdout, "yes /tmp 1000:1000\nCapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n",
         "{}",
         out.stderr
     );

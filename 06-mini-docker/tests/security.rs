@@ -92,9 +92,29 @@ fn security_defaults() {
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
     assert!(text.contains("/sys is mounted ro,"), "{text}");
-    // /sys/fs/cgroup: nothing mounted on v1 and hybrid hosts; on v2, the container's
-    // own group, read-only.
+    // /sys/fs/cgroup: an empty read-only tmpfs on v1 and hybrid hosts; on v2, the
+    // container's own group, read-only.
     snap_per_lane("security_defaults", &redact(&text));
+    // A user other than root: the same bounding set, nothing effective or permitted.
+    let user = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "1000",
+        "busybox",
+        "grep",
+        "-E",
+        "^Cap(Prm|Eff|Bnd)",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        user.stdout,
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n",
+        "{}",
+        user.stderr
+    );
 }
 // ANCHOR_END: defaults
 
