@@ -95,7 +95,15 @@ fn security_defaults() {
     // /sys/fs/cgroup: an empty read-only tmpfs on v1 and hybrid hosts; on v2, the
     // container's own group, read-only.
     snap_per_lane("security_defaults", &redact(&text));
-    // A user other than root: the same bounding set, nothing effective or permitted.
+}
+// ANCHOR_END: defaults
+
+/// A user other than root (`-u 1000`): the same bounding set, nothing effective or
+/// permitted, as with Docker.
+#[test]
+fn a_user_other_than_root_has_no_capabilities() {
+    needs_root!();
+    let docker = Docker::new();
     let user = docker.out(&[
         "run",
         "--rm",
@@ -116,7 +124,6 @@ fn security_defaults() {
         user.stderr
     );
 }
-// ANCHOR_END: defaults
 
 // ANCHOR: seccomp
 /// The default seccomp profile answers EPERM to what it does not list (the
