@@ -620,11 +620,6 @@ impl Filters {
     }
 }
 
-/// Docker's default profile, on this process.
-pub fn apply_default_profile() -> Result<()> {
-    compile(&docker_default())?.apply()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
