@@ -30,7 +30,7 @@ pub struct Unpacked {
 }
 
 /// The layer's tar stream, gunzipped if it is gzipped (its first two bytes say).
-fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
+pub fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
     let file = File::open(tar).context(|| tar.display().to_string())?;
     let mut magic = [0u8; 2];
     let gz = File::open(tar)

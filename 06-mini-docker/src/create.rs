@@ -92,7 +92,11 @@ pub struct CreateArgs {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// The image (busybox is built from this host when missing).
+    /// For an image pulled now: os/arch[/variant] from an index (default: this
+    /// machine's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// The image (pulled when missing; busybox is built from this host instead).
     pub image: String,
     /// The command and its arguments (default: the image's).
     #[arg(
@@ -332,7 +336,7 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
         .iter()
         .map(|v| volume(v))
         .collect::<Result<_>>()?;
-    let user = args.user.as_deref().map(user).transpose()?;
+    let mut user = args.user.as_deref().map(user).transpose()?;
     // Docker's TERM comes with a terminal, and only then; --env-file before -e.
     let mut env_flags = vec!["TERM=xterm".to_string(); usize::from(args.tty)];
     env_flags.extend(env_files(&args.env_file)?);
@@ -342,7 +346,16 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             "--tmpfs {bad}: the path must be absolute"
         )));
     }
-    let image = image::resolve(store, &args.image)?;
+    let image = image::resolve(store, &args.image, args.platform.as_deref())?;
+    if user.is_none() && !image.config.user.is_empty() {
+        user = Some(crate::create::user(&image.config.user).map_err(|_| {
+            Failure::new(format!(
+                "the image's USER {:?}: mini-docker takes numeric users only (UID[:GID]); \
+                 give one with -u",
+                image.config.user
+            ))
+        })?);
+    }
     Ok(Config {
         image: args.image.clone(),
         image_id: image.id.clone(),

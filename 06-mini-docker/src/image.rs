@@ -6,10 +6,11 @@
 
 use std::path::PathBuf;
 
+use labkit::Result;
 use labkit::failure::Context;
-use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::reference::Reference;
 use crate::store::{Store, new_id, now, read_json, write_json};
 
 /// What a container of this image starts with, as in an OCI image config.
@@ -20,12 +21,17 @@ pub struct ImageConfig {
     pub cmd: Vec<String>,
     pub entrypoint: Vec<String>,
     pub working_dir: String,
+    /// `USER`: who the command runs as (`-u` overrides it).
+    #[serde(default)]
+    pub user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
+    /// The digest of its config (`sha256:` dropped) for an image that came with one
+    /// (pulled, loaded): the same image always has the same id. Random otherwise.
     pub id: String,
-    /// `name:tag`, as `docker images` lists them.
+    /// `docker.io/library/alpine:latest`: whole references, printed as `alpine`.
     pub tags: Vec<String>,
     /// Layer ids, bottom first.
     pub layers: Vec<String>,
@@ -33,14 +39,27 @@ pub struct Image {
     pub created: String,
     /// How each layer was made, for `history`.
     pub history: Vec<String>,
+    /// `docker.io/library/alpine@sha256:...`: the manifests it was pulled by.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// The digest of its own manifest, kept in `blobs/`, when it came with one:
+    /// `push` sends it as it is, so the image keeps its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    /// `linux/arm64` when it is not for this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
-/// `busybox` means `busybox:latest`.
-pub fn normalize(reference: &str) -> String {
-    match reference.rsplit_once(':') {
-        Some((_, tag)) if !tag.contains('/') => reference.to_string(),
-        _ => format!("{reference}:latest"),
-    }
+/// A stored name, whole: `busybox:latest` (as older stores kept it) is
+/// `docker.io/library/busybox:latest`.
+pub fn canonical(name: &str) -> String {
+    Reference::parse(name).map_or_else(|_| name.to_string(), |r| r.canonical())
+}
+
+/// As Docker prints a stored name: `busybox:latest`, `localhost:5000/app:1`.
+pub fn familiar(name: &str) -> String {
+    Reference::parse(name).map_or_else(|_| name.to_string(), |r| r.familiar())
 }
 
 impl Image {
@@ -52,6 +71,11 @@ impl Image {
     pub fn save(&self, store: &Store) -> Result<()> {
         write_json(&store.image_file(&self.id), self)
     }
+
+    /// `sha256:ID`, as Docker shows an image's id in full.
+    pub fn digest_id(&self) -> String {
+        format!("sha256:{}", self.id)
+    }
 }
 
 pub fn list(store: &Store) -> Vec<Image> {
@@ -62,30 +86,46 @@ pub fn list(store: &Store) -> Vec<Image> {
         .collect()
 }
 
-/// By `name[:tag]`, or by id (or a unique prefix of one).
+// ANCHOR: find
+/// By name (`alpine` is `docker.io/library/alpine:latest`), by `NAME@DIGEST`, or by
+/// id (`sha256:` optional; a unique prefix of at least 4 digits).
 pub fn find(store: &Store, reference: &str) -> Option<Image> {
-    let tag = normalize(reference);
     let images = list(store);
-    if let Some(image) = images.iter().find(|i| i.tags.contains(&tag)) {
-        return Some(image.clone());
+    if let Ok(wanted) = Reference::parse(reference) {
+        let found = match &wanted.digest {
+            Some(digest) => {
+                let pinned = format!("{}@{digest}", wanted.name());
+                images.iter().find(|i| i.repo_digests.contains(&pinned))
+            }
+            None => {
+                let name = wanted.canonical();
+                images
+                    .iter()
+                    .find(|i| i.tags.iter().any(|t| canonical(t) == name))
+            }
+        };
+        if let Some(image) = found {
+            return Some(image.clone());
+        }
     }
-    let by_id: Vec<&Image> = images
-        .iter()
-        .filter(|i| i.id.starts_with(reference))
-        .collect();
+    let prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
+    let by_id: Vec<&Image> = images.iter().filter(|i| i.id.starts_with(prefix)).collect();
     match by_id[..] {
-        [one] if reference.len() >= 4 => Some(one.clone()),
+        [one] if prefix.len() >= 4 => Some(one.clone()),
         _ => None,
     }
 }
+// ANCHOR_END: find
 
 // ANCHOR: resolve
-/// The image `reference`; `busybox` is built from this host when missing.
-pub fn resolve(store: &Store, reference: &str) -> Result<Image> {
+/// The image `reference`: `busybox` is built from this host when missing; any
+/// other image is pulled (its progress on stderr, as `docker run` shows it).
+pub fn resolve(store: &Store, reference: &str, platform: Option<&str>) -> Result<Image> {
     if let Some(image) = find(store, reference) {
         return Ok(image);
     }
-    if normalize(reference) == "busybox:latest" {
+    let wanted = Reference::parse(reference)?;
+    if wanted.canonical() == "docker.io/library/busybox:latest" {
         // Ten `run busybox` at once on a fresh machine must build it once.
         let _locked = crate::store::lock(&store.root)?;
         if let Some(image) = find(store, reference) {
@@ -97,11 +137,8 @@ pub fn resolve(store: &Store, reference: &str) -> Result<Image> {
         );
         return busybox_from_host(store);
     }
-    Err(Failure::new(format!(
-        "Unable to find image '{}' locally, and mini-docker pulls nothing: \
-         `mini-docker import TAR {reference}` makes one (see: mini-docker images)",
-        normalize(reference)
-    )))
+    eprintln!("Unable to find image '{}' locally", wanted.familiar());
+    crate::pull::pull(store, reference, platform, &mut std::io::stderr())
 }
 // ANCHOR_END: resolve
 
@@ -128,7 +165,7 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
     std::fs::rename(&tmp, store.layer(&layer)).context(|| tmp.display().to_string())?;
     let image = Image {
         id: new_id()?,
-        tags: vec!["busybox:latest".into()],
+        tags: vec!["docker.io/library/busybox:latest".into()],
         layers: vec![layer],
         config: ImageConfig {
             env: vec![format!("PATH={}", labkit::doctor::DEFAULT_PATH)],
@@ -144,6 +181,9 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
                 "built from this host's programs and libraries (no static busybox here)".into()
             }
         }],
+        repo_digests: vec![],
+        manifest: None,
+        platform: None,
     };
     image.save(store)?;
     Ok(image)

@@ -14,14 +14,15 @@ use std::path::{Path, PathBuf};
 
 use labkit::failure::Context;
 use labkit::{Failure, Result};
-use serde_json::Value;
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest, Sha256};
 
 use crate::container::{self, Container};
-use crate::image::{self, Image, ImageConfig, normalize};
+use crate::image::{self, Image, ImageConfig};
+use crate::reference::Reference;
 use crate::store::{Store, new_id, now};
 
-fn sha256_of(path: &Path) -> Result<String> {
+pub fn sha256_of(path: &Path) -> Result<String> {
     let mut file = File::open(path).context(|| path.display().to_string())?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -36,9 +37,15 @@ fn sha256_of(path: &Path) -> Result<String> {
 }
 
 // ANCHOR: add_layer
-/// Store the layer tarball `tar` (plain or gzip) once; its id is its digest.
-pub fn add_layer(store: &Store, tar: &Path) -> Result<String> {
-    let id = sha256_of(tar)?;
+/// Store the layer tarball `tar` (plain or gzip) once; its id is its digest
+/// (`digest`, when the caller has already hashed it). The tarball is kept too, under
+/// `blobs/`: `push` and `save` send it as it came.
+pub fn add_layer(store: &Store, tar: &Path, digest: Option<&str>) -> Result<String> {
+    let id = match digest {
+        Some(d) => d.trim_start_matches("sha256:").to_string(),
+        None => sha256_of(tar)?,
+    };
+    keep_blob(store, tar, &id)?;
     let dir = store.layer(&id);
     if dir.is_dir() {
         return Ok(id); // already stored: shared
@@ -58,16 +65,51 @@ pub fn add_layer(store: &Store, tar: &Path) -> Result<String> {
 }
 // ANCHOR_END: add_layer
 
+/// `blobs/sha256/HEX`: a copy of `from` (a link when it can be), renamed in whole.
+pub fn keep_blob(store: &Store, from: &Path, hex: &str) -> Result<()> {
+    let blob = store.blob(hex);
+    if blob.is_file() || from == blob {
+        return Ok(());
+    }
+    let tmp = store.blob(&format!(".tmp-{}", new_id()?));
+    std::fs::hard_link(from, &tmp)
+        .or_else(|_| std::fs::copy(from, &tmp).map(|_| ()))
+        .and_then(|()| std::fs::rename(&tmp, &blob))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Failure::new(format!("{}: {e}", blob.display()))
+        })
+}
+
+/// `bytes` as the blob `sha256:HEX`; returns HEX.
+pub fn keep_bytes(store: &Store, bytes: &[u8]) -> Result<String> {
+    let hex = format!("{:x}", Sha256::digest(bytes));
+    let blob = store.blob(&hex);
+    if !blob.is_file() {
+        let tmp = store.blob(&format!(".tmp-{}", new_id()?));
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &blob))
+            .context(|| blob.display().to_string())?;
+    }
+    Ok(hex)
+}
+
 /// Give `tag` to `image` only: Docker moves a tag, it never shares it.
-fn tag(store: &Store, image: &mut Image, tag: &str) -> Result<()> {
-    let tag = normalize(tag);
+pub fn tag(store: &Store, image: &mut Image, tag: &str) -> Result<()> {
+    let wanted = Reference::parse(tag)?;
+    if wanted.digest.is_some() {
+        return Err(Failure::new(format!(
+            "refusing to create a tag with a digest reference: {tag}"
+        )));
+    }
+    let tag = wanted.canonical();
     for mut other in image::list(store) {
-        if other.id != image.id && other.tags.contains(&tag) {
-            other.tags.retain(|t| t != &tag);
+        if other.id != image.id && other.tags.iter().any(|t| image::canonical(t) == tag) {
+            other.tags.retain(|t| image::canonical(t) != tag);
             other.save(store)?;
         }
     }
-    if !image.tags.contains(&tag) {
+    if !image.tags.iter().any(|t| image::canonical(t) == tag) {
         image.tags.push(tag);
     }
     image.save(store)
@@ -76,7 +118,8 @@ fn tag(store: &Store, image: &mut Image, tag: &str) -> Result<()> {
 /// `import TAR NAME[:TAG]`: a root filesystem as a tarball (`docker export`'s
 /// output) becomes a one-layer image with no command of its own.
 pub fn import(store: &Store, tar: &Path, name: &str) -> Result<Image> {
-    let layer = add_layer(store, tar)?;
+    Reference::parse(name)?;
+    let layer = add_layer(store, tar, None)?;
     let mut image = Image {
         id: new_id()?,
         tags: vec![],
@@ -84,6 +127,9 @@ pub fn import(store: &Store, tar: &Path, name: &str) -> Result<Image> {
         config: ImageConfig::default(),
         created: now(),
         history: vec![format!("import {}", tar.display())],
+        repo_digests: vec![],
+        manifest: None,
+        platform: None,
     };
     tag(store, &mut image, name)?;
     Ok(image)
@@ -93,12 +139,13 @@ pub fn import(store: &Store, tar: &Path, name: &str) -> Result<Image> {
 /// `commit`: the container's writable layer, packed by chapter 04 into an OCI
 /// layer (whiteouts become `.wh.` names), becomes one more layer on its image.
 pub fn commit(store: &Store, container: &Container, name: &str) -> Result<Image> {
+    Reference::parse(name)?;
     let config = container.config()?;
     let base = image::find(store, &config.image_id)
         .ok_or_else(|| Failure::new(format!("the image of {} is gone", container.name)))?;
     let tar = container.dir.join(".commit.tar");
     let packed = ch04_overlayfs::pack::pack(&container.upper(), &tar);
-    let layer = packed.and_then(|_| add_layer(store, &tar));
+    let layer = packed.and_then(|p| add_layer(store, &tar, Some(&p.digest)));
     let _ = std::fs::remove_file(&tar);
     let mut layers = base.layers.clone();
     layers.push(layer?);
@@ -117,19 +164,51 @@ pub fn commit(store: &Store, container: &Container, name: &str) -> Result<Image>
             cmd: config.cmd,
             entrypoint: vec![],
             working_dir: config.working_dir,
+            user: base.config.user.clone(),
         },
         created: now(),
         history,
+        repo_digests: vec![],
+        manifest: None,
+        platform: base.platform.clone(),
     };
     tag(store, &mut image, name)?;
     Ok(image)
 }
 // ANCHOR_END: commit
 
-/// `rmi`: refused while a container uses the image; layers no image uses go too.
-pub fn remove_image(store: &Store, reference: &str) -> Result<()> {
-    let image = image::find(store, reference)
-        .ok_or_else(|| Failure::new(format!("No such image: {reference}")))?;
+// ANCHOR: rmi
+/// `rmi NAME` takes a name off its image; the image goes with its last name. `rmi
+/// ID` removes the image, refused when other names still point at it unless
+/// `force`, and always while a container uses it. Layers and blobs that no image
+/// uses any more go too. Returns what was done, as Docker prints it.
+pub fn remove_image(store: &Store, reference: &str, force: bool) -> Result<Vec<String>> {
+    let mut image = image::find(store, reference)
+        .ok_or_else(|| Failure::new(format!("No such image: {reference}")).exit_code(1))?;
+    let mut done = vec![];
+    let by_name = Reference::parse(reference)
+        .ok()
+        .and_then(|r| match &r.digest {
+            Some(d) => Some(format!("{}@{d}", r.name())).filter(|n| image.repo_digests.contains(n)),
+            None => {
+                Some(r.canonical()).filter(|n| image.tags.iter().any(|t| image::canonical(t) == *n))
+            }
+        });
+    if let Some(name) = &by_name {
+        image.tags.retain(|t| image::canonical(t) != *name);
+        image.repo_digests.retain(|d| d != name);
+        if !image.tags.is_empty() || (name.contains('@') && !image.repo_digests.is_empty()) {
+            image.save(store)?;
+            return Ok(vec![format!("Untagged: {}", image::familiar(name))]);
+        }
+        done.push(format!("Untagged: {}", image::familiar(name)));
+    } else if image.tags.len() > 1 && !force {
+        return Err(Failure::new(format!(
+            "conflict: unable to delete {} (must be forced) - image is referenced in multiple \
+             repositories",
+            &image.id[..12]
+        )));
+    }
     if let Some(user) = container::list(store)
         .iter()
         .find(|c| c.config().is_ok_and(|cfg| cfg.image_id == image.id))
@@ -141,17 +220,32 @@ pub fn remove_image(store: &Store, reference: &str) -> Result<()> {
             user.name
         )));
     }
+    for name in image.tags.iter().chain(&image.repo_digests) {
+        done.push(format!("Untagged: {}", image::familiar(name)));
+    }
     let path = store.image_file(&image.id);
     std::fs::remove_file(&path).context(|| path.display().to_string())?;
-    let used: Vec<String> = image::list(store)
-        .into_iter()
-        .flat_map(|i| i.layers)
-        .collect();
-    for layer in image.layers.iter().filter(|l| !used.contains(l)) {
+    let others = image::list(store);
+    let used = |blob: &str| {
+        others.iter().any(|i| {
+            i.id == blob
+                || i.layers.iter().any(|l| l == blob)
+                || i.manifest.as_deref() == Some(blob)
+        })
+    };
+    for layer in image.layers.iter().filter(|l| !used(l)) {
         let _ = std::fs::remove_dir_all(store.layer(layer));
+        let _ = std::fs::remove_file(store.blob(layer));
     }
-    Ok(())
+    for blob in std::iter::once(&image.id).chain(&image.manifest) {
+        if !used(blob) {
+            let _ = std::fs::remove_file(store.blob(blob));
+        }
+    }
+    done.push(format!("Deleted: {}", image.digest_id()));
+    Ok(done)
 }
+// ANCHOR_END: rmi
 
 // ANCHOR: load
 /// `load -i PATH`: an OCI image layout (a directory or its tar), or a `docker save`
@@ -237,15 +331,6 @@ impl Archive {
         Ok(file)
     }
 
-    fn json(&self, name: &str) -> Result<Value> {
-        let mut text = String::new();
-        self.file(name, JSON_LIMIT)?
-            .read_to_string(&mut text)
-            .context(|| name.to_string())?;
-        serde_json::from_str(&text)
-            .map_err(|e| Failure::new(format!("{name} in the archive: not valid JSON ({e})")))
-    }
-
     /// `blobs/sha256/HEX`, whose content must hash to HEX.
     fn blob(&self, digest: &str, limit: u64) -> Result<File> {
         let hex = digest
@@ -277,49 +362,61 @@ fn fd_path(file: &File) -> PathBuf {
 }
 
 /// The OCI image config's `config`: what a container starts with.
-fn image_config(config: &Value) -> ImageConfig {
-    let c = &config["config"];
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+fn image_config(config: &ImageConfiguration) -> ImageConfig {
+    let Some(c) = config.config() else {
+        return ImageConfig::default();
     };
     ImageConfig {
-        env: strings(&c["Env"]),
-        cmd: strings(&c["Cmd"]),
-        entrypoint: strings(&c["Entrypoint"]),
-        working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
+        env: c.env().clone().unwrap_or_default(),
+        cmd: c.cmd().clone().unwrap_or_default(),
+        entrypoint: c.entrypoint().clone().unwrap_or_default(),
+        working_dir: c.working_dir().clone().unwrap_or_default(),
+        user: c.user().clone().unwrap_or_default(),
     }
 }
 
-fn history(config: &Value, layers: usize) -> Vec<String> {
-    let made: Vec<String> = config["history"]
-        .as_array()
-        .map(|h| {
-            h.iter()
-                .filter(|e| !e["empty_layer"].as_bool().unwrap_or(false))
-                .map(|e| e["created_by"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+fn history(config: &ImageConfiguration, layers: usize) -> Vec<String> {
+    let made: Vec<String> = config
+        .history()
+        .iter()
+        .flatten()
+        .filter(|h| !h.empty_layer().unwrap_or(false))
+        .map(|h| h.created_by().clone().unwrap_or_default())
+        .collect();
     match made.len() == layers {
         true => made,
         false => vec!["loaded".into(); layers],
     }
 }
 
+/// An image config's JSON, read into oci-spec's type.
+pub fn parse_config(bytes: &[u8], what: &str) -> Result<ImageConfiguration> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::new(format!("{what}: not an image config ({e})")))
+}
+
+/// A layer's tarball, open, and its digest when it has been checked already.
+pub type LayerFile = (File, Option<String>);
+
+/// What a pull or a load brings: the image config as its bytes (its digest is the
+/// image's id), its layer tarballs (and their digests when already checked), names.
+#[derive(Debug, Default)]
+pub struct Incoming {
+    pub config: Vec<u8>,
+    pub layers: Vec<LayerFile>,
+    pub tags: Vec<String>,
+    pub repo_digest: Option<String>,
+    pub manifest: Option<Vec<u8>>,
+    pub platform: Option<String>,
+}
+
 // ANCHOR: diff_ids
 /// The image, once every layer's uncompressed digest is the one its config names
 /// (`rootfs.diff_ids`): nothing is stored before all of them are checked.
-fn make_image(store: &Store, layers: &[File], config: &Value, tags: &[String]) -> Result<Image> {
-    let named: Vec<&str> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+pub fn make_image(store: &Store, incoming: Incoming) -> Result<Image> {
+    let config = parse_config(&incoming.config, "the image config")?;
+    let named = config.rootfs().diff_ids();
+    let layers = &incoming.layers;
     if named.len() != layers.len() {
         return Err(Failure::new(format!(
             "the image config names {} layers (rootfs.diff_ids), the manifest {}",
@@ -327,7 +424,7 @@ fn make_image(store: &Store, layers: &[File], config: &Value, tags: &[String]) -
             layers.len()
         )));
     }
-    for (i, (layer, want)) in layers.iter().zip(&named).enumerate() {
+    for (i, ((layer, _), want)) in layers.iter().zip(named).enumerate() {
         let got = ch04_overlayfs::unpack::diff_id(&fd_path(layer))?;
         if got != *want {
             return Err(Failure::new(format!(
@@ -336,44 +433,74 @@ fn make_image(store: &Store, layers: &[File], config: &Value, tags: &[String]) -
             )));
         }
     }
-    let layers: Vec<String> = layers
+    let ids: Vec<String> = layers
         .iter()
-        .map(|l| add_layer(store, &fd_path(l)))
+        .map(|(l, digest)| add_layer(store, &fd_path(l), digest.as_deref()))
         .collect::<Result<_>>()?;
     // ANCHOR_END: diff_ids
-    let mut image = Image {
-        id: new_id()?,
-        tags: vec![],
-        history: history(config, layers.len()),
-        layers,
-        config: image_config(config),
-        created: now(),
-    };
+    let id = keep_bytes(store, &incoming.config)?;
+    let manifest = incoming
+        .manifest
+        .as_deref()
+        .map(|m| keep_bytes(store, m))
+        .transpose()?;
+    let mut image = image::list(store)
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap_or(Image {
+            id,
+            tags: vec![],
+            history: history(&config, ids.len()),
+            layers: ids,
+            config: image_config(&config),
+            created: config.created().clone().unwrap_or_else(now),
+            repo_digests: vec![],
+            manifest: None,
+            platform: incoming.platform,
+        });
+    if manifest.is_some() {
+        image.manifest = manifest;
+    }
+    if let Some(pinned) = incoming.repo_digest {
+        let name = pinned.split('@').next().unwrap_or_default().to_string();
+        image
+            .repo_digests
+            .retain(|d| !d.starts_with(&format!("{name}@")));
+        image.repo_digests.push(pinned);
+    }
     image.save(store)?;
-    for t in tags {
+    for t in &incoming.tags {
         tag(store, &mut image, t)?;
     }
     Ok(image)
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+/// `docker save`'s `manifest.json`: one entry per image.
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SavedImage {
+    pub config: String,
+    #[serde(default)]
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
+}
+
+fn read_all(mut file: File, name: &str) -> Result<Vec<u8>> {
+    let mut bytes = vec![];
+    file.read_to_end(&mut bytes).context(|| name.to_string())?;
+    Ok(bytes)
 }
 
 fn load_docker_save(store: &Store, archive: &Archive) -> Result<Vec<Image>> {
-    let manifest = archive.json("manifest.json")?;
-    let entries = manifest.as_array().cloned().unwrap_or_default();
+    let entries: Vec<SavedImage> = serde_json::from_slice(&read_all(
+        archive.file("manifest.json", JSON_LIMIT)?,
+        "manifest.json",
+    )?)
+    .map_err(|e| Failure::new(format!("manifest.json in the archive: {e}")))?;
     entries
-        .iter()
+        .into_iter()
         .map(|entry| {
-            let name = entry["Config"].as_str().unwrap_or("");
+            let name = &entry.config;
             // Docker names the config by its digest (HEX.json, or blobs/sha256/HEX).
             let hex = name
                 .trim_end_matches(".json")
@@ -384,58 +511,59 @@ fn load_docker_save(store: &Store, archive: &Archive) -> Result<Vec<Image>> {
                 Some(hex) => archive.checked(name, hex, JSON_LIMIT)?,
                 None => archive.file(name, JSON_LIMIT)?,
             };
-            let mut text = String::new();
-            (&config_file)
-                .read_to_string(&mut text)
-                .context(|| name.to_string())?;
-            let config: Value = serde_json::from_str(&text)
-                .map_err(|e| Failure::new(format!("{name}: not valid JSON ({e})")))?;
-            let layers: Vec<File> = strings(&entry["Layers"])
+            let layers = entry
+                .layers
                 .iter()
-                .map(|l| archive.file(l, LAYER_LIMIT))
+                .map(|l| Ok((archive.file(l, LAYER_LIMIT)?, None)))
                 .collect::<Result<_>>()?;
-            make_image(store, &layers, &config, &strings(&entry["RepoTags"]))
+            make_image(
+                store,
+                Incoming {
+                    config: read_all(config_file, name)?,
+                    layers,
+                    tags: entry.repo_tags.unwrap_or_default(),
+                    ..Incoming::default()
+                },
+            )
         })
         .collect()
 }
 
 fn load_oci_layout(store: &Store, archive: &Archive, stem: &str) -> Result<Vec<Image>> {
-    let index = archive.json("index.json")?;
-    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-    manifests
+    let read = |name: &str| read_all(archive.file(name, JSON_LIMIT)?, name);
+    let blob = |d: &oci_spec::image::Descriptor, limit| archive.blob(d.digest().as_ref(), limit);
+    let index: ImageIndex = serde_json::from_slice(&read("index.json")?)
+        .map_err(|e| Failure::new(format!("index.json in the archive: {e}")))?;
+    index
+        .manifests()
         .iter()
         .map(|m| {
-            let blob_json = |digest: &Value| -> Result<Value> {
-                let digest = digest.as_str().unwrap_or("");
-                let mut text = String::new();
-                archive
-                    .blob(digest, JSON_LIMIT)?
-                    .read_to_string(&mut text)
-                    .context(|| digest.to_string())?;
-                serde_json::from_str(&text)
-                    .map_err(|e| Failure::new(format!("{digest}: not valid JSON ({e})")))
-            };
-            let manifest = blob_json(&m["digest"])?;
-            let config = blob_json(&manifest["config"]["digest"])?;
-            let layers: Vec<File> = manifest["layers"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .map(|d| archive.blob(d["digest"].as_str().unwrap_or(""), LAYER_LIMIT))
-                        .collect()
-                })
-                .unwrap_or(Ok(vec![]))?;
-            let name = m["annotations"]["org.opencontainers.image.ref.name"]
-                .as_str()
-                .map(|r| match r.contains(':') {
+            let manifest_bytes = read_all(blob(m, JSON_LIMIT)?, "the manifest")?;
+            let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+                Failure::new(format!("{}: not an image manifest ({e})", m.digest()))
+            })?;
+            let layers = manifest
+                .layers()
+                .iter()
+                .map(|l| Ok((blob(l, LAYER_LIMIT)?, Some(l.digest().to_string()))))
+                .collect::<Result<_>>()?;
+            let name = m
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("org.opencontainers.image.ref.name"))
+                .map(|r| match r.contains(':') || r.contains('/') {
                     true => r.to_string(),
                     false => format!("{stem}:{r}"),
                 });
             make_image(
                 store,
-                &layers,
-                &config,
-                &name.into_iter().collect::<Vec<_>>(),
+                Incoming {
+                    config: read_all(blob(manifest.config(), JSON_LIMIT)?, "the config")?,
+                    layers,
+                    tags: name.into_iter().collect(),
+                    manifest: Some(manifest_bytes),
+                    ..Incoming::default()
+                },
             )
         })
         .collect()

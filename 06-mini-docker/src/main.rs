@@ -12,7 +12,7 @@ use mini_docker::container::{self, Container, find};
 use mini_docker::create::{CreateArgs, create};
 use mini_docker::show::Filter;
 use mini_docker::store::{DEFAULT_ROOT, Store};
-use mini_docker::{layers, lifecycle, show};
+use mini_docker::{layers, lifecycle, pull, push, show};
 
 /// A small Docker: images, containers, a monitor per container, logs.
 /// Built from the earlier chapters: namespaces and pivot_root (02), cgroups (03),
@@ -89,7 +89,47 @@ enum Command {
     /// Everything about containers, as JSON.
     Inspect(Containers),
     /// List images.
-    Images,
+    Images {
+        /// Show the digests images were pulled or pushed by.
+        #[arg(long)]
+        digests: bool,
+    },
+    /// Download an image from a registry (Docker Hub by default).
+    Pull {
+        /// os/arch[/variant] to take from a multi-platform image.
+        #[arg(long, value_name = "OS/ARCH")]
+        platform: Option<String>,
+        /// NAME[:TAG|@DIGEST]
+        image: String,
+    },
+    /// Upload an image to a registry.
+    Push {
+        /// NAME[:TAG], naming its registry (e.g. localhost:5000/app:1).
+        image: String,
+    },
+    /// Give an image another name: tag SOURCE TARGET.
+    Tag { source: String, target: String },
+    /// Images as a `docker save` archive (to stdout, or -o FILE).
+    Save {
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Keep credentials for a registry (Docker Hub by default).
+    Login {
+        #[arg(short = 'u', long)]
+        username: Option<String>,
+        /// The password (seen by `ps`: prefer --password-stdin).
+        #[arg(short = 'p', long)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        server: Option<String>,
+    },
+    /// Forget the credentials for a registry.
+    Logout { server: Option<String> },
     /// A root filesystem tarball (e.g. `docker export`'s) as an image.
     Import { tar: PathBuf, name: String },
     /// Images from an OCI image layout (directory or tar) or a `docker save` archive.
@@ -109,8 +149,11 @@ enum Command {
     Cp { from: String, to: String },
     /// How an image was made, a line per layer.
     History { image: String },
-    /// Remove images (and the layers nothing else uses).
+    /// Remove images (and the layers nothing else uses); a name only untags.
     Rmi {
+        /// Remove an image even when other names point at it.
+        #[arg(short = 'f', long)]
+        force: bool,
         #[arg(required = true)]
         images: Vec<String>,
     },
@@ -247,6 +290,7 @@ impl Command {
             | Command::Import { .. }
             | Command::Load { .. }
             | Command::Commit { .. } => ExitCodes::RunsACommand,
+            // `docker pull`, `push`, `login`, `tag`, `save` fail with 1.
             _ => ExitCodes::Plain,
         }
     }
@@ -371,7 +415,23 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             named(name, c)
         }),
         Command::Inspect(a) => show::inspect(store, &a.containers),
-        Command::Images => printed(show::images(store)),
+        Command::Images { digests } => printed(show::images(store, digests)),
+        Command::Pull { platform, image } => {
+            if !image.contains(':') && !image.contains('@') {
+                println!("Using default tag: latest");
+            }
+            pull::pull(store, &image, platform.as_deref(), &mut std::io::stdout()).map(|_| 0)
+        }
+        Command::Push { image } => push::push(store, &image, &mut std::io::stdout()).map(|_| 0),
+        Command::Tag { source, target } => tag(store, &source, &target),
+        Command::Save { output, images } => save(store, output, &images),
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            server,
+        } => login(username, password, password_stdin, server),
+        Command::Logout { server } => logout(server),
         Command::Import { tar, name } => printed(format!(
             "sha256:{}\n",
             layers::import(store, &tar, &name)?.id
@@ -381,7 +441,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Export { output, container } => export(store, output, &container),
         Command::Cp { from, to } => mini_docker::cp::cp(store, &from, &to).map(|()| 0),
         Command::History { image } => printed(show::history(store, &image)?),
-        Command::Rmi { images } => rmi(store, &images),
+        Command::Rmi { force, images } => rmi(store, &images, force),
         Command::Container(ContainerCommand::Prune) => prune(store),
         Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(network) => network_command(network),
@@ -442,7 +502,7 @@ fn stats(store: &Store, no_stream: bool, containers: &[String]) -> Result<i32> {
 fn load(store: &Store, input: &Path) -> Result<i32> {
     for image in layers::load(store, input)? {
         match image.tags.first() {
-            Some(tag) => println!("Loaded image: {tag}"),
+            Some(tag) => println!("Loaded image: {}", mini_docker::image::familiar(tag)),
             None => println!("Loaded image ID: sha256:{}", image.id),
         }
     }
@@ -467,11 +527,11 @@ fn export(store: &Store, output: Option<PathBuf>, container: &str) -> Result<i32
     Ok(0)
 }
 
-fn rmi(store: &Store, images: &[String]) -> Result<i32> {
+fn rmi(store: &Store, images: &[String], force: bool) -> Result<i32> {
     let mut failed = false;
     for image in images {
-        match layers::remove_image(store, image) {
-            Ok(()) => println!("Deleted: {image}"),
+        match layers::remove_image(store, image, force) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => {
                 eprintln!("Error response from mini-docker: {e}");
                 failed = true;
@@ -500,5 +560,134 @@ fn network_command(network: Network) -> Result<i32> {
             ch05_network::bridge::down(&netlink, &state, &name)?;
             printed(format!("{name}\n"))
         }
+    }
+}
+
+fn tag(store: &Store, source: &str, target: &str) -> Result<i32> {
+    let mut image = mini_docker::image::find(store, source)
+        .ok_or_else(|| Failure::new(format!("No such image: {source}")))?;
+    layers::tag(store, &mut image, target)?;
+    Ok(0)
+}
+
+/// `save`: refused on a terminal, as Docker refuses it.
+fn save(store: &Store, output: Option<PathBuf>, images: &[String]) -> Result<i32> {
+    use std::io::IsTerminal;
+    match output {
+        Some(path) => {
+            // Written beside, renamed when whole: a failed save leaves no half archive.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".save-")
+                .tempfile_in(dir)
+                .context(|| dir.display().to_string())?;
+            push::save(store, images, &mut tmp)?;
+            tmp.persist(&path)
+                .map_err(|e| e.error)
+                .context(|| path.display().to_string())?;
+        }
+        None if std::io::stdout().is_terminal() => {
+            return Err(Failure::new(
+                "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+            ));
+        }
+        None => push::save(store, images, &mut std::io::stdout().lock())?,
+    }
+    Ok(0)
+}
+
+/// `login`: asks for what the flags did not give, on a terminal only.
+fn login(
+    username: Option<String>,
+    password: Option<String>,
+    password_stdin: bool,
+    server: Option<String>,
+) -> Result<i32> {
+    use std::io::{BufRead, IsTerminal};
+    let registry = registry_of(server.as_deref());
+    let interactive = std::io::stdin().is_terminal();
+    if password.is_some() && password_stdin {
+        return Err(Failure::new(
+            "--password and --password-stdin are mutually exclusive",
+        ));
+    }
+    if password.is_some() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+    }
+    let line = |prompt: &str| -> Result<String> {
+        if !interactive && !password_stdin {
+            return Err(Failure::new(
+                "Cannot perform an interactive login from a non TTY device",
+            ));
+        }
+        eprint!("{prompt}");
+        let mut text = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut text)
+            .context(|| "stdin".into())?;
+        Ok(text.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let username = match username {
+        Some(u) => u,
+        None if password_stdin => {
+            return Err(Failure::new(
+                "Must provide --username with --password-stdin",
+            ));
+        }
+        None => line("Username: ")?,
+    };
+    let password = match (password, password_stdin) {
+        (Some(p), _) => p,
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut text)
+                .context(|| "stdin".into())?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            let _hidden = mini_docker::tty::NoEcho::on_stdin();
+            let p = line("Password: ")?;
+            eprintln!();
+            p
+        }
+    };
+    if username.is_empty() || password.is_empty() {
+        return Err(Failure::new(
+            "Error: Non-null Username and Password Required",
+        ));
+    }
+    let credentials = mini_docker::login::Credentials { username, password };
+    let file = mini_docker::login::login(&registry, credentials)?;
+    eprintln!(
+        "WARNING! Your password will be stored unencrypted in {}.",
+        file.display()
+    );
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+fn logout(server: Option<String>) -> Result<i32> {
+    let registry = registry_of(server.as_deref());
+    match mini_docker::login::logout(&registry)? {
+        true => println!("Removing login credentials for {registry}"),
+        false => println!("Not logged in to {registry}"),
+    }
+    Ok(0)
+}
+
+/// `login`'s SERVER: Docker Hub when none; a URL's scheme and path dropped.
+fn registry_of(server: Option<&str>) -> String {
+    let server = server.unwrap_or(mini_docker::reference::DOCKER_HUB);
+    let host = server.split_once("://").map_or(server, |(_, rest)| rest);
+    let host = host.split('/').next().unwrap_or(host);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => mini_docker::reference::DOCKER_HUB.into(),
+        other => other.into(),
     }
 }

@@ -6,9 +6,10 @@ use labkit::{Failure, Result};
 use serde_json::json;
 
 use crate::container::{self, Container, Status};
-use crate::image;
+use crate::image::{self, Image};
 use crate::lifecycle::current_state;
 use crate::logs;
+use crate::reference::Reference;
 use crate::store::{Store, human_since};
 
 /// Columns padded to the widest cell, three spaces apart, as Docker's tables.
@@ -181,7 +182,14 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
     let mut out = Vec::new();
     let mut failed = false;
     for name in names {
-        let found = container::find(store, name).and_then(|c| {
+        let container = container::find(store, name);
+        if container.is_err()
+            && let Some(image) = image::find(store, name)
+        {
+            out.push(image_json(&image));
+            continue;
+        }
+        let found = container.and_then(|c| {
             let state = current_state(&c)?;
             let config = c.config()?;
             Ok(json!({
@@ -215,22 +223,43 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
 }
 // ANCHOR_END: inspect
 
-pub fn images(store: &Store) -> String {
-    let mut rows = vec![
-        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "LAYERS"]
-            .map(String::from)
-            .to_vec(),
-    ];
+pub fn images(store: &Store, digests: bool) -> String {
+    let mut head = vec!["REPOSITORY", "TAG"];
+    if digests {
+        head.push("DIGEST");
+    }
+    head.extend(["IMAGE ID", "CREATED", "LAYERS"]);
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
     for image in image::list(store) {
-        for tag in &image.tags {
-            let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-            rows.push(vec![
-                repo.into(),
-                version.into(),
-                image.id[..12].into(),
+        let named: Vec<(String, String)> = image
+            .tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok())
+            .map(|r| (r.familiar_name(), r.name(), r.tag.unwrap_or_default()))
+            .map(|(shown, name, tag)| (format!("{shown}\0{tag}"), name))
+            .collect();
+        let untagged = [("<none>\0<none>".to_string(), String::new())];
+        let names = if named.is_empty() {
+            &untagged[..]
+        } else {
+            &named[..]
+        };
+        for (shown, name) in names {
+            let (repo, tag) = shown.split_once('\0').unwrap_or((shown, ""));
+            let mut row = vec![repo.to_string(), tag.to_string()];
+            if digests {
+                let pinned = image
+                    .repo_digests
+                    .iter()
+                    .find_map(|d| d.strip_prefix(&format!("{name}@")));
+                row.push(pinned.unwrap_or("<none>").to_string());
+            }
+            row.extend([
+                image.id[..12].to_string(),
                 format!("{} ago", human_since(&image.created)),
                 image.layers.len().to_string(),
             ]);
+            rows.push(row);
         }
     }
     table(&rows)
@@ -327,4 +356,18 @@ pub fn history(store: &Store, reference: &str) -> Result<String> {
         rows.push(vec![layer[..12].to_string(), made.clone()]);
     }
     Ok(table(&rows))
+}
+
+/// `inspect IMAGE`, under `docker image inspect`'s names.
+fn image_json(image: &Image) -> serde_json::Value {
+    json!({
+        "Id": image.digest_id(),
+        "RepoTags": image.tags.iter().map(|t| image::familiar(t)).collect::<Vec<_>>(),
+        "RepoDigests": image.repo_digests.iter().map(|t| image::familiar(t)).collect::<Vec<_>>(),
+        "Created": image.created,
+        "Config": image.config,
+        "Os": image.platform.as_deref().unwrap_or(&crate::pull::this_platform()).split('/').next(),
+        "Architecture": image.platform.as_deref().unwrap_or(&crate::pull::this_platform()).split('/').nth(1),
+        "RootFS": { "Type": "layers", "LayerBlobs": image.layers.iter().map(|l| format!("sha256:{l}")).collect::<Vec<_>>() },
+    })
 }

@@ -4,6 +4,8 @@
 //! ```text
 //! ROOT/layers/ID/            a layer, unpacked: shared by every image and container using it
 //! ROOT/images/ID.json        an image: its layers (bottom first), config, names
+//! ROOT/blobs/sha256/HEX      blobs as a registry serves them: layer tarballs (the
+//!                            layer's id is its tarball's digest), configs, manifests
 //! ROOT/containers/ID/        a container: config.json, state.json, json.log,
 //!                            upper/ and work/ (its writable layer), lock
 //! ```
@@ -43,6 +45,7 @@ impl Store {
             &root.join("layers"),
             &root.join("images"),
             &root.join("containers"),
+            &root.join("blobs/sha256"),
         ] {
             let shown = || path.display().to_string();
             fs::DirBuilder::new()
@@ -63,6 +66,12 @@ impl Store {
 
     pub fn layer(&self, id: &str) -> PathBuf {
         self.root.join("layers").join(id)
+    }
+
+    /// `blobs/sha256/HEX`: the content-addressed copy of a blob (`sha256:HEX`).
+    pub fn blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join("blobs/sha256").join(hex)
     }
 
     pub fn image_file(&self, id: &str) -> PathBuf {

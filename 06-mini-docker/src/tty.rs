@@ -247,3 +247,32 @@ impl Drop for RawMode {
         }
     }
 }
+
+/// The terminal on stdin with echo off (a password prompt), restored on drop.
+#[derive(Debug)]
+pub struct NoEcho {
+    saved: Option<Termios>,
+}
+
+impl NoEcho {
+    pub fn on_stdin() -> NoEcho {
+        let stdin = std::io::stdin();
+        let Ok(saved) = tcgetattr(stdin.as_fd()) else {
+            return NoEcho { saved: None };
+        };
+        let mut quiet = saved.clone();
+        quiet
+            .local_flags
+            .remove(nix::sys::termios::LocalFlags::ECHO);
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet);
+        NoEcho { saved: Some(saved) }
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+    }
+}

@@ -365,7 +365,7 @@ fn an_archive_with_links_or_wrong_digests_is_refused() {
         out.stderr
     };
     let good = format!(
-        r#"{{"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
         ch04_overlayfs::unpack::diff_id(&host_tar).expect("diff id")
     );
     let to_host = |oci: &Path| {
@@ -388,7 +388,7 @@ fn an_archive_with_links_or_wrong_digests_is_refused() {
     };
     assert!(one(&good, &host_bytes, &altered).contains("not the digest it is named by"));
     let wrong = format!(
-        r#"{{"rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["sha256:{}"]}}}}"#,
         "0".repeat(64)
     );
     assert!(one(&wrong, &host_bytes, &|_| ()).contains("not the sha256:000"));
