@@ -74,6 +74,30 @@ fn ch06_look_from_the_host() {
     assert!(out.stdout.contains(" - overlay overlay "), "{}", out.stdout);
 }
 
+/// Push to a registry in the sandbox (the one the page starts by hand), then look.
+#[test]
+fn registries_look_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let _registry = lab_tests::registry::LocalRegistry::start(&docker.sandbox.host, false);
+    let out = run_block(
+        &docker,
+        sh_block("ch06/registries.md", "Look from the host"),
+        false,
+    );
+    assert_shows(
+        &out,
+        &[r#"{"name":"lab/bb","tags":["1"]}"#, "\"schemaVersion\":2"],
+    );
+    // Each blob's name is its own digest: the line's two halves agree.
+    let blobs: Vec<&str> = out.stdout.lines().filter(|l| l.ends_with("  -")).collect();
+    assert!(!blobs.is_empty(), "{}", out.stdout);
+    for line in blobs {
+        let mut words = line.split_whitespace();
+        assert_eq!(words.next(), words.next(), "{line}");
+    }
+}
+
 #[test]
 fn security_look_from_the_host() {
     needs_root!();

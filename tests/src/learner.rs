@@ -35,6 +35,8 @@ pub struct Learner {
     /// Run through this command first (e.g. `nsenter --net=...`), unshown.
     wrapper: Vec<OsString>,
     redactor: Redactor,
+    /// What is typed on its standard input (none: /dev/null).
+    stdin: Option<String>,
 }
 
 /// What came out of a run.
@@ -62,6 +64,7 @@ impl Learner {
             uid: None,
             wrapper: vec![],
             redactor,
+            stdin: None,
         }
     }
 
@@ -81,6 +84,22 @@ impl Learner {
     /// `-- CMD ARGS...`: the command a chapter binary runs.
     pub fn cmd(self, words: &[&str]) -> Self {
         self.args(["--"]).args(words)
+    }
+
+    /// `text` on its standard input, as if typed (or piped: `echo ... | cmd`).
+    pub fn stdin_text(mut self, text: &str) -> Self {
+        self.stdin = Some(text.to_string());
+        self
+    }
+
+    /// Start `cmd`, typing [`Self::stdin_text`] into it.
+    fn spawn(&self, cmd: &mut Command) -> std::process::Child {
+        let mut child = cmd.spawn().expect("the binary runs");
+        if let (Some(text), Some(mut stdin)) = (&self.stdin, child.stdin.take()) {
+            use std::io::Write;
+            let _ = stdin.write_all(text.as_bytes());
+        }
+        child
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -129,7 +148,10 @@ impl Learner {
         // and host tools), C messages, and what the test sets.
         let path = std::env::var("PATH").unwrap_or_else(|_| labkit::doctor::DEFAULT_PATH.into());
         cmd.args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(match self.stdin {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
             .env_clear()
             .env("PATH", path)
             .env("LANG", "C");
@@ -145,7 +167,12 @@ impl Learner {
 
     /// stdout and stderr apart (not redacted), and the exit code.
     pub fn output(&self) -> Outcome {
-        let out = self.command().output().expect("the binary runs");
+        let mut cmd = self.command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = self
+            .spawn(&mut cmd)
+            .wait_with_output()
+            .expect("the binary runs");
         Outcome {
             code: exit_code(out.status),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -160,7 +187,7 @@ impl Learner {
         let (mut reader, writer) = std::io::pipe().expect("pipe");
         let mut cmd = self.command();
         cmd.stdout(writer.try_clone().expect("dup")).stderr(writer);
-        let mut child = cmd.spawn().expect("the binary runs");
+        let mut child = self.spawn(&mut cmd);
         drop(cmd); // close our copies of the write end, or read_to_end never ends
         let mut text = Vec::new();
         reader.read_to_end(&mut text).expect("read");

@@ -18,6 +18,7 @@ pub mod holes;
 pub mod host_state;
 mod learner;
 pub mod netns;
+pub mod registry;
 pub mod vm;
 
 pub use learner::{Learner, Outcome, Redactor, workspace_bin};
