@@ -186,7 +186,13 @@ impl Registry {
                 Ok(()) => return Ok(found),
                 Err(e) if e.code() == UNREACHABLE => {
                     narrate::note(format!("{}: {e}; trying the next", found.base));
-                    failure = Some(e);
+                    // A certificate refused says more than the HTTP tried after it.
+                    if !failure
+                        .as_ref()
+                        .is_some_and(|f: &Failure| f.message().contains("certificate"))
+                    {
+                        failure = Some(e);
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -207,12 +213,14 @@ impl Registry {
         let url = format!("{}/v2/", self.base);
         let answer = self.send("GET", &url, &[], None)?;
         if answer.status() != StatusCode::UNAUTHORIZED {
+            // Not a registry here (an HTTP request to an HTTPS port, say): the next.
             return match answer.status().is_success() {
                 true => Ok(()),
                 false => Err(Failure::new(format!(
                     "{url}: answered {}: not a registry (the /v2/ API)",
                     answer.status()
-                ))),
+                ))
+                .exit_code(UNREACHABLE)),
             };
         }
         let challenge = header(&answer, "www-authenticate");

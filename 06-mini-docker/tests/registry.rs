@@ -660,3 +660,90 @@ fn a_large_layer_is_uploaded_in_chunks() {
         out.stderr
     );
 }
+
+/// HTTPS, checked against this machine's roots (here the file SSL_CERT_FILE names,
+/// holding the registry's own certificate). Loopback and the registries daemon.json
+/// calls insecure may go unchecked (or over HTTP), as Docker allows them.
+#[test]
+fn https_is_checked_and_insecure_registries_are_named() {
+    needs_root!();
+    let docker = Docker::new();
+    let registry = LocalRegistry::start_tls(&docker.sandbox.host);
+    docker.sandbox.host.sh("ip addr add 192.0.2.2/32 dev lo");
+    busybox(&docker);
+    let cert = registry.certificate();
+    let trusted = |args: &[&str]| {
+        md(&docker)
+            .env("SSL_CERT_FILE", &cert.to_string_lossy())
+            .args(args)
+            .output()
+    };
+    ok(&docker, &["tag", "busybox", "192.0.2.2:5000/lab/bb:1"]);
+    let out = trusted(&["--explain", "push", "192.0.2.2:5000/lab/bb:1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("GET https://192.0.2.2:5000/v2/"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("http://"), "{}", out.stderr);
+    ok(&docker, &["rmi", "192.0.2.2:5000/lab/bb:1"]);
+    // Signed by no root this machine trusts: refused, and no HTTP tried.
+    let out = md(&docker)
+        .args(["--explain", "pull", "192.0.2.2:5000/lab/bb:1"])
+        .output();
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    assert!(!out.stderr.contains("GET http://"), "{}", out.stderr);
+    // Named insecure: its certificate goes unchecked.
+    let daemon = docker.root().with_file_name("daemon.json");
+    std::fs::write(&daemon, r#"{"insecure-registries": ["192.0.2.2:5000"]}"#).expect("daemon.json");
+    ok(&docker, &["pull", "192.0.2.2:5000/lab/bb:1"]);
+    // Loopback is insecure by default, as in Docker.
+    ok(&docker, &["pull", "127.0.0.1:5000/lab/bb:1"]);
+}
+
+/// On a terminal: the layers' lines redrawn in place with their bars, and a login
+/// that asks, the password never echoed.
+#[test]
+fn on_a_terminal_progress_bars_and_a_login_prompt() {
+    needs_root!();
+    let docker = Docker::new();
+    let _registry = LocalRegistry::start(&docker.sandbox.host, true);
+    busybox(&docker);
+    let config = docker.root().with_file_name("docker-config");
+    let mut terminal = Terminal::new(None);
+    let mut login = docker.command(&["login", "127.0.0.1:5000"]);
+    login.env("DOCKER_CONFIG", &config);
+    terminal.attach(&mut login);
+    let mut child = login.spawn().expect("login");
+    terminal.wait_for("", "Username: ");
+    terminal.type_keys(&format!("{USER}\n"));
+    terminal.wait_for("", "Password: ");
+    terminal.type_keys(&format!("{PASSWORD}\n"));
+    assert!(
+        child.wait().expect("wait").success(),
+        "{}",
+        terminal.screen()
+    );
+    terminal.wait_for("", "Login Succeeded");
+    assert!(
+        !terminal.screen().contains(PASSWORD),
+        "echoed: {}",
+        terminal.screen()
+    );
+    let mut push = docker.command(&["push", "127.0.0.1:5000/lab/bb:1"]);
+    ok(&docker, &["tag", "busybox", "127.0.0.1:5000/lab/bb:1"]);
+    push.env("DOCKER_CONFIG", &config);
+    assert!(push.output().expect("push").status.success());
+    ok(&docker, &["rmi", "127.0.0.1:5000/lab/bb:1", "busybox"]);
+    let screen = Terminal::new(None);
+    let mut pull = docker.command(&["pull", "127.0.0.1:5000/lab/bb:1"]);
+    screen.attach(&mut pull);
+    assert!(pull.spawn().expect("pull").wait().expect("wait").success());
+    screen.wait_for("", "Status: Downloaded newer image");
+    let shown = screen.screen();
+    assert!(shown.contains("\x1b[1A\x1b[2K"), "no redraw: {shown:?}");
+    assert!(shown.contains(": Downloading ["), "no bar: {shown:?}");
+    assert!(shown.contains(": Pull complete"), "{shown:?}");
+}

@@ -1,5 +1,6 @@
 //! A real registry for tests: Debian's `docker-registry` (distribution v2) serving
-//! on 127.0.0.1:5000 inside a test's own network namespace, its storage in a temp
+//! on port 5000 (127.0.0.1, and any address the test gives the namespace) inside a
+//! test's own network namespace, its storage in a temp
 //! directory; optionally with token authentication, the tokens coming from a small
 //! token server of ours on 127.0.0.1:5001 (RS256 JWTs signed by `openssl`, a key
 //! and certificate made for the occasion). Nothing outside the namespace is reached.
@@ -306,6 +307,20 @@ pub struct LocalRegistry {
 impl LocalRegistry {
     /// With `tokens`, the registry asks for a bearer token from our token server.
     pub fn start(ns: &Namespace, tokens: bool) -> LocalRegistry {
+        LocalRegistry::start_with(ns, tokens, false)
+    }
+
+    /// Serving HTTPS only, with a certificate of its own for 127.0.0.1 and
+    /// 192.0.2.2 (`dir/registry.pem`), which no root on this machine signed.
+    pub fn start_tls(ns: &Namespace) -> LocalRegistry {
+        LocalRegistry::start_with(ns, false, true)
+    }
+
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.path().join("registry.pem")
+    }
+
+    fn start_with(ns: &Namespace, tokens: bool, tls: bool) -> LocalRegistry {
         let dir = tempfile::Builder::new()
             .prefix("lab-registry-")
             .tempdir()
@@ -318,11 +333,51 @@ impl LocalRegistry {
             ),
             None => String::new(),
         };
+        let tls = match tls {
+            true => {
+                let (key, cert) = (
+                    dir.path().join("registry.key"),
+                    dir.path().join("registry.pem"),
+                );
+                let made = Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args([
+                        "-subj",
+                        "/CN=lab-registry",
+                        "-addext",
+                        "subjectAltName=IP:127.0.0.1,IP:192.0.2.2",
+                        // A server's certificate, not a CA's (rustls refuses a CA one).
+                        "-addext",
+                        "basicConstraints=critical,CA:FALSE",
+                        "-addext",
+                        "extendedKeyUsage=serverAuth",
+                    ])
+                    .arg("-keyout")
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&cert)
+                    .output()
+                    .expect("openssl req");
+                assert!(
+                    made.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&made.stderr)
+                );
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                )
+            }
+            false => String::new(),
+        };
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {REGISTRY}\n{auth}",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 0.0.0.0:5000\n{tls}{auth}",
                 dir.path().join("data").display()
             ),
         )
