@@ -29,15 +29,19 @@ pub struct Unpacked {
     pub opaque: usize,
 }
 
-/// The layer's tar stream, gunzipped if it is gzipped (its first two bytes say).
-pub fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
-    let file = File::open(tar).context(|| tar.display().to_string())?;
+/// Whether the file is gzipped: its first two bytes say.
+pub fn is_gzip(tar: &Path) -> bool {
     let mut magic = [0u8; 2];
-    let gz = File::open(tar)
+    File::open(tar)
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
-        && magic == [0x1f, 0x8b];
-    Ok(match gz {
+        && magic == [0x1f, 0x8b]
+}
+
+/// The layer's tar stream, gunzipped if it is gzipped.
+pub fn decompressed(tar: &Path) -> Result<Box<dyn Read>> {
+    let file = File::open(tar).context(|| tar.display().to_string())?;
+    Ok(match is_gzip(tar) {
         true => Box::new(flate2::read::GzDecoder::new(file)),
         false => Box::new(file),
     })

@@ -189,10 +189,7 @@ pub fn pull(
              platform: wanted {platform}, actual: {actual}"
         )));
     }
-    let scratch = tempfile::Builder::new()
-        .prefix(".pull-")
-        .tempdir_in(store.blob("").parent().unwrap_or(&store.root))
-        .map_err(|e| Failure::new(format!("{}: {e}", store.root.display())))?;
+    let scratch = store.scratch(".pull-")?;
     let before = image::find(store, &wanted.canonical());
     let progress = Progress::new(parsed.layers(), out);
     let (files, fetched) =

@@ -50,14 +50,6 @@ fn blob_at(path: PathBuf, digest: String, media_type: &str) -> Result<Blob> {
     })
 }
 
-fn is_gzip(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
-}
-
 // ANCHOR: outgoing
 /// The image's manifest, config and layer blobs; `scratch` holds layers packed now.
 pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing> {
@@ -101,7 +93,7 @@ pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing
             }
         };
         let digest = format!("sha256:{}", crate::layers::sha256_of(&blob)?);
-        let media_type = match is_gzip(&blob) {
+        let media_type = match ch04_overlayfs::unpack::is_gzip(&blob) {
             true => "application/vnd.oci.image.layer.v1.tar+gzip",
             false => "application/vnd.oci.image.layer.v1.tar",
         };
@@ -192,10 +184,7 @@ pub fn push(store: &Store, reference: &str, out: &mut dyn Write) -> Result<Strin
         crate::login::stored(&wanted.registry)?,
         false,
     )?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".push-")
-        .tempdir_in(store.blob("").parent().unwrap_or(&store.root))
-        .map_err(|e| Failure::new(format!("{}: {e}", store.root.display())))?;
+    let scratch = store.scratch(".push-")?;
     let going = outgoing(store, &image, scratch.path())?;
     let config_path = scratch.path().join("config.json");
     std::fs::write(&config_path, &going.config).map_err(|e| Failure::new(e.to_string()))?;
@@ -339,10 +328,7 @@ pub fn save(store: &Store, references: &[String], out: &mut dyn Write) -> Result
             None => images.push((image, tag.into_iter().collect())),
         }
     }
-    let scratch = tempfile::Builder::new()
-        .prefix(".save-")
-        .tempdir_in(store.blob("").parent().unwrap_or(&store.root))
-        .map_err(|e| Failure::new(format!("{}: {e}", store.root.display())))?;
+    let scratch = store.scratch(".save-")?;
     let mut tar = tar::Builder::new(out);
     let fail = |e: std::io::Error| Failure::new(format!("the archive: {e}"));
     let mut entries = vec![];

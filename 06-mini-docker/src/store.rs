@@ -74,6 +74,16 @@ impl Store {
         self.root.join("blobs/sha256").join(hex)
     }
 
+    /// A scratch directory under `blobs/` (removed on drop): what is downloaded or
+    /// packed there can be linked into `blobs/sha256/` when it is whole and checked.
+    pub fn scratch(&self, prefix: &str) -> Result<tempfile::TempDir> {
+        let blobs = self.root.join("blobs");
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&blobs)
+            .context(|| blobs.display().to_string())
+    }
+
     pub fn image_file(&self, id: &str) -> PathBuf {
         self.root.join("images").join(format!("{id}.json"))
     }
