@@ -1,8 +1,9 @@
 //! Images: read-only layers (stored once, under `layers/`) and a config (the
 //! environment, command, entrypoint and working directory a container starts with).
 //!
-//! A fresh machine has no images, and mini-docker downloads nothing: `busybox` is
-//! built from this host, by chapter 01's rootfs builder, the first time it is asked for.
+//! A fresh machine has no images. `busybox` is built from this host, by chapter 01's
+//! rootfs builder, the first time it is asked for: no download. Any other image that
+//! `run` or `create` misses is pulled from its registry (`pull.rs`).
 
 use std::path::PathBuf;
 
@@ -42,7 +43,7 @@ pub struct Image {
     /// `docker.io/library/alpine@sha256:...`: the manifests it was pulled by.
     #[serde(default)]
     pub repo_digests: Vec<String>,
-    /// The digest of its own manifest, kept in `blobs/`, when it came with one:
+    /// The digest (hex) of its own manifest, kept in `blobs/`, when it came with one:
     /// `push` sends it as it is, so the image keeps its digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,

@@ -651,7 +651,7 @@ fn login(
             text.trim_end_matches(['\n', '\r']).to_string()
         }
         (None, false) => {
-            let _hidden = mini_docker::tty::NoEcho::on_stdin();
+            let _hidden = mini_docker::tty::RawMode::no_echo();
             let p = line("Password: ")?;
             eprintln!();
             p

@@ -220,56 +220,37 @@ pub fn relay(master: OwnedFd, pid: nix::unistd::Pid) -> Result<()> {
     )
 }
 
-/// The user's terminal in raw mode while it lives: no line editing, no echo, no
-/// signals from keys; the container's pty does all of that. Restored when dropped.
+/// The user's terminal changed while it lives, restored when dropped.
 #[derive(Debug)]
 pub struct RawMode {
     saved: Option<Termios>,
 }
 
 impl RawMode {
+    /// Raw: no line editing, no echo, no signals from keys; the container's pty
+    /// does all of that.
     pub fn enter() -> RawMode {
+        RawMode::with(cfmakeraw)
+    }
+
+    /// No echo: a password prompt.
+    pub fn no_echo() -> RawMode {
+        RawMode::with(|t| t.local_flags.remove(nix::sys::termios::LocalFlags::ECHO))
+    }
+
+    fn with(change: impl FnOnce(&mut Termios)) -> RawMode {
         let stdin = std::io::stdin();
         let Ok(saved) = tcgetattr(stdin.as_fd()) else {
             return RawMode { saved: None }; // not a terminal: nothing to do
         };
-        let mut raw = saved.clone();
-        cfmakeraw(&mut raw);
-        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        let mut changed = saved.clone();
+        change(&mut changed);
+        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &changed);
         RawMode { saved: Some(saved) }
     }
 }
 
 impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);
-        }
-    }
-}
-
-/// The terminal on stdin with echo off (a password prompt), restored on drop.
-#[derive(Debug)]
-pub struct NoEcho {
-    saved: Option<Termios>,
-}
-
-impl NoEcho {
-    pub fn on_stdin() -> NoEcho {
-        let stdin = std::io::stdin();
-        let Ok(saved) = tcgetattr(stdin.as_fd()) else {
-            return NoEcho { saved: None };
-        };
-        let mut quiet = saved.clone();
-        quiet
-            .local_flags
-            .remove(nix::sys::termios::LocalFlags::ECHO);
-        let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet);
-        NoEcho { saved: Some(saved) }
-    }
-}
-
-impl Drop for NoEcho {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
             let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, saved);

@@ -111,7 +111,28 @@ fn push_then_pull_into_another_store_and_run() {
         "{}",
         out.stderr
     );
-    let images = in_second(&["images", "--digests"]).stdout;
+    // Columns as wide as their widest cell, which the redactions change: squashed.
+    let images = regex::Regex::new(" {2,}")
+        .expect("regex")
+        .replace_all(&in_second(&["images", "--digests"]).stdout, "   ")
+        .into_owned();
+    // Another tag of the same image: its layer is in the second store already.
+    ok(
+        &docker,
+        &["tag", "127.0.0.1:5000/lab/bb:1", "127.0.0.1:5000/lab/bb:2"],
+    );
+    ok(&docker, &["push", "127.0.0.1:5000/lab/bb:2"]);
+    let again = in_second(&["pull", "127.0.0.1:5000/lab/bb:2"]);
+    assert!(
+        again.stdout.contains(": Already exists\n"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("Pulling fs layer"),
+        "{}",
+        again.stdout
+    );
     snap(
         "registry_push_pull",
         &redact(&format!("{pushed}\n{}\n{images}", pulled.1)),
@@ -124,9 +145,19 @@ fn push_then_pull_into_another_store_and_run() {
         .expect("a digest");
     let pinned = format!("127.0.0.1:5000/lab/bb@{digest}");
     assert_eq!(in_second(&["history", &pinned]).code, 0);
-    let rmi = in_second(&["rmi", "127.0.0.1:5000/lab/bb:1"]);
+    // A name only untags while another is left; the last one deletes.
+    let rmi = in_second(&["rmi", "127.0.0.1:5000/lab/bb:1", "127.0.0.1:5000/lab/bb:2"]);
     assert_eq!(rmi.code, 0, "{}", rmi.stderr);
-    assert!(rmi.stdout.contains("Deleted: sha256:"), "{}", rmi.stdout);
+    let lines: Vec<&str> = rmi.stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "Untagged: 127.0.0.1:5000/lab/bb:1",
+            "Untagged: 127.0.0.1:5000/lab/bb:2"
+        ]
+    );
+    let last = lines.last().expect("a line");
+    assert!(last.starts_with("Deleted: sha256:"), "{}", rmi.stdout);
     let _ = std::fs::remove_dir_all(&second);
 }
 
@@ -551,6 +582,29 @@ fn docker_hub_names_through_a_mirror() {
     ok(&docker, &["tag", "docker.io/library/bb", "mine"]);
     let rmi = ok(&docker, &["rmi", "mine"]);
     assert_eq!(rmi, "Untagged: mine:latest\n");
+    // By id, an image with two names is removed only when forced.
+    ok(&docker, &["tag", "bb", "mine"]);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&docker, &["inspect", "mine"])).expect("json");
+    let id = inspect[0]["Id"].as_str().expect("Id").to_string();
+    let refused = md(&docker).args(["rmi", &id[7..19]]).output();
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("must be forced"),
+        "{}",
+        refused.stderr
+    );
+    let forced = ok(&docker, &["rmi", "-f", &id[7..19]]);
+    assert!(
+        forced.contains("Untagged: bb:latest\n") && forced.contains("Untagged: mine:latest\n"),
+        "{forced}"
+    );
+    assert!(forced.ends_with(&format!("Deleted: {id}\n")), "{forced}");
+    assert_eq!(
+        stored(&docker, "blobs/sha256").len(),
+        0,
+        "the image's blobs go with it"
+    );
 }
 
 #[test]

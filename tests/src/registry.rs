@@ -192,34 +192,29 @@ fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// A new RSA key and a certificate for it, signed by itself.
+fn self_signed(key: &Path, cert: &Path, args: &[&str]) {
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(args)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl req");
+    let why = String::from_utf8_lossy(&made.stderr);
+    assert!(made.status.success(), "openssl req: {why}");
+}
+
 /// The token server: `GET /token?service=S&scope=repository:NAME:ACTIONS`. Anyone
 /// may pull; pushing needs USER:PASSWORD (HTTP Basic); a wrong password is a 401.
 fn token_server(ns: &Namespace, dir: &Path) -> TinyServer {
     let key = dir.join("token.key");
     let cert = dir.join("token.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=lab-token-server",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl req");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    self_signed(&key, &cert, &["-subj", "/CN=lab-token-server"]);
     let der = openssl(
         &["x509", "-outform", "der", "-in", &cert.to_string_lossy()],
         b"",
@@ -339,11 +334,10 @@ impl LocalRegistry {
                     dir.path().join("registry.key"),
                     dir.path().join("registry.pem"),
                 );
-                let made = Command::new("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    ])
-                    .args([
+                self_signed(
+                    &key,
+                    &cert,
+                    &[
                         "-subj",
                         "/CN=lab-registry",
                         "-addext",
@@ -353,17 +347,7 @@ impl LocalRegistry {
                         "basicConstraints=critical,CA:FALSE",
                         "-addext",
                         "extendedKeyUsage=serverAuth",
-                    ])
-                    .arg("-keyout")
-                    .arg(&key)
-                    .arg("-out")
-                    .arg(&cert)
-                    .output()
-                    .expect("openssl req");
-                assert!(
-                    made.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&made.stderr)
+                    ],
                 );
                 format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
