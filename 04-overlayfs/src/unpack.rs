@@ -227,12 +227,33 @@ fn apply(tar: &Path, dir: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
         }
         let at = Path::new("/").join(&rel);
         if write_entry(&mut out, tar, &mut entry, &at)? {
-            apply_xattrs(&mut entry, &out.prepare(&at)?);
+            let host = out.prepare(&at)?;
+            owner(&entry, &host)?;
+            apply_xattrs(&mut entry, &host);
             made.insert(rel);
             done.entries += 1;
         }
     }
     Ok(done)
+}
+
+/// The entry's owner, as the tarball says (`lchown`: a symlink's own). A chown
+/// clears setuid and setgid bits, so those are set again after it.
+fn owner<R: std::io::Read>(entry: &tar::Entry<R>, host: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let header = entry.header();
+    let (uid, gid) = (header.uid().unwrap_or(0), header.gid().unwrap_or(0));
+    if uid == 0 && gid == 0 {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(host, Some(uid as u32), Some(gid as u32))
+        .context(|| format!("chown {}", host.display()))?;
+    let mode = header.mode().unwrap_or(0) & 0o7777;
+    if mode & 0o6000 != 0 && header.entry_type() != tar::EntryType::Symlink {
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode))
+            .context(|| host.display().to_string())?;
+    }
+    Ok(())
 }
 
 /// `.wh.NAME` deletes NAME from the tree; `.wh..wh..opq` hides what earlier layers
