@@ -99,11 +99,12 @@ impl Overlay {
             merged,
             volatile: false,
         };
-        if overlay.options().len() > MAX_OPTIONS {
+        let short = overlay.linked().options();
+        if short.len() > MAX_OPTIONS {
             return Err(Failure::new(format!(
                 "the mount options are {} bytes, more than the {MAX_OPTIONS} one mount(2) call takes: \
                  use shorter paths (or fewer lowers)",
-                overlay.options().len()
+                short.len()
             )));
         }
         Ok(overlay)
@@ -173,8 +174,56 @@ impl Overlay {
         // ANCHOR_END: hole_options
     }
 
-    // ANCHOR: mount
+    /// The same overlay with its lowers named `0`, `1`, ...: links, made by
+    /// [`Overlay::mount`] in a directory of their own, which is the working directory
+    /// while mounting.
+    fn linked(&self) -> Overlay {
+        Overlay {
+            lowers: (0..self.lowers.len())
+                .map(|i| PathBuf::from(i.to_string()))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    // ANCHOR: short_lowers
+    /// Mount options must fit in one page (4 KiB): about 40 layers named by their
+    /// full paths. Past that, each lower is given by a short link (`0`, `1`, ...) in a
+    /// directory made for the mount, relative to it as the working directory; the
+    /// kernel follows the links once, at mount time (Docker's overlay2 keeps such
+    /// links in `/var/lib/docker/overlay2/l/`).
     pub fn mount(&self) -> Result<()> {
+        if self.options().len() <= MAX_OPTIONS {
+            return self.mount_now();
+        }
+        let base = (self.work.as_deref().and_then(Path::parent)).unwrap_or(Path::new("/tmp"));
+        let links = tempfile::Builder::new()
+            .prefix(".lowers-")
+            .tempdir_in(base)
+            .context(|| base.display().to_string())?;
+        for (i, lower) in self.lowers.iter().enumerate() {
+            let link = links.path().join(i.to_string());
+            std::os::unix::fs::symlink(lower, &link).context(|| link.display().to_string())?;
+        }
+        let here = std::fs::File::open(".").context(|| "the working directory".into())?;
+        narrate::step(
+            format!("chdir({:?})", links.path()),
+            format!(
+                "cd {}   # {} links: 0 -> {}, ...",
+                links.path().display(),
+                self.lowers.len(),
+                self.lowers[0].display()
+            ),
+        );
+        nix::unistd::chdir(links.path()).context(|| links.path().display().to_string())?;
+        let mounted = self.linked().mount_now();
+        nix::unistd::fchdir(&here).context(|| "fchdir back".into())?;
+        mounted
+    }
+    // ANCHOR_END: short_lowers
+
+    // ANCHOR: mount
+    fn mount_now(&self) -> Result<()> {
         // ANCHOR: hole_mount
         let options = self.options();
         narrate::step(
