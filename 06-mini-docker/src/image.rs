@@ -5,6 +5,7 @@
 //! rootfs builder, the first time it is asked for: no download. Any other image that
 //! `run` or `create` misses is pulled from its registry (`pull.rs`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use labkit::Result;
@@ -25,9 +26,74 @@ pub struct ImageConfig {
     /// `USER`: who the command runs as (`-u` overrides it).
     #[serde(default)]
     pub user: String,
+    /// What a Dockerfile can say besides (kept, shown by `inspect`, and sent by
+    /// `push` in the image config): `EXPOSE`, `VOLUME`, `LABEL`, `STOPSIGNAL`,
+    /// `HEALTHCHECK`, `SHELL`.
+    /// `{"8080/tcp": {}}`: sets, kept as Docker's JSON keeps them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stop_signal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shell: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One line of an image's history: how a layer was made, or a step that changed
+/// only the config (`ENV`, `CMD`: `empty_layer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "HistoryJson")]
+pub struct History {
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+}
+
+/// Stores written before builds kept only the line.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HistoryJson {
+    Line(String),
+    Step {
+        created_by: String,
+        #[serde(default)]
+        empty_layer: bool,
+    },
+}
+
+impl From<HistoryJson> for History {
+    fn from(json: HistoryJson) -> History {
+        match json {
+            HistoryJson::Line(created_by) => History {
+                created_by,
+                empty_layer: false,
+            },
+            HistoryJson::Step {
+                created_by,
+                empty_layer,
+            } => History {
+                created_by,
+                empty_layer,
+            },
+        }
+    }
+}
+
+impl History {
+    pub fn layer(created_by: impl Into<String>) -> History {
+        History {
+            created_by: created_by.into(),
+            empty_layer: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
     /// The digest of its config (`sha256:` dropped) for an image that came with one
     /// (pulled, loaded): the same image always has the same id. Random otherwise.
@@ -38,8 +104,8 @@ pub struct Image {
     pub layers: Vec<String>,
     pub config: ImageConfig,
     pub created: String,
-    /// How each layer was made, for `history`.
-    pub history: Vec<String>,
+    /// How each layer was made, and the steps that made none, for `history`.
+    pub history: Vec<History>,
     /// `docker.io/library/alpine@sha256:...`: the manifests it was pulled by.
     #[serde(default)]
     pub repo_digests: Vec<String>,
@@ -50,6 +116,9 @@ pub struct Image {
     /// `linux/arm64` when it is not for this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// The image this one was built on, one step before (`build`): its cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// A stored name, whole: `busybox:latest` (as older stores kept it) is
@@ -174,17 +243,18 @@ pub fn busybox_from_host(store: &Store) -> Result<Image> {
             ..ImageConfig::default()
         },
         created: now(),
-        history: vec![match built.source {
+        history: vec![History::layer(match built.source {
             ch01_chroot::rootfs::Source::Busybox => {
-                "built from this host's static busybox (ch01-chroot rootfs)".into()
+                "built from this host's static busybox (ch01-chroot rootfs)"
             }
             ch01_chroot::rootfs::Source::Host => {
-                "built from this host's programs and libraries (no static busybox here)".into()
+                "built from this host's programs and libraries (no static busybox here)"
             }
-        }],
+        })],
         repo_digests: vec![],
         manifest: None,
         platform: None,
+        parent: None,
     };
     image.save(store)?;
     Ok(image)

@@ -18,7 +18,7 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest, Sha256};
 
 use crate::container::{self, Container};
-use crate::image::{self, Image, ImageConfig};
+use crate::image::{self, History, Image, ImageConfig};
 use crate::reference::Reference;
 use crate::store::{Store, new_id, now};
 
@@ -126,10 +126,11 @@ pub fn import(store: &Store, tar: &Path, name: &str) -> Result<Image> {
         layers: vec![layer],
         config: ImageConfig::default(),
         created: now(),
-        history: vec![format!("import {}", tar.display())],
+        history: vec![History::layer(format!("import {}", tar.display()))],
         repo_digests: vec![],
         manifest: None,
         platform: None,
+        parent: None,
     };
     tag(store, &mut image, name)?;
     Ok(image)
@@ -150,11 +151,11 @@ pub fn commit(store: &Store, container: &Container, name: &str) -> Result<Image>
     let mut layers = base.layers.clone();
     layers.push(layer?);
     let mut history = base.history.clone();
-    history.push(format!(
+    history.push(History::layer(format!(
         "commit of {} ({})",
         container.name,
         labkit::narrate::shell_line(&config.cmd)
-    ));
+    )));
     let mut image = Image {
         id: new_id()?,
         tags: vec![],
@@ -164,13 +165,14 @@ pub fn commit(store: &Store, container: &Container, name: &str) -> Result<Image>
             cmd: config.cmd,
             entrypoint: vec![],
             working_dir: config.working_dir,
-            user: base.config.user.clone(),
+            ..base.config.clone()
         },
         created: now(),
         history,
         repo_digests: vec![],
         manifest: None,
         platform: base.platform.clone(),
+        parent: None,
     };
     tag(store, &mut image, name)?;
     Ok(image)
@@ -220,11 +222,70 @@ pub fn remove_image(store: &Store, reference: &str, force: bool) -> Result<Vec<S
             user.name
         )));
     }
+    if image::list(store)
+        .iter()
+        .any(|i| i.parent.as_ref() == Some(&image.id))
+    {
+        return Err(Failure::new(format!(
+            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+            &image.id[..12]
+        )));
+    }
     for name in image.tags.iter().chain(&image.repo_digests) {
         done.push(format!("Untagged: {}", image::familiar(name)));
     }
-    let path = store.image_file(&image.id);
-    std::fs::remove_file(&path).context(|| path.display().to_string())?;
+    let mut gone = vec![image];
+    // A build's steps go with the image they led to, while nothing else needs them.
+    while let Some(parent) = gone.last().and_then(|i| i.parent.as_deref()) {
+        let others = image::list(store);
+        let Some(parent) = others.iter().find(|i| i.id == parent) else {
+            break;
+        };
+        let children = others
+            .iter()
+            .filter(|i| i.parent.as_ref() == Some(&parent.id));
+        if !parent.tags.is_empty() || children.count() > 1 || in_use(store, &parent.id) {
+            break;
+        }
+        gone.push(parent.clone());
+    }
+    for image in &gone {
+        let path = store.image_file(&image.id);
+        std::fs::remove_file(&path).context(|| path.display().to_string())?;
+        done.push(format!("Deleted: {}", image.digest_id()));
+    }
+    free_blobs(store, &gone);
+    Ok(done)
+}
+// ANCHOR_END: rmi
+
+/// `image prune`: every image with no name and no child that no container uses (a
+/// build's old result, and the steps that led only to it).
+pub fn prune_images(store: &Store) -> Result<Vec<String>> {
+    let images = image::list(store);
+    let dangling = images.iter().filter(|i| {
+        i.tags.is_empty()
+            && !images.iter().any(|c| c.parent.as_ref() == Some(&i.id))
+            && !in_use(store, &i.id)
+    });
+    let mut done = vec![];
+    for image in dangling {
+        // One prune may have taken another's steps already.
+        if store.image_file(&image.id).is_file() {
+            done.extend(remove_image(store, &image.id, true)?);
+        }
+    }
+    Ok(done)
+}
+
+fn in_use(store: &Store, image: &str) -> bool {
+    container::list(store)
+        .iter()
+        .any(|c| c.config().is_ok_and(|cfg| cfg.image_id == image))
+}
+
+/// The layers and blobs of `gone` that no image still uses, removed.
+fn free_blobs(store: &Store, gone: &[Image]) {
     let others = image::list(store);
     let used = |blob: &str| {
         others.iter().any(|i| {
@@ -233,19 +294,18 @@ pub fn remove_image(store: &Store, reference: &str, force: bool) -> Result<Vec<S
                 || i.manifest.as_deref() == Some(blob)
         })
     };
-    for layer in image.layers.iter().filter(|l| !used(l)) {
-        let _ = std::fs::remove_dir_all(store.layer(layer));
-        let _ = std::fs::remove_file(store.blob(layer));
-    }
-    for blob in std::iter::once(&image.id).chain(&image.manifest) {
-        if !used(blob) {
-            let _ = std::fs::remove_file(store.blob(blob));
+    for image in gone {
+        for layer in image.layers.iter().filter(|l| !used(l)) {
+            let _ = std::fs::remove_dir_all(store.layer(layer));
+            let _ = std::fs::remove_file(store.blob(layer));
+        }
+        for blob in std::iter::once(&image.id).chain(&image.manifest) {
+            if !used(blob) {
+                let _ = std::fs::remove_file(store.blob(blob));
+            }
         }
     }
-    done.push(format!("Deleted: {}", image.digest_id()));
-    Ok(done)
 }
-// ANCHOR_END: rmi
 
 // ANCHOR: load
 /// `load -i PATH`: an OCI image layout (a directory or its tar), or a `docker save`
@@ -357,7 +417,7 @@ impl Archive {
 
 /// The path that reopens exactly this open file (the kernel's magic link), for the
 /// functions that take a path: whatever happens to its name since, it is the same file.
-fn fd_path(file: &File) -> PathBuf {
+pub fn fd_path(file: &File) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
@@ -372,20 +432,33 @@ fn image_config(config: &ImageConfiguration) -> ImageConfig {
         entrypoint: c.entrypoint().clone().unwrap_or_default(),
         working_dir: c.working_dir().clone().unwrap_or_default(),
         user: c.user().clone().unwrap_or_default(),
+        exposed_ports: set(c.exposed_ports()),
+        volumes: set(c.volumes()),
+        labels: c.labels().clone().unwrap_or_default().into_iter().collect(),
+        stop_signal: c.stop_signal().clone().unwrap_or_default(),
+        ..ImageConfig::default()
     }
 }
 
-fn history(config: &ImageConfiguration, layers: usize) -> Vec<String> {
-    let made: Vec<String> = config
+/// oci-spec's list of ports or volumes as the JSON set it came as.
+fn set(list: &Option<Vec<String>>) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let keys = list.iter().flatten();
+    keys.map(|k| (k.clone(), serde_json::json!({}))).collect()
+}
+
+fn history(config: &ImageConfiguration, layers: usize) -> Vec<History> {
+    let steps: Vec<History> = config
         .history()
         .iter()
         .flatten()
-        .filter(|h| !h.empty_layer().unwrap_or(false))
-        .map(|h| h.created_by().clone().unwrap_or_default())
+        .map(|h| History {
+            created_by: h.created_by().clone().unwrap_or_default(),
+            empty_layer: h.empty_layer().unwrap_or(false),
+        })
         .collect();
-    match made.len() == layers {
-        true => made,
-        false => vec!["loaded".into(); layers],
+    match steps.iter().filter(|h| !h.empty_layer).count() == layers {
+        true => steps,
+        false => vec![History::layer("loaded"); layers],
     }
 }
 
@@ -457,6 +530,7 @@ pub fn make_image(store: &Store, incoming: Incoming) -> Result<Image> {
             repo_digests: vec![],
             manifest: None,
             platform: incoming.platform,
+            parent: None,
         });
     if manifest.is_some() {
         image.manifest = manifest;
@@ -599,16 +673,51 @@ pub fn with_root<T>(
         &container.dir.join("work"),
         &merged,
     )?;
-    let host_ns = open_dir(Path::new("/proc/thread-self/ns/mnt"))?;
-    let done = overlay
-        .mount_privately("the container's files, seen here only")
-        .and_then(|()| work(&open_dir(&merged)?));
-    let _ = ch04_overlayfs::overlay::umount(&merged);
-    nix::sched::setns(&host_ns, nix::sched::CloneFlags::CLONE_NEWNS)
-        .context(|| "setns back".into())?;
-    done
+    let mut mounts = PrivateMounts::enter("the container's files, seen here only")?;
+    mounts.mount(&overlay)?;
+    work(&open_dir(&merged)?)
 }
 // ANCHOR_END: export
+
+/// Overlays mounted in a mount namespace that only this thread enters (and leaves
+/// again when this is dropped, the overlays unmounted): no other process sees them,
+/// and a crash takes them away with the namespace.
+#[derive(Debug)]
+pub struct PrivateMounts {
+    host: File,
+    mounted: Vec<PathBuf>,
+}
+
+impl PrivateMounts {
+    pub fn enter(why: &str) -> Result<PrivateMounts> {
+        let host =
+            File::open("/proc/thread-self/ns/mnt").context(|| "our mount namespace".into())?;
+        labkit::narrate::step("unshare(CLONE_NEWNS)", format!("unshare --mount   # {why}"));
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .context(|| "unshare(CLONE_NEWNS)".into())?;
+        let mounts = PrivateMounts {
+            host,
+            mounted: vec![],
+        };
+        ch02_namespaces::container_fs::make_private()?;
+        Ok(mounts)
+    }
+
+    pub fn mount(&mut self, overlay: &ch04_overlayfs::overlay::Overlay) -> Result<()> {
+        overlay.mount()?;
+        self.mounted.push(overlay.merged.clone());
+        Ok(())
+    }
+}
+
+impl Drop for PrivateMounts {
+    fn drop(&mut self) {
+        for merged in self.mounted.iter().rev() {
+            let _ = ch04_overlayfs::overlay::umount(merged);
+        }
+        let _ = nix::sched::setns(&self.host, nix::sched::CloneFlags::CLONE_NEWNS);
+    }
+}
 
 // ANCHOR: write_tree
 /// Everything under `root` as a tar stream, walked by descriptors (chapter 04's

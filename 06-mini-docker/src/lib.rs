@@ -25,9 +25,12 @@
 //! - [`runtime`]: mini-runc's library, an OCI runtime (bundles, create/start/
 //!   state/kill/delete) over the same chapters (`src/bin/mini-runc.rs`).
 
+pub mod build;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod create;
+pub mod dockerfile;
 pub mod doctor;
 pub mod hardening;
 pub mod image;

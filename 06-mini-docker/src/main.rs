@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use labkit::failure::{Context, EXIT_TOOL_FAILED, ExitCodes, exit_with};
 use labkit::privilege::require_root;
 use labkit::{Failure, Result};
+use mini_docker::build::BuildArgs;
 use mini_docker::container::{self, Container, find};
 use mini_docker::create::{CreateArgs, create};
 use mini_docker::show::Filter;
@@ -93,7 +94,12 @@ enum Command {
         /// Show the digests images were pulled or pushed by.
         #[arg(long)]
         digests: bool,
+        /// Show the images a build made for its steps too.
+        #[arg(short = 'a', long)]
+        all: bool,
     },
+    /// Build an image from a Dockerfile and a context directory.
+    Build(BuildArgs),
     /// Download an image from a registry (Docker Hub by default).
     Pull {
         /// os/arch[/variant] to take from a multi-platform image.
@@ -147,7 +153,7 @@ enum Command {
     },
     /// Copy between a container and the host: cp CONTAINER:PATH HOSTPATH, or back.
     Cp { from: String, to: String },
-    /// How an image was made, a line per layer.
+    /// How an image was made, a line per step (and the layer it made).
     History { image: String },
     /// Remove images (and the layers nothing else uses); a name only untags.
     Rmi {
@@ -160,6 +166,9 @@ enum Command {
     /// Containers as a group.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Images as a group.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Check this machine for everything mini-docker needs, with the fix for each.
     Doctor,
     /// Networks: the bridges chapter 05 made.
@@ -260,6 +269,12 @@ struct ExecArgs {
 #[derive(Subcommand, Debug)]
 enum ContainerCommand {
     /// Remove every stopped container.
+    Prune,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImageCommand {
+    /// Remove dangling images: no name, no child, no container (old builds' images).
     Prune,
 }
 
@@ -415,7 +430,8 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             named(name, c)
         }),
         Command::Inspect(a) => show::inspect(store, &a.containers),
-        Command::Images { digests } => printed(show::images(store, digests)),
+        Command::Images { digests, all } => printed(show::images(store, digests, all)),
+        Command::Build(args) => mini_docker::build::build(store, &args).map(|_| 0),
         Command::Pull { platform, image } => {
             if !image.contains(':') && !image.contains('@') {
                 println!("Using default tag: latest");
@@ -443,6 +459,12 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::History { image } => printed(show::history(store, &image)?),
         Command::Rmi { force, images } => rmi(store, &images, force),
         Command::Container(ContainerCommand::Prune) => prune(store),
+        Command::Image(ImageCommand::Prune) => {
+            let lines = layers::prune_images(store)?;
+            println!("Deleted Images:");
+            lines.iter().for_each(|l| println!("{l}"));
+            Ok(0)
+        }
         Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(network) => network_command(network),
     }

@@ -334,7 +334,8 @@ fn bar(got: u64, size: u64) -> String {
     format!("[{line}]  {}/{}", human(got), human(size))
 }
 
-fn human(bytes: u64) -> String {
+/// Sizes as Docker prints them: 1.2MB, 3.4kB, 12B.
+pub fn human(bytes: u64) -> String {
     match bytes {
         b if b >= 1_000_000 => format!("{:.1}MB", b as f64 / 1e6),
         b if b >= 1_000 => format!("{:.1}kB", b as f64 / 1e3),

@@ -110,12 +110,9 @@ pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing
         "created": image.created,
         "architecture": arch.split('/').next().unwrap_or(arch),
         "os": os,
-        "config": {
-            "Env": c.env, "Cmd": c.cmd, "Entrypoint": c.entrypoint,
-            "WorkingDir": c.working_dir, "User": c.user,
-        },
+        "config": config_json(c),
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
-        "history": image.history.iter().map(|h| json!({ "created_by": h })).collect::<Vec<_>>(),
+        "history": image.history,
     }))
     .map_err(|e| Failure::new(e.to_string()))?;
     let descriptor = |media_type: &str, digest: &str, size: u64| json!({ "mediaType": media_type, "digest": digest, "size": size });
@@ -139,6 +136,23 @@ pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing
     })
 }
 // ANCHOR_END: outgoing
+
+/// The OCI image config's `config`, under its names (empty ones left out).
+fn config_json(c: &crate::image::ImageConfig) -> serde_json::Value {
+    let mut config = json!({
+        "Env": c.env, "Cmd": c.cmd, "Entrypoint": c.entrypoint,
+        "WorkingDir": c.working_dir, "User": c.user,
+        "ExposedPorts": (!c.exposed_ports.is_empty()).then_some(&c.exposed_ports),
+        "Volumes": (!c.volumes.is_empty()).then_some(&c.volumes),
+        "Labels": (!c.labels.is_empty()).then_some(&c.labels),
+        "StopSignal": (!c.stop_signal.is_empty()).then_some(&c.stop_signal),
+        "Healthcheck": c.healthcheck, "Shell": (!c.shell.is_empty()).then_some(&c.shell),
+    });
+    if let Some(map) = config.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    config
+}
 
 /// Blobs above this go up in chunks (`PATCH` with `Content-Range`), the rest in one `PUT`.
 pub const CHUNK: u64 = 4 << 20;

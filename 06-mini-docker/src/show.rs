@@ -223,14 +223,21 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
 }
 // ANCHOR_END: inspect
 
-pub fn images(store: &Store, digests: bool) -> String {
+/// Untagged images that are the parent of another (a build's steps) are left out
+/// unless `all`, as `docker images` leaves them out.
+pub fn images(store: &Store, digests: bool, all: bool) -> String {
     let mut head = vec!["REPOSITORY", "TAG"];
     if digests {
         head.push("DIGEST");
     }
     head.extend(["IMAGE ID", "CREATED", "LAYERS"]);
     let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<_>>()];
-    for image in image::list(store) {
+    let images = image::list(store);
+    let is_parent = |id: &str| images.iter().any(|i| i.parent.as_deref() == Some(id));
+    for image in images
+        .iter()
+        .filter(|i| all || !i.tags.is_empty() || !is_parent(&i.id))
+    {
         let named: Vec<(String, String)> = image
             .tags
             .iter()
@@ -347,15 +354,47 @@ pub fn stats(store: &Store, names: &[String]) -> Result<String> {
     Ok(table(&rows))
 }
 
-/// Newest layer first, as `docker history`.
+/// Newest step first, as `docker history`: the layer each step made and its size
+/// (the bytes of its files), or `-` and 0B for a step that changed only the config.
 pub fn history(store: &Store, reference: &str) -> Result<String> {
     let image = image::find(store, reference)
         .ok_or_else(|| Failure::new(format!("No such image: {reference}")))?;
-    let mut rows = vec![vec!["LAYER".to_string(), "CREATED BY".into()]];
-    for (layer, made) in image.layers.iter().zip(&image.history).rev() {
-        rows.push(vec![layer[..12].to_string(), made.clone()]);
+    let mut rows = vec![vec![
+        "LAYER".to_string(),
+        "CREATED BY".into(),
+        "SIZE".into(),
+    ]];
+    let mut layers = image.layers.iter();
+    let mut lines = vec![];
+    for step in &image.history {
+        let layer = match step.empty_layer {
+            true => None,
+            false => layers.next(),
+        };
+        let size = layer.map_or(0, |l| bytes_in(&store.layer(l)));
+        lines.push(vec![
+            layer.map_or("-".into(), |l| l[..12].to_string()),
+            step.created_by.clone(),
+            crate::pull::human(size),
+        ]);
     }
+    rows.extend(lines.into_iter().rev());
     Ok(table(&rows))
+}
+
+/// The bytes of the files under `dir` (what `du --apparent-size` counts, roughly).
+pub fn bytes_in(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_in(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `inspect IMAGE`, under `docker image inspect`'s names.

@@ -74,6 +74,38 @@ fn ch06_look_from_the_host() {
     assert!(out.stdout.contains(" - overlay overlay "), "{}", out.stdout);
 }
 
+/// The build page's block, from a copy of the example at the path the page uses.
+#[test]
+fn build_look_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dockerfiles/greeter");
+    let into = docker.root().with_file_name("06-mini-docker/dockerfiles");
+    std::fs::create_dir_all(&into).expect("mkdir");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&example)
+        .arg(&into)
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    let out = run_block(
+        &docker,
+        sh_block("ch06/build.md", "Look from the host"),
+        false,
+    );
+    assert_shows(
+        &out,
+        &["<none>", "COPY --from=build file:", "hello, world\n"],
+    );
+    // The build stage's bulk (512 KiB) is in the store, in a layer of its own.
+    let mut bulk = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok());
+    assert!(bulk.any(|k| (512..600).contains(&k)), "{}", out.stdout);
+}
+
 /// Push to a registry in the sandbox (the one the page starts by hand), then look.
 #[test]
 fn registries_look_from_the_host() {

@@ -1,0 +1,361 @@
+//! COPY and ADD: sources in the context or another image, copied into a new layer.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use labkit::failure::Context;
+use labkit::{Failure, Result};
+use sha2::{Digest, Sha256};
+
+use super::{Build, Stage, State, clean, file_name, stage_named};
+use crate::context::{self, Owner};
+use crate::dockerfile::Instruction;
+use crate::image::{self, Image};
+use crate::layers::{PrivateMounts, add_layer};
+
+pub(super) struct Copy {
+    /// Where the sources are read: the context, or another stage's or image's
+    /// root, mounted (`mounts`) for the step.
+    root: File,
+    in_image: bool,
+    mounts: Option<PrivateMounts>,
+    sources: Vec<String>,
+    pub(super) dest: String,
+    into_dir: bool,
+    owner: Owner,
+    unpack: bool,
+}
+
+impl Build<'_> {
+    // ANCHOR: plan_copy
+    /// COPY/ADD: the sources, in the context or in the root of `--from` (a stage or
+    /// an image, mounted for the step), globs expanded; the destination, relative
+    /// to WORKDIR; a directory when it ends in `/` or takes several sources.
+    pub(super) fn plan_copy(
+        &self,
+        state: &State,
+        ins: &Instruction,
+        stages: &[Stage],
+        built: &[Option<Image>],
+    ) -> Result<Copy> {
+        let add = ins.keyword == "ADD";
+        ins.only_flags(if add {
+            &["chown", "chmod"]
+        } else {
+            &["from", "chown", "chmod", "link"]
+        })?;
+        let mut words = self.words(state, ins);
+        if words.len() < 2 {
+            return Err(ins.fail("needs a source and a destination"));
+        }
+        let dest_word = words.pop().unwrap_or_default();
+        let owner = Owner {
+            ids: Some(match ins.flag("chown") {
+                Some(spec) => crate::create::user(spec)
+                    .map_err(|_| ins.fail(format!("--chown={spec}: use UID[:GID], as numbers")))?,
+                None => (0, 0),
+            }),
+            mode: (ins.flag("chmod"))
+                .map(|m| {
+                    u32::from_str_radix(m, 8)
+                        .map_err(|_| ins.fail(format!("--chmod={m}: an octal mode")))
+                })
+                .transpose()?,
+        };
+        let (root, in_image, mounts) = match ins.flag("from") {
+            None => (
+                self.context.try_clone().context(|| "the context".into())?,
+                false,
+                None,
+            ),
+            Some(name) => self.copy_root(ins, name, stages, built)?,
+        };
+        let mut sources = vec![];
+        for word in &words {
+            if add && (word.starts_with("http://") || word.starts_with("https://")) {
+                return Err(ins.fail(format!(
+                    "{word}: mini-docker downloads nothing during a build; fetch it first (curl -LO) and COPY it"
+                )));
+            }
+            let rel = clean(Path::new(word)).trim_start_matches('/').to_string();
+            match context::has_wildcards(&rel) {
+                true => sources.extend(glob_paths(&root, &rel)?),
+                false => sources.push(rel),
+            }
+        }
+        if sources.is_empty() {
+            return Err(ins.fail("no source files were specified (the patterns match nothing)"));
+        }
+        let base = if state.image.config.working_dir.is_empty() {
+            "/"
+        } else {
+            &state.image.config.working_dir
+        };
+        let into_dir = dest_word.ends_with('/') || words.len() > 1 || sources.len() > 1;
+        if (words.len() > 1 || sources.len() > 1) && !dest_word.ends_with('/') {
+            return Err(ins.fail("when using COPY with more than one source file, the destination must be a directory and end with a /"));
+        }
+        Ok(Copy {
+            root,
+            in_image,
+            mounts,
+            sources,
+            dest: clean(&Path::new(base).join(&dest_word)),
+            into_dir,
+            owner,
+            unpack: add,
+        })
+    }
+    // ANCHOR_END: plan_copy
+
+    /// `--from=NAME`: an earlier stage's image, or any image, mounted read-only
+    /// (its overlay, with a throwaway upper) in a mount namespace of our own.
+    fn copy_root(
+        &self,
+        ins: &Instruction,
+        name: &str,
+        stages: &[Stage],
+        built: &[Option<Image>],
+    ) -> Result<(File, bool, Option<PrivateMounts>)> {
+        let here = stages
+            .iter()
+            .position(|s| s.body.iter().any(|i| std::ptr::eq(i, ins)));
+        let image = match stage_named(stages, name, here.unwrap_or(stages.len())) {
+            Some(j) => built[j]
+                .clone()
+                .ok_or_else(|| ins.fail(format!("stage {name} was not built")))?,
+            None if stages.iter().any(|s| s.name == name.to_lowercase()) => {
+                return Err(ins.fail(format!(
+                    "--from={name}: a stage can only copy from the stages before it"
+                )));
+            }
+            None => image::resolve(self.store, name, None)
+                .map_err(|e| ins.fail(format!("--from={name}: {e}")))?,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("from-")
+            .tempdir_in(self.scratch.path())
+            .context(|| "scratch".into())?;
+        let dir = dir.keep();
+        if image.layers.is_empty() {
+            return Ok((
+                File::open(&dir).context(|| dir.display().to_string())?,
+                true,
+                None,
+            ));
+        }
+        let merged = dir.join("merged");
+        std::fs::create_dir_all(&merged).context(|| merged.display().to_string())?;
+        let overlay = ch04_overlayfs::overlay::Overlay::new(
+            &image.lowers(self.store),
+            &dir.join("upper"),
+            &dir.join("work"),
+            &merged,
+        )?;
+        let mut mounts = PrivateMounts::enter("the image COPY --from reads, seen here only")?;
+        mounts.mount(&overlay)?;
+        Ok((
+            File::open(&merged).context(|| merged.display().to_string())?,
+            true,
+            Some(mounts),
+        ))
+    }
+
+    // ANCHOR: checksum
+    /// A digest of the sources as they will be copied: each path, type, mode, size,
+    /// content and link target; not times, not owners (COPY sets its own). Named as
+    /// classic Docker names them: `file:`, `dir:`, or `multi:` for several.
+    pub(super) fn checksum(&self, copy: &Copy) -> Result<String> {
+        let mut hash = Sha256::new();
+        let mut kind = "multi";
+        for source in &copy.sources {
+            let file = self.source(copy, source)?;
+            let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+            if copy.sources.len() == 1 {
+                kind = if is_dir { "dir" } else { "file" };
+            }
+            hash.update(format!("{source}\0").as_bytes());
+            hash_tree(&mut hash, &file, Path::new(""))?;
+        }
+        Ok(format!("{kind}:{:x}", hash.finalize()))
+    }
+    // ANCHOR_END: checksum
+
+    /// A source, opened in its root; in the context, one `.dockerignore` left out is
+    /// said to be so.
+    fn source(&self, copy: &Copy, rel: &str) -> Result<File> {
+        context::open_in(copy.root.as_fd(), rel, copy.in_image, rel).map_err(|e| {
+            match !copy.in_image && self.ignore.ignores(rel) {
+                true => Failure::new(format!(
+                    "{rel}: not in the build context: .dockerignore leaves it out"
+                )),
+                false => e,
+            }
+        })
+    }
+
+    // ANCHOR: copy
+    /// COPY/ADD, done: an overlay of the image's layers with a new, empty upper
+    /// (no overlay on `scratch`: the upper is the root), the sources copied in by
+    /// descriptors (the destination's symlinks read inside the image's root), then
+    /// the upper packed by chapter 04, as `commit` packs a container's.
+    pub(super) fn copy(&self, image: &Image, ins: &Instruction, mut copy: Copy) -> Result<String> {
+        let dir = tempfile::Builder::new()
+            .prefix("step-")
+            .tempdir_in(self.scratch.path())
+            .context(|| "scratch".into())?;
+        let upper = dir.path().join("upper");
+        std::fs::create_dir_all(&upper).context(|| upper.display().to_string())?;
+        let root_path = match image.layers.is_empty() {
+            true => upper.clone(),
+            false => {
+                let merged = dir.path().join("merged");
+                std::fs::create_dir_all(&merged).context(|| merged.display().to_string())?;
+                let overlay = ch04_overlayfs::overlay::Overlay::new(
+                    &image.lowers(self.store),
+                    &upper,
+                    &dir.path().join("work"),
+                    &merged,
+                )?;
+                match &mut copy.mounts {
+                    Some(mounts) => mounts.mount(&overlay)?,
+                    None => {
+                        let mut mounts =
+                            PrivateMounts::enter("the layer COPY writes, seen here only")?;
+                        mounts.mount(&overlay)?;
+                        copy.mounts = Some(mounts);
+                    }
+                }
+                merged
+            }
+        };
+        let root = File::open(&root_path).context(|| root_path.display().to_string())?;
+        for source in &copy.sources {
+            self.copy_one(&copy, &root, source, dir.path())
+                .map_err(|e| ins.fail(e))?;
+        }
+        drop(root);
+        drop(copy.mounts.take());
+        self.pack(&upper, dir.path())
+    }
+    // ANCHOR_END: copy
+
+    fn copy_one(&self, copy: &Copy, root: &File, source: &str, scratch: &Path) -> Result<()> {
+        let all = |_: &Path, _: bool| true;
+        let file = self.source(copy, source)?;
+        let meta = file.metadata().context(|| source.to_string())?;
+        if meta.is_dir() {
+            let into = context::make_dirs(root, &copy.dest)?;
+            return context::copy(&file, into.as_fd(), ".", copy.owner, &all);
+        }
+        if copy.unpack && meta.is_file() && is_tar(&file)? {
+            // ADD's local archives: unpacked by chapter 04 (which refuses `..` and
+            // links out) into scratch, then copied in like a directory.
+            let out = scratch.join("unpacked");
+            ch04_overlayfs::unpack::unpack(&crate::layers::fd_path(&file), &out, false)?;
+            let into = context::make_dirs(root, &copy.dest)?;
+            let unpacked = File::open(&out).context(|| out.display().to_string())?;
+            let owner = Owner {
+                ids: None,
+                ..copy.owner
+            };
+            context::copy(&unpacked, into.as_fd(), ".", owner, &all)?;
+            return std::fs::remove_dir_all(&out).context(|| out.display().to_string());
+        }
+        let dest_is_dir = copy.into_dir
+            || context::open_in(root.as_fd(), &copy.dest, true, &copy.dest)
+                .is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_dir()));
+        let (dir, name) = match dest_is_dir {
+            true => (copy.dest.clone(), file_name(Path::new(source))),
+            false => {
+                let dest = Path::new(&copy.dest);
+                (
+                    dest.parent()
+                        .map_or("/".into(), |p| p.display().to_string()),
+                    file_name(dest),
+                )
+            }
+        };
+        let into = context::make_dirs(root, &dir)?;
+        context::copy(&file, into.as_fd(), &name, copy.owner, &all)
+    }
+
+    /// A writable layer, packed by chapter 04 and stored: the new layer's id.
+    pub(super) fn pack(&self, upper: &Path, scratch: &Path) -> Result<String> {
+        let tar = scratch.join("layer.tar");
+        let packed = ch04_overlayfs::pack::pack(upper, &tar)?;
+        add_layer(self.store, &tar, Some(&packed.digest))
+    }
+}
+
+/// A tar archive (plain or gzip): `ustar` at byte 257 of what it holds.
+fn is_tar(file: &File) -> Result<bool> {
+    let path = crate::layers::fd_path(file);
+    let mut head = [0u8; 512];
+    let mut reader = ch04_overlayfs::unpack::decompressed(&path)?;
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    Ok(got >= 262 && &head[257..262] == b"ustar")
+}
+
+/// Everything under the source `file`, fed to the hash in a fixed order.
+fn hash_tree(hash: &mut Sha256, file: &File, rel: &Path) -> Result<()> {
+    let meta = file.metadata().context(|| rel.display().to_string())?;
+    let kind = meta.file_type();
+    hash.update(
+        format!(
+            "{}\0{:o}\0{}\0",
+            rel.display(),
+            meta.permissions().mode(),
+            meta.size()
+        )
+        .as_bytes(),
+    );
+    if kind.is_symlink() {
+        hash.update(ch04_overlayfs::tree::link_target(file)?.as_encoded_bytes());
+    } else if kind.is_file() {
+        let mut reader = ch04_overlayfs::tree::reopen(file)?;
+        std::io::copy(&mut reader, hash).context(|| rel.display().to_string())?;
+    } else if kind.is_dir() {
+        let dir = ch04_overlayfs::tree::reopen(file)?;
+        for (name, entry) in ch04_overlayfs::tree::entries(dir.as_fd())? {
+            hash_tree(hash, &entry, &rel.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The paths under `root` a pattern such as `src/*.rs` names, part by part.
+fn glob_paths(root: &File, pattern: &str) -> Result<Vec<String>> {
+    let mut found = vec![(String::new(), root.try_clone().context(|| "root".into())?)];
+    for part in pattern.split('/') {
+        let mut next = vec![];
+        for (path, dir) in &found {
+            if !dir.metadata().is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let dir = ch04_overlayfs::tree::reopen(dir)?;
+            for (name, entry) in ch04_overlayfs::tree::entries(dir.as_fd())? {
+                let name = name.to_string_lossy();
+                if context::glob(part, &name) {
+                    let path = if path.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{path}/{name}")
+                    };
+                    next.push((path, entry));
+                }
+            }
+        }
+        found = next;
+    }
+    Ok(found.into_iter().map(|(p, _)| p).collect())
+}
