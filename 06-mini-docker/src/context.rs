@@ -253,28 +253,65 @@ fn open_dir(dir: BorrowedFd, name: &str) -> Result<OwnedFd> {
         .map_err(|e| Failure::new(format!("{name}: {}", e.desc())))
 }
 
-/// Make the directory `path` under `root`, read as the image's `/` (symlinks on the
-/// way resolved inside it, as a container would see them); returns it open.
+/// Make the directory `path` under `root`, read as the image's `/`: a symlink on the
+/// way is followed inside the root (an absolute one starts again at the root), and
+/// what its target lacks is made, as Docker makes it. Returns the directory, open.
 pub fn make_dirs(root: &File, path: &str) -> Result<OwnedFd> {
-    let mut dir: OwnedFd = open_in(root.as_fd(), ".", true, "/")?.into();
-    let mut so_far = PathBuf::from("/");
-    for part in Path::new(path).components() {
-        let Component::Normal(part) = part else {
+    use nix::sys::stat::{SFlag, fstatat};
+    let parts = |p: &str| -> Vec<String> {
+        let p = Path::new(p).components();
+        p.filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+    };
+    let mut todo = std::collections::VecDeque::from(parts(path));
+    let mut done = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = todo.pop_front() {
+        if part == ".." {
+            done.pop();
             continue;
-        };
-        so_far.push(part);
-        let shown = so_far.display().to_string();
-        let name = part.to_string_lossy();
-        match nix::sys::stat::mkdirat(dir.as_fd(), name.as_ref(), Mode::from_bits_truncate(0o755)) {
+        }
+        let shown = done.join(&part).display().to_string();
+        let dir = open_in(root.as_fd(), &done.to_string_lossy(), true, &shown)?;
+        match nix::sys::stat::mkdirat(dir.as_fd(), part.as_str(), Mode::from_bits_truncate(0o755)) {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(Failure::new(format!("{shown}: {}", e.desc()))),
         }
-        let next = open_in(root.as_fd(), &shown, true, &shown)?;
-        if !next.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(Failure::new(format!("{shown}: not a directory")));
+        let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        let stat = fstatat(dir.as_fd(), part.as_str(), at)
+            .map_err(|e| Failure::new(format!("{shown}: {}", e.desc())))?;
+        match SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT {
+            SFlag::S_IFDIR => done.push(&part),
+            SFlag::S_IFLNK => {
+                links += 1;
+                let target = nix::fcntl::readlinkat(dir.as_fd(), part.as_str())
+                    .map_err(|e| Failure::new(format!("{shown}: {}", e.desc())))?;
+                let target = target.to_string_lossy().into_owned();
+                if links > 40 {
+                    return Err(Failure::new(format!(
+                        "{shown}: too many levels of symlinks"
+                    )));
+                }
+                if target.starts_with('/') {
+                    done = PathBuf::from("/");
+                }
+                for p in parts(&target).into_iter().rev() {
+                    todo.push_front(p);
+                }
+            }
+            _ => return Err(Failure::new(format!("{shown}: not a directory"))),
         }
-        dir = next.into();
     }
+    let dir = open_in(
+        root.as_fd(),
+        &done.to_string_lossy(),
+        true,
+        &done.display().to_string(),
+    )?;
     // From O_PATH to a descriptor that can hold new entries.
     open_dir(dir.as_fd(), ".")
 }

@@ -71,6 +71,12 @@ fn greeter(docker: &Docker) -> PathBuf {
     context(docker, "greeter", &files)
 }
 
+/// On the emulated cgroup v2 lane only the first test builds: a build's containers
+/// start as `run`'s do (tested there already), and the rest is the same on both lanes.
+const BUILD_ON_NATIVE: &str = "a build's RUN starts its containers as `run` does, which the emulated \
+     cgroup v2 lane tests already; multi_stage_cache_and_invalidation builds there, the rest \
+     is left to the native lane to keep CI within 30 minutes";
+
 #[test]
 fn multi_stage_cache_and_invalidation() {
     needs_root!();
@@ -111,6 +117,7 @@ fn multi_stage_cache_and_invalidation() {
 #[test]
 fn dockerignore_and_symlinks_in_the_context() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let dir = context(
         &docker,
@@ -156,6 +163,7 @@ fn dockerignore_and_symlinks_in_the_context() {
 #[test]
 fn args_env_user_and_workdir() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let dir = context(
         &docker,
@@ -213,6 +221,7 @@ fn args_env_user_and_workdir() {
 #[test]
 fn copy_add_and_the_config_instructions() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let dir = context(
         &docker,
@@ -283,6 +292,7 @@ fn copy_add_and_the_config_instructions() {
 #[test]
 fn the_layer_limit() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     // busybox's layer and 124 more: 125, moby's most, which the overlay must mount.
     let mut dockerfile = String::from("FROM busybox\n");
@@ -331,6 +341,7 @@ fn the_layer_limit() {
 #[test]
 fn bad_input_points_at_the_line() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let dir = context(&docker, "ctx", &[("f", "x\n")]);
     let mut all = String::new();
@@ -375,5 +386,43 @@ fn bad_input_points_at_the_line() {
     assert_eq!(code, 1, "{text}");
     all.push_str(&redact(&text));
     snap("build_bad_input", &all);
+    assert_clean(&docker);
+}
+
+/// An image's symlinks are read inside its root, where the container would read
+/// them: a link to a host path is not a way out, for COPY's destination (a write)
+/// or for `COPY --from`'s source (a read). The host path is in the test's own temp
+/// dir, so that with the defence switched off the test fails and harms nothing.
+#[test]
+fn an_images_symlinks_lead_nowhere_on_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let host = docker.root().with_file_name("host-side");
+    std::fs::create_dir_all(&host).expect("mkdir");
+    std::fs::write(host.join("secret"), "the host's\n").expect("write");
+    let host = host.display().to_string();
+    let dir = context(&docker, "ctx", &[("f", "from the context\n")]);
+    let write = format!("FROM busybox\nRUN ln -s {host} /app\nCOPY f /app/\nRUN cat {host}/f\n");
+    std::fs::write(dir.join("Dockerfile"), write).expect("write");
+    let (code, text) = build(&docker, &[], &dir);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("from the context"), "{text}");
+    assert!(
+        !Path::new(&host).join("f").exists(),
+        "COPY wrote through the image's symlink onto the host"
+    );
+    let read = format!(
+        "FROM busybox AS evil\nRUN ln -s {host} /leak\nFROM busybox\nCOPY --from=evil /leak/secret /stolen\n"
+    );
+    std::fs::write(dir.join("Dockerfile"), read).expect("write");
+    let (code, text) = build(&docker, &[], &dir);
+    assert_eq!(
+        code, 1,
+        "COPY --from read the host's file through a symlink: {text}"
+    );
+    assert!(
+        text.contains("leak/secret: not found in the image"),
+        "{text}"
+    );
     assert_clean(&docker);
 }

@@ -53,6 +53,12 @@ fn stored(docker: &Docker, dir: &str) -> Vec<String> {
         .collect()
 }
 
+/// On the emulated cgroup v2 lane only the first test talks to the registry: the
+/// protocol is the same on both lanes, and only `run` touches cgroups.
+const REGISTRY_ON_NATIVE: &str = "the registry's protocol is the same on both lanes and touches no \
+     cgroup; push_then_pull_into_another_store_and_run runs a pulled image on the emulated \
+     cgroup v2 lane, the rest is left to the native lane to keep CI within 30 minutes";
+
 #[test]
 fn push_then_pull_into_another_store_and_run() {
     needs_root!();
@@ -164,6 +170,7 @@ fn push_then_pull_into_another_store_and_run() {
 #[test]
 fn docker_types_and_a_multi_platform_index() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let registry = LocalRegistry::start(&docker.sandbox.host, false);
     push_busybox(&docker);
@@ -338,6 +345,7 @@ fn write_index(layout: &Path, name: &str, manifests: &[(&(String, usize), &str)]
 #[test]
 fn token_auth_anonymous_pull_and_login_to_push() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let _registry = LocalRegistry::start(&docker.sandbox.host, true);
     busybox(&docker);
@@ -415,6 +423,7 @@ fn token_auth_anonymous_pull_and_login_to_push() {
 #[test]
 fn bad_blobs_and_bad_registries_store_nothing() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let registry = LocalRegistry::start(&docker.sandbox.host, false);
     push_busybox(&docker);
@@ -520,6 +529,7 @@ fn bad_blobs_and_bad_registries_store_nothing() {
 #[test]
 fn docker_hub_names_through_a_mirror() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let _registry = LocalRegistry::start(&docker.sandbox.host, false);
     // `bb` is docker.io/library/bb: the mirror is asked for library/bb.
@@ -610,6 +620,7 @@ fn docker_hub_names_through_a_mirror() {
 #[test]
 fn save_is_read_by_skopeo_and_load() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let registry = LocalRegistry::start(&docker.sandbox.host, false);
     busybox(&docker);
@@ -671,6 +682,7 @@ fn save_is_read_by_skopeo_and_load() {
 #[test]
 fn a_large_layer_is_uploaded_in_chunks() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let _registry = LocalRegistry::start(&docker.sandbox.host, false);
     let made = docker.out(&[
@@ -721,6 +733,7 @@ fn a_large_layer_is_uploaded_in_chunks() {
 #[test]
 fn https_is_checked_and_insecure_registries_are_named() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let registry = LocalRegistry::start_tls(&docker.sandbox.host);
     docker.sandbox.host.sh("ip addr add 192.0.2.2/32 dev lo");
@@ -762,6 +775,7 @@ fn https_is_checked_and_insecure_registries_are_named() {
 #[test]
 fn on_a_terminal_progress_bars_and_a_login_prompt() {
     needs_root!();
+    native_lane_only!(REGISTRY_ON_NATIVE);
     let docker = Docker::new();
     let _registry = LocalRegistry::start(&docker.sandbox.host, true);
     busybox(&docker);

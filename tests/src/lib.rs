@@ -113,15 +113,32 @@ macro_rules! only_on_lane {
 /// nothing new there, at a dozen times the cost: it is reported as not run, and runs
 /// on the native lane. (With KVM, `cargo lab vm` runs it.)
 pub fn off_the_emulated_lane(test: &str) -> bool {
+    native_lane_only(
+        test,
+        "it touches no cgroup, and the emulated cgroup v2 lane leaves it to the native \
+         lane, to keep CI within 30 minutes (try_it.rs and doctor.rs still run here)",
+    )
+}
+
+/// True unless this is the emulated cgroup v2 lane, where the test is reported as not
+/// run, for `why`: what it does with cgroups, another test does there already.
+pub fn native_lane_only(test: &str, why: &str) -> bool {
     if std::env::var_os("LAB_EMULATED").is_none() {
         return true;
     }
-    not_run(
-        &this_test(test),
-        "it touches no cgroup, and the emulated cgroup v2 lane leaves it to the native \
-         lane, to keep CI within 30 minutes (try_it.rs and doctor.rs still run here)",
-    );
+    not_run(&this_test(test), why);
     false
+}
+
+/// Return early from a test, reported as not run with `why`, on the emulated cgroup
+/// v2 lane (see [`native_lane_only`]).
+#[macro_export]
+macro_rules! native_lane_only {
+    ($why:expr) => {
+        if !$crate::native_lane_only(module_path!(), $why) {
+            return;
+        }
+    };
 }
 
 /// Return early from a test, reported as not run, on the emulated cgroup v2 lane
