@@ -432,12 +432,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Inspect(a) => show::inspect(store, &a.containers),
         Command::Images { digests, all } => printed(show::images(store, digests, all)),
         Command::Build(args) => mini_docker::build::build(store, &args).map(|_| 0),
-        Command::Pull { platform, image } => {
-            if !image.contains(':') && !image.contains('@') {
-                println!("Using default tag: latest");
-            }
-            pull::pull(store, &image, platform.as_deref(), &mut std::io::stdout()).map(|_| 0)
-        }
+        Command::Pull { platform, image } => pull(store, &image, platform.as_deref()),
         Command::Push { image } => push::push(store, &image, &mut std::io::stdout()).map(|_| 0),
         Command::Tag { source, target } => tag(store, &source, &target),
         Command::Save { output, images } => save(store, output, &images),
@@ -459,17 +454,22 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::History { image } => printed(show::history(store, &image)?),
         Command::Rmi { force, images } => rmi(store, &images, force),
         Command::Container(ContainerCommand::Prune) => prune(store),
-        Command::Image(ImageCommand::Prune) => {
-            let lines = layers::prune_images(store)?;
-            println!("Deleted Images:");
-            lines.iter().for_each(|l| println!("{l}"));
-            Ok(0)
-        }
+        Command::Image(ImageCommand::Prune) => printed(format!(
+            "Deleted Images:\n{}",
+            (layers::prune_images(store)?.iter()).fold(String::new(), |t, l| t + l + "\n")
+        )),
         Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(network) => network_command(network),
     }
 }
 // ANCHOR_END: command
+
+fn pull(store: &Store, image: &str, platform: Option<&str>) -> Result<i32> {
+    if !image.contains(':') && !image.contains('@') {
+        println!("Using default tag: latest");
+    }
+    pull::pull(store, image, platform, &mut std::io::stdout()).map(|_| 0)
+}
 
 fn run(store: &Store, args: RunArgs) -> Result<i32> {
     let container = create(store, &args.create)?;

@@ -142,22 +142,7 @@ pub fn pull(
         true,
     )?;
     let version = wanted.version().to_string();
-    let top = manifest(&registry, &wanted, &version)?;
-    let chosen = match is_index(&top.media_type) {
-        true => {
-            let index: ImageIndex = serde_json::from_slice(&top.bytes)
-                .map_err(|e| Failure::new(format!("the index of {reference}: {e}")))?;
-            let one = choose(&index, &platform)?;
-            manifest(&registry, &wanted, one.digest().as_ref())?
-        }
-        false => top.clone_of(),
-    };
-    let parsed: ImageManifest = serde_json::from_slice(&chosen.bytes).map_err(|e| {
-        Failure::new(format!(
-            "the manifest of {reference} ({}): {e}",
-            chosen.media_type
-        ))
-    })?;
+    let (top, chosen, parsed) = resolve(&registry, &wanted, reference, &platform)?;
     say(
         out,
         format!(
@@ -166,29 +151,7 @@ pub fn pull(
             wanted.repository
         ),
     );
-    let mut config = vec![];
-    let cd = parsed.config();
-    if cd.size() > 16 << 20 {
-        return Err(Failure::new(format!(
-            "the image config is {} bytes: refused",
-            cd.size()
-        )));
-    }
-    registry::download(
-        &registry,
-        cd.digest().as_ref(),
-        cd.size(),
-        &mut config,
-        &mut |_| {},
-    )?;
-    let config_read = layers::parse_config(&config, "the image config")?;
-    let actual = format!("{}/{}", config_read.os(), config_read.architecture());
-    if !platform.starts_with(&actual) && is_index(&top.media_type) {
-        return Err(Failure::new(format!(
-            "image with reference {reference} was found but does not match the specified \
-             platform: wanted {platform}, actual: {actual}"
-        )));
-    }
+    let (config, actual) = config_of(&registry, &parsed, reference, &platform, &top)?;
     let scratch = store.scratch(".pull-")?;
     let before = image::find(store, &wanted.canonical());
     let progress = Progress::new(parsed.layers(), out);
@@ -222,6 +185,68 @@ pub fn pull(
     Ok(pulled)
 }
 // ANCHOR_END: pull
+
+/// The manifest asked for (its digest is the one pulled by), and the one for
+/// `platform` when it is an index, parsed.
+fn resolve(
+    registry: &Registry,
+    wanted: &Reference,
+    reference: &str,
+    platform: &str,
+) -> Result<(Fetched, Fetched, ImageManifest)> {
+    let top = manifest(registry, wanted, wanted.version())?;
+    let chosen = match is_index(&top.media_type) {
+        true => {
+            let index: ImageIndex = serde_json::from_slice(&top.bytes)
+                .map_err(|e| Failure::new(format!("the index of {reference}: {e}")))?;
+            let one = choose(&index, platform)?;
+            manifest(registry, wanted, one.digest().as_ref())?
+        }
+        false => top.clone_of(),
+    };
+    let parsed: ImageManifest = serde_json::from_slice(&chosen.bytes).map_err(|e| {
+        Failure::new(format!(
+            "the manifest of {reference} ({}): {e}",
+            chosen.media_type
+        ))
+    })?;
+    Ok((top, chosen, parsed))
+}
+
+/// The image config (bounded in size, checked by digest), and its os/arch, which
+/// must be the platform an index was asked for.
+fn config_of(
+    registry: &Registry,
+    parsed: &ImageManifest,
+    reference: &str,
+    platform: &str,
+    top: &Fetched,
+) -> Result<(Vec<u8>, String)> {
+    let mut config = vec![];
+    let cd = parsed.config();
+    if cd.size() > 16 << 20 {
+        return Err(Failure::new(format!(
+            "the image config is {} bytes: refused",
+            cd.size()
+        )));
+    }
+    registry::download(
+        registry,
+        cd.digest().as_ref(),
+        cd.size(),
+        &mut config,
+        &mut |_| {},
+    )?;
+    let config_read = layers::parse_config(&config, "the image config")?;
+    let actual = format!("{}/{}", config_read.os(), config_read.architecture());
+    if !platform.starts_with(&actual) && is_index(&top.media_type) {
+        return Err(Failure::new(format!(
+            "image with reference {reference} was found but does not match the specified \
+             platform: wanted {platform}, actual: {actual}"
+        )));
+    }
+    Ok((config, actual))
+}
 
 impl Fetched {
     fn clone_of(&self) -> Fetched {

@@ -53,6 +53,12 @@ fn blob_at(path: PathBuf, digest: String, media_type: &str) -> Result<Blob> {
 // ANCHOR: outgoing
 /// The image's manifest, config and layer blobs; `scratch` holds layers packed now.
 pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing> {
+    kept(store, image).unwrap_or_else(|| written(store, image, scratch))
+}
+// ANCHOR_END: outgoing
+
+/// A pulled image's own manifest and config, as they came: it keeps its digest.
+fn kept(store: &Store, image: &Image) -> Option<Result<Outgoing>> {
     if let Some(hex) = &image.manifest
         && let Ok(bytes) = std::fs::read(store.blob(hex))
         && let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&bytes)
@@ -68,18 +74,24 @@ pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing
                     l.media_type().as_ref(),
                 )
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>();
         let manifest_type = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| v["mediaType"].as_str().map(str::to_string))
             .unwrap_or("application/vnd.oci.image.manifest.v1+json".into());
-        return Ok(Outgoing {
+        return Some(layers.map(|layers| Outgoing {
             config,
             layers,
             manifest: bytes,
             manifest_type,
-        });
+        }));
     }
+    None
+}
+
+/// An image made here: its layers packed by chapter 04 when they have no blob, an
+/// OCI config and manifest written for them.
+fn written(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing> {
     let mut layers = vec![];
     let mut diff_ids = vec![];
     for layer in &image.layers {
@@ -135,7 +147,6 @@ pub fn outgoing(store: &Store, image: &Image, scratch: &Path) -> Result<Outgoing
         manifest_type,
     })
 }
-// ANCHOR_END: outgoing
 
 /// The OCI image config's `config`, under its names (empty ones left out).
 fn config_json(c: &crate::image::ImageConfig) -> serde_json::Value {

@@ -104,16 +104,7 @@ impl Build<'_> {
         match ins.keyword.as_str() {
             "ENV" | "LABEL" => {
                 let pairs = pairs(ins, &words, state, self)?;
-                for (k, v) in &pairs {
-                    if ins.keyword == "ENV" {
-                        c.env.retain(|e| e.split('=').next() != Some(k.as_str()));
-                        c.env.push(format!("{k}={v}"));
-                    } else {
-                        c.labels.insert(k.clone(), v.clone());
-                    }
-                }
-                let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                Ok(shown.join(" "))
+                Ok(set_pairs(ins, &pairs, c))
             }
             "WORKDIR" => {
                 let dir = words.join(" ");
@@ -175,6 +166,21 @@ impl Build<'_> {
             other => Err(ins.fail(format!("{other} cannot come here"))),
         }
     }
+}
+
+/// ENV's pairs into the environment (replacing a variable of the same name), or
+/// LABEL's into the labels; returns them as the step shows them.
+fn set_pairs(ins: &Instruction, pairs: &[(String, String)], c: &mut ImageConfig) -> String {
+    for (k, v) in pairs {
+        if ins.keyword == "ENV" {
+            c.env.retain(|e| e.split('=').next() != Some(k.as_str()));
+            c.env.push(format!("{k}={v}"));
+        } else {
+            c.labels.insert(k.clone(), v.clone());
+        }
+    }
+    let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    shown.join(" ")
 }
 
 /// A command in exec form as it is, in shell form after the SHELL (`/bin/sh -c`).
