@@ -125,6 +125,41 @@ fn agent(verify: bool) -> ureq::Agent {
         .into()
 }
 
+// ANCHOR: fetch_url
+/// `GET url` into `out`, redirects followed (at most 10), for `build`'s `ADD URL`.
+pub fn fetch_url(url: &str, out: &mut dyn Write) -> Result<()> {
+    let agent = agent(true);
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        labkit::narrate::step(format!("GET {url}"), format!("curl -fsSLO {url}"));
+        let answer =
+            (agent.get(&url).call()).map_err(|e| Failure::new(format!("Get {url:?}: {e}")))?;
+        if answer.status().is_redirection()
+            && let Some(to) = answer
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+        {
+            url = match to.starts_with('/') {
+                true => format!(
+                    "{}{to}",
+                    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
+                ),
+                false => to.to_string(),
+            };
+            continue;
+        }
+        if !answer.status().is_success() {
+            return Err(error_of(&url, answer));
+        }
+        let mut body = answer.into_body().into_reader();
+        std::io::copy(&mut body, out).map_err(|e| Failure::new(format!("{url}: {e}")))?;
+        return Ok(());
+    }
+    Err(Failure::new(format!("{url}: more than 10 redirects")))
+}
+// ANCHOR_END: fetch_url
+
 /// The registry's own name for its API host: Docker Hub answers at registry-1.
 pub fn api_host(registry: &str) -> &str {
     match registry {

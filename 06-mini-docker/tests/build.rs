@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use lab_tests::registry::TinyServer;
 
 /// A context directory beside the test's store, with these files.
 fn context(docker: &Docker, name: &str, files: &[(&str, &str)]) -> PathBuf {
@@ -424,5 +425,49 @@ fn an_images_symlinks_lead_nowhere_on_the_host() {
         text.contains("leak/secret: not found in the image"),
         "{text}"
     );
+    assert_clean(&docker);
+}
+
+/// ADD of a URL downloads only when told (`--allow-add-url`): from a server of the
+/// test's own, on loopback in its namespace.
+#[test]
+fn add_of_a_url_only_when_told() {
+    needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
+    let docker = Docker::new();
+    let _server = TinyServer::start(
+        &docker.sandbox.host,
+        "127.0.0.1:8765",
+        |request| match request.target.as_str() {
+            "/moved" => (
+                "302 Found",
+                vec![("Location".into(), "/notes.txt".into())],
+                vec![],
+            ),
+            "/notes.txt" => ("200 OK", vec![], b"downloaded\n".to_vec()),
+            _ => ("404 Not Found", vec![], vec![]),
+        },
+    );
+    let dir = context(
+        &docker,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nADD http://127.0.0.1:8765/moved /srv/\nRUN stat -c '%a %n' /srv/moved && cat /srv/moved\n",
+        )],
+    );
+    let (code, refused) = build(&docker, &[], &dir);
+    assert_eq!(code, 1, "{refused}");
+    let (code, text) = build(&docker, &["--allow-add-url"], &dir);
+    assert_eq!(code, 0, "{text}");
+    snap("build_add_url", &(refused + &text));
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nADD http://127.0.0.1:8765/gone /\n",
+    )
+    .expect("write");
+    let (code, text) = build(&docker, &["--allow-add-url"], &dir);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("404"), "{text}");
     assert_clean(&docker);
 }

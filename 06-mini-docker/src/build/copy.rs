@@ -23,6 +23,8 @@ pub(super) struct Copy {
     in_image: bool,
     mounts: Option<PrivateMounts>,
     sources: Vec<String>,
+    /// ADD's URLs, downloaded: a name (the URL's last part) and the file.
+    fetched: Vec<(String, File)>,
     pub(super) dest: String,
     into_dir: bool,
     owner: Owner,
@@ -73,12 +75,11 @@ impl Build<'_> {
             ),
             Some(name) => self.copy_root(ins, name, stages, built)?,
         };
-        let mut sources = vec![];
+        let (mut sources, mut fetched) = (vec![], vec![]);
         for word in &words {
             if add && (word.starts_with("http://") || word.starts_with("https://")) {
-                return Err(ins.fail(format!(
-                    "{word}: mini-docker downloads nothing during a build; fetch it first (curl -LO) and COPY it"
-                )));
+                fetched.push(self.download(ins, word)?);
+                continue;
             }
             let rel = clean(Path::new(word)).trim_start_matches('/').to_string();
             match context::has_wildcards(&rel) {
@@ -86,7 +87,7 @@ impl Build<'_> {
                 false => sources.push(rel),
             }
         }
-        if sources.is_empty() {
+        if sources.is_empty() && fetched.is_empty() {
             return Err(ins.fail("no source files were specified (the patterns match nothing)"));
         }
         let base = if state.image.config.working_dir.is_empty() {
@@ -94,8 +95,9 @@ impl Build<'_> {
         } else {
             &state.image.config.working_dir
         };
-        let into_dir = dest_word.ends_with('/') || words.len() > 1 || sources.len() > 1;
-        if (words.len() > 1 || sources.len() > 1) && !dest_word.ends_with('/') {
+        let many = words.len() > 1 || sources.len() + fetched.len() > 1;
+        let into_dir = dest_word.ends_with('/') || many;
+        if many && !dest_word.ends_with('/') {
             return Err(ins.fail("when using COPY with more than one source file, the destination must be a directory and end with a /"));
         }
         Ok(Copy {
@@ -103,6 +105,7 @@ impl Build<'_> {
             in_image,
             mounts,
             sources,
+            fetched,
             dest: clean(&Path::new(base).join(&dest_word)),
             into_dir,
             owner,
@@ -180,6 +183,13 @@ impl Build<'_> {
             hash.update(format!("{source}\0").as_bytes());
             hash_tree(&mut hash, &file, Path::new(""))?;
         }
+        for (name, file) in &copy.fetched {
+            hash.update(format!("{name}\0").as_bytes());
+            hash_tree(&mut hash, file, Path::new(""))?;
+        }
+        if copy.sources.is_empty() && copy.fetched.len() == 1 {
+            kind = "file";
+        }
         Ok(format!("{kind}:{:x}", hash.finalize()))
     }
     // ANCHOR_END: checksum
@@ -237,6 +247,9 @@ impl Build<'_> {
             self.copy_one(&copy, &root, source, dir.path())
                 .map_err(|e| ins.fail(e))?;
         }
+        for (name, file) in &copy.fetched {
+            copy_file(&copy, &root, file, name).map_err(|e| ins.fail(e))?;
+        }
         drop(root);
         drop(copy.mounts.take());
         self.pack(&upper, dir.path())
@@ -265,22 +278,7 @@ impl Build<'_> {
             context::copy(&unpacked, into.as_fd(), ".", owner, &all)?;
             return std::fs::remove_dir_all(&out).context(|| out.display().to_string());
         }
-        let dest_is_dir = copy.into_dir
-            || context::open_in(root.as_fd(), &copy.dest, true, &copy.dest)
-                .is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_dir()));
-        let (dir, name) = match dest_is_dir {
-            true => (copy.dest.clone(), file_name(Path::new(source))),
-            false => {
-                let dest = Path::new(&copy.dest);
-                (
-                    dest.parent()
-                        .map_or("/".into(), |p| p.display().to_string()),
-                    file_name(dest),
-                )
-            }
-        };
-        let into = context::make_dirs(root, &dir)?;
-        context::copy(&file, into.as_fd(), &name, copy.owner, &all)
+        copy_file(copy, root, &file, &file_name(Path::new(source)))
     }
 
     /// A writable layer, packed by chapter 04 and stored: the new layer's id.
@@ -289,6 +287,49 @@ impl Build<'_> {
         let packed = ch04_overlayfs::pack::pack(upper, &tar)?;
         add_layer(self.store, &tar, Some(&packed.digest))
     }
+
+    /// ADD URL: the URL's file, downloaded into the build's scratch directory, when
+    /// `--allow-add-url` says so. Its name is the URL's last part.
+    fn download(&self, ins: &Instruction, url: &str) -> Result<(String, File)> {
+        if !self.args.allow_add_url {
+            return Err(ins.fail(format!(
+                "{url}: mini-docker downloads nothing during a build unless told: pass \
+                 --allow-add-url, or fetch it first (curl -LO) and COPY it"
+            )));
+        }
+        let name = url.split(['?', '#']).next().unwrap_or(url);
+        let name = name
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("index.html");
+        let mut file = tempfile::tempfile_in(self.scratch.path()).context(|| "scratch".into())?;
+        crate::registry::fetch_url(url, &mut file).map_err(|e| ins.fail(e))?;
+        // Docker's mode for a downloaded file.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .context(|| name.to_string())?;
+        Ok((name.to_string(), file))
+    }
+}
+
+/// One file (or symlink) to DEST: into it when it is a directory (or ends in `/`),
+/// else as it.
+fn copy_file(copy: &Copy, root: &File, file: &File, name: &str) -> Result<()> {
+    let dest_is_dir = copy.into_dir
+        || context::open_in(root.as_fd(), &copy.dest, true, &copy.dest)
+            .is_ok_and(|f| f.metadata().is_ok_and(|m| m.is_dir()));
+    let (dir, name) = match dest_is_dir {
+        true => (copy.dest.clone(), name.to_string()),
+        false => {
+            let dest = Path::new(&copy.dest);
+            let parent = dest
+                .parent()
+                .map_or("/".into(), |p| p.display().to_string());
+            (parent, file_name(dest))
+        }
+    };
+    let into = context::make_dirs(root, &dir)?;
+    context::copy(file, into.as_fd(), &name, copy.owner, &|_, _| true)
 }
 
 /// A tar archive (plain or gzip): `ustar` at byte 257 of what it holds.

@@ -57,6 +57,10 @@ pub struct BuildArgs {
     /// Print only the image's id.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Let ADD download the URLs a Dockerfile names (mini-docker downloads nothing
+    /// during a build unless told).
+    #[arg(long)]
+    pub allow_add_url: bool,
     /// The network of RUN's containers: bridge (default), none, host.
     #[arg(long, value_name = "MODE", default_value = "bridge")]
     pub network: String,
