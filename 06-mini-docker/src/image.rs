@@ -160,7 +160,11 @@ pub fn list(store: &Store) -> Vec<Image> {
 /// By name (`alpine` is `docker.io/library/alpine:latest`), by `NAME@DIGEST`, or by
 /// id (`sha256:` optional; a unique prefix of at least 4 digits).
 pub fn find(store: &Store, reference: &str) -> Option<Image> {
-    let images = list(store);
+    find_in(&list(store), reference)
+}
+
+/// [`find`] among `images`, read already.
+pub fn find_in(images: &[Image], reference: &str) -> Option<Image> {
     if let Ok(wanted) = Reference::parse(reference) {
         let found = match &wanted.digest {
             Some(digest) => {

@@ -252,6 +252,7 @@ pub fn remove_image(store: &Store, reference: &str, force: bool) -> Result<Vec<S
     for image in &gone {
         let path = store.image_file(&image.id);
         std::fs::remove_file(&path).context(|| path.display().to_string())?;
+        let _ = std::fs::remove_dir_all(store.build_cache(&image.id));
         done.push(format!("Deleted: {}", image.digest_id()));
     }
     free_blobs(store, &gone);

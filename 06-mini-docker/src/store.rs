@@ -8,6 +8,7 @@
 //!                            layer's id is its tarball's digest), configs, manifests
 //! ROOT/containers/ID/        a container: config.json, state.json, json.log,
 //!                            upper/ and work/ (its writable layer), lock
+//! ROOT/build-cache/ID/       digests of the image ID's files that `build` took
 //! ```
 //!
 //! Every JSON file is written whole to a temp file and renamed over the old one:
@@ -84,6 +85,12 @@ impl Store {
             .context(|| blobs.display().to_string())
     }
 
+    /// `build-cache/ID/`: what `build` keeps about the image ID (the digests of its
+    /// files that a `COPY --from` took), removed with the image.
+    pub fn build_cache(&self, id: &str) -> PathBuf {
+        self.root.join("build-cache").join(id)
+    }
+
     pub fn image_file(&self, id: &str) -> PathBuf {
         self.root.join("images").join(format!("{id}.json"))
     }
@@ -115,16 +122,21 @@ impl Store {
 /// Write `value` as JSON to `path`, atomically: a temp file in the same directory,
 /// then renamed over `path`.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
+    keep_text(path, &text)
+}
+
+/// Write `text` to `path` whole: a temp file in the same directory, renamed over it.
+pub fn keep_text(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .context(|| dir.display().to_string())?;
-    let text = serde_json::to_vec_pretty(value).map_err(|e| Failure::new(e.to_string()))?;
     // No fsync: rename alone is what protects against a process killed midway
     // (the kernel keeps what was written); an fsync per file would be for power
     // loss, and would cost a disk flush on every state change of every container.
-    tmp.write_all(&text)
+    tmp.write_all(text.as_bytes())
         .context(|| path.display().to_string())?;
     tmp.persist(path)
         .map_err(|e| e.error)

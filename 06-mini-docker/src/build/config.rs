@@ -24,14 +24,14 @@ impl Build<'_> {
         match keyword {
             "RUN" => self.plan_run(state, ins),
             "COPY" | "ADD" => {
-                let copy = self.plan_copy(state, ins, stages, built)?;
-                let digest = self.checksum(&copy).map_err(|e| ins.fail(e))?;
+                let mut copy = self.plan_copy(state, ins, stages, built)?;
+                let digest = self.checksum(ins, &mut copy).map_err(|e| ins.fail(e))?;
                 let mut line = format!("{keyword} ");
                 for (flag, value) in &ins.flags {
                     line.push_str(&format!("--{flag}={value} "));
                 }
                 line.push_str(&format!("{digest} in {}", copy.dest));
-                Ok((line, Action::Copy(copy)))
+                Ok((line, Action::Copy(Box::new(copy))))
             }
             _ => {
                 let mut config = state.image.config.clone();

@@ -17,15 +17,20 @@ use crate::image::{self, Image};
 use crate::layers::{PrivateMounts, add_layer};
 
 pub(super) struct Copy {
-    /// Where the sources are read: the context, or another stage's or image's
-    /// root, mounted (`mounts`) for the step.
-    root: File,
-    in_image: bool,
+    /// `--from`'s image (another stage, or any image), if any.
+    from: Option<Image>,
+    /// Where the sources are read: the context, or the `--from` image's root,
+    /// mounted (`mounts`) only when a step needs its files ([`Build::open_sources`]).
+    root: Option<File>,
     mounts: Option<PrivateMounts>,
+    /// The sources as written (relative, globs and all), then as found.
+    patterns: Vec<String>,
     sources: Vec<String>,
     /// ADD's URLs, downloaded: a name (the URL's last part) and the file.
     fetched: Vec<(String, File)>,
     pub(super) dest: String,
+    /// The destination ends in `/`.
+    dest_dir: bool,
     into_dir: bool,
     owner: Owner,
     unpack: bool,
@@ -67,111 +72,132 @@ impl Build<'_> {
                 })
                 .transpose()?,
         };
-        let (root, in_image, mounts) = match ins.flag("from") {
-            None => (
-                self.context.try_clone().context(|| "the context".into())?,
-                false,
-                None,
-            ),
-            Some(name) => self.copy_root(ins, name, stages, built)?,
-        };
-        let (mut sources, mut fetched) = (vec![], vec![]);
-        for word in &words {
-            if add && (word.starts_with("http://") || word.starts_with("https://")) {
-                fetched.push(self.download(ins, word)?);
-                continue;
-            }
-            let rel = clean(Path::new(word)).trim_start_matches('/').to_string();
-            match context::has_wildcards(&rel) {
-                true => sources.extend(glob_paths(&root, &rel)?),
-                false => sources.push(rel),
-            }
-        }
-        if sources.is_empty() && fetched.is_empty() {
-            return Err(ins.fail("no source files were specified (the patterns match nothing)"));
-        }
+        let from = (ins.flag("from"))
+            .map(|name| self.copy_image(ins, name, stages, built))
+            .transpose()?;
         let base = if state.image.config.working_dir.is_empty() {
             "/"
         } else {
             &state.image.config.working_dir
         };
-        let many = words.len() > 1 || sources.len() + fetched.len() > 1;
-        let into_dir = dest_word.ends_with('/') || many;
-        if many && !dest_word.ends_with('/') {
-            return Err(ins.fail("when using COPY with more than one source file, the destination must be a directory and end with a /"));
-        }
-        Ok(Copy {
-            root,
-            in_image,
-            mounts,
-            sources,
-            fetched,
+        let mut copy = Copy {
+            from,
+            root: None,
+            mounts: None,
+            patterns: vec![],
+            sources: vec![],
+            fetched: vec![],
             dest: clean(&Path::new(base).join(&dest_word)),
-            into_dir,
+            dest_dir: dest_word.ends_with('/'),
+            into_dir: false,
             owner,
             unpack: add,
-        })
+        };
+        for word in &words {
+            match add && (word.starts_with("http://") || word.starts_with("https://")) {
+                true => copy.fetched.push(self.download(ins, word)?),
+                false => {
+                    (copy.patterns).push(clean(Path::new(word)).trim_start_matches('/').into())
+                }
+            }
+        }
+        if copy.from.is_none() {
+            self.open_sources(ins, &mut copy)?;
+        }
+        Ok(copy)
     }
     // ANCHOR_END: plan_copy
 
     /// `--from=NAME`: an earlier stage's image, or any image, mounted read-only
     /// (its overlay, with a throwaway upper) in a mount namespace of our own.
-    fn copy_root(
+    /// `--from=NAME`: an earlier stage's image, or any image.
+    fn copy_image(
         &self,
         ins: &Instruction,
         name: &str,
         stages: &[Stage],
         built: &[Option<Image>],
-    ) -> Result<(File, bool, Option<PrivateMounts>)> {
+    ) -> Result<Image> {
         let here = stages
             .iter()
             .position(|s| s.body.iter().any(|i| std::ptr::eq(i, ins)));
-        let image = match stage_named(stages, name, here.unwrap_or(stages.len())) {
+        match stage_named(stages, name, here.unwrap_or(stages.len())) {
             Some(j) => built[j]
                 .clone()
-                .ok_or_else(|| ins.fail(format!("stage {name} was not built")))?,
-            None if stages.iter().any(|s| s.name == name.to_lowercase()) => {
-                return Err(ins.fail(format!(
-                    "--from={name}: a stage can only copy from the stages before it"
-                )));
-            }
+                .ok_or_else(|| ins.fail(format!("stage {name} was not built"))),
+            None if stages.iter().any(|s| s.name == name.to_lowercase()) => Err(ins.fail(format!(
+                "--from={name}: a stage can only copy from the stages before it"
+            ))),
             None => image::resolve(self.store, name, None)
-                .map_err(|e| ins.fail(format!("--from={name}: {e}")))?,
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("from-")
-            .tempdir_in(self.scratch.path())
-            .context(|| "scratch".into())?;
-        let dir = dir.keep();
-        if image.layers.is_empty() {
-            return Ok((
-                File::open(&dir).context(|| dir.display().to_string())?,
-                true,
-                None,
-            ));
+                .map_err(|e| ins.fail(format!("--from={name}: {e}"))),
         }
-        let merged = dir.join("merged");
-        std::fs::create_dir_all(&merged).context(|| merged.display().to_string())?;
-        let overlay = ch04_overlayfs::overlay::Overlay::new(
-            &image.lowers(self.store),
-            &dir.join("upper"),
-            &dir.join("work"),
-            &merged,
-        )?;
-        let mut mounts = PrivateMounts::enter("the image COPY --from reads, seen here only")?;
-        mounts.mount(&overlay)?;
-        Ok((
-            File::open(&merged).context(|| merged.display().to_string())?,
-            true,
-            Some(mounts),
-        ))
+    }
+
+    /// The sources' root open, and their globs expanded: the context's, or the
+    /// `--from` image's, mounted read-only (its overlay, with a throwaway upper) in a
+    /// mount namespace of our own.
+    fn open_sources(&self, ins: &Instruction, copy: &mut Copy) -> Result<()> {
+        if copy.root.is_some() {
+            return Ok(());
+        }
+        let root = match &copy.from {
+            None => self.context.try_clone().context(|| "the context".into())?,
+            Some(image) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("from-")
+                    .tempdir_in(self.scratch.path())
+                    .context(|| "scratch".into())?
+                    .keep();
+                let merged = dir.join("merged");
+                std::fs::create_dir_all(&merged).context(|| merged.display().to_string())?;
+                if !image.layers.is_empty() {
+                    let overlay = ch04_overlayfs::overlay::Overlay::new(
+                        &image.lowers(self.store),
+                        &dir.join("upper"),
+                        &dir.join("work"),
+                        &merged,
+                    )?;
+                    let mut mounts =
+                        PrivateMounts::enter("the image COPY --from reads, seen here only")?;
+                    mounts.mount(&overlay)?;
+                    copy.mounts = Some(mounts);
+                }
+                File::open(&merged).context(|| merged.display().to_string())?
+            }
+        };
+        for rel in &copy.patterns {
+            match context::has_wildcards(rel) {
+                true => copy.sources.extend(glob_paths(&root, rel)?),
+                false => copy.sources.push(rel.clone()),
+            }
+        }
+        copy.root = Some(root);
+        if copy.sources.is_empty() && copy.fetched.is_empty() {
+            return Err(ins.fail("no source files were specified (the patterns match nothing)"));
+        }
+        let many = copy.patterns.len() + copy.fetched.len() > 1 || copy.sources.len() > 1;
+        if many && !copy.dest_dir {
+            return Err(ins.fail("when using COPY with more than one source file, the destination must be a directory and end with a /"));
+        }
+        copy.into_dir = many || copy.dest_dir;
+        Ok(())
     }
 
     // ANCHOR: checksum
     /// A digest of the sources as they will be copied: each path, type, mode, size,
     /// content and link target; not times, not owners (COPY sets its own). Named as
-    /// classic Docker names them: `file:`, `dir:`, or `multi:` for several.
-    pub(super) fn checksum(&self, copy: &Copy) -> Result<String> {
+    /// classic Docker names them: `file:`, `dir:`, or `multi:` for several. An image
+    /// never changes, so the digest of its files is kept (`build-cache/IMAGE/`): the
+    /// next build finds it there without mounting the image.
+    pub(super) fn checksum(&self, ins: &Instruction, copy: &mut Copy) -> Result<String> {
+        let kept = copy.from.as_ref().map(|image| {
+            let key = Sha256::digest(copy.patterns.join("\0").as_bytes());
+            self.store.build_cache(&image.id).join(format!("{key:x}"))
+        });
+        if let Some(sum) = kept.as_ref().and_then(|k| std::fs::read_to_string(k).ok()) {
+            return Ok(sum);
+        }
+        self.open_sources(ins, copy)?;
         let mut hash = Sha256::new();
         let mut kind = "multi";
         for source in &copy.sources {
@@ -190,15 +216,23 @@ impl Build<'_> {
         if copy.sources.is_empty() && copy.fetched.len() == 1 {
             kind = "file";
         }
-        Ok(format!("{kind}:{:x}", hash.finalize()))
+        let sum = format!("{kind}:{:x}", hash.finalize());
+        if let Some(kept) = kept {
+            let dir = kept.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).context(|| dir.display().to_string())?;
+            crate::store::keep_text(&kept, &sum)?;
+        }
+        Ok(sum)
     }
     // ANCHOR_END: checksum
 
     /// A source, opened in its root; in the context, one `.dockerignore` left out is
     /// said to be so.
     fn source(&self, copy: &Copy, rel: &str) -> Result<File> {
-        context::open_in(copy.root.as_fd(), rel, copy.in_image, rel).map_err(|e| {
-            match !copy.in_image && self.ignore.ignores(rel) {
+        let root = (copy.root.as_ref()).ok_or_else(|| Failure::new("the sources are not open"))?;
+        let in_image = copy.from.is_some();
+        context::open_in(root.as_fd(), rel, in_image, rel).map_err(|e| {
+            match !in_image && self.ignore.ignores(rel) {
                 true => Failure::new(format!(
                     "{rel}: not in the build context: .dockerignore leaves it out"
                 )),
@@ -213,6 +247,7 @@ impl Build<'_> {
     /// descriptors (the destination's symlinks read inside the image's root), then
     /// the upper packed by chapter 04, as `commit` packs a container's.
     pub(super) fn copy(&self, image: &Image, ins: &Instruction, mut copy: Copy) -> Result<String> {
+        self.open_sources(ins, &mut copy)?;
         let dir = tempfile::Builder::new()
             .prefix("step-")
             .tempdir_in(self.scratch.path())

@@ -95,7 +95,7 @@ enum Action {
         env: Vec<String>,
         network: String,
     },
-    Copy(Copy),
+    Copy(Box<Copy>),
 }
 
 // ANCHOR: build
@@ -209,6 +209,9 @@ struct Build<'a> {
     file: Dockerfile,
     build_args: BTreeMap<String, String>,
     used: RefCell<BTreeSet<String>>,
+    /// The store's images, read once: the cache is looked up in them, and each step's
+    /// new image joins them.
+    images: RefCell<Vec<Image>>,
     /// The ARGs before the first FROM, with their values.
     meta: Vec<(String, Option<String>)>,
     context: File,
@@ -267,6 +270,7 @@ impl<'a> Build<'a> {
             file,
             build_args,
             used: RefCell::default(),
+            images: RefCell::new(image::list(store)),
             meta: vec![],
             context,
             ignore,
@@ -448,6 +452,8 @@ impl Build<'_> {
             built[j]
                 .clone()
                 .ok_or_else(|| ins.fail("that stage was not built"))?
+        } else if let Some(found) = image::find_in(&self.images.borrow(), &name) {
+            found
         } else {
             image::resolve(self.store, &name, ins.flag("platform")).map_err(|e| ins.fail(e))?
         };
@@ -493,7 +499,7 @@ impl Build<'_> {
                 (state.image.config.clone(), Some(layer))
             }
             Action::Copy(copy) => {
-                let layer = self.copy(&state.image, ins, copy)?;
+                let layer = self.copy(&state.image, ins, *copy)?;
                 (state.image.config.clone(), Some(layer))
             }
         };
@@ -507,11 +513,15 @@ impl Build<'_> {
     /// The child of `parent` made by `created_by`, with its layers still stored.
     fn cached(&self, parent: &Image, created_by: &str) -> Option<Image> {
         // ANCHOR: hole_cached
-        image::list(self.store).into_iter().find(|i| {
-            i.parent.as_deref() == Some(parent.id.as_str())
-                && i.history.last().is_some_and(|h| h.created_by == created_by)
-                && i.layers.iter().all(|l| self.store.layer(l).is_dir())
-        })
+        let images = self.images.borrow();
+        let images = images.iter();
+        images
+            .filter(|i| i.parent.as_deref() == Some(parent.id.as_str()))
+            .find(|i| {
+                i.history.last().is_some_and(|h| h.created_by == created_by)
+                    && i.layers.iter().all(|l| self.store.layer(l).is_dir())
+            })
+            .cloned()
         // ANCHOR_END: hole_cached
     }
     // ANCHOR_END: cached
@@ -543,13 +553,11 @@ impl Build<'_> {
             (String::new(), vec![], vec![], None);
         let bytes = serde_json::to_vec(&image).map_err(|e| Failure::new(e.to_string()))?;
         image.id = format!("{:x}", Sha256::digest(&bytes));
-        if let Some(same) = image::list(self.store)
-            .into_iter()
-            .find(|i| i.id == image.id)
-        {
-            return Ok(same);
+        if let Some(same) = self.images.borrow().iter().find(|i| i.id == image.id) {
+            return Ok(same.clone());
         }
         image.save(self.store)?;
+        self.images.borrow_mut().push(image.clone());
         Ok(image)
     }
     // ANCHOR_END: derive
