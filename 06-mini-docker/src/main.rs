@@ -311,11 +311,16 @@ impl Command {
     }
     // ANCHOR_END: exit_codes
 
-    /// The verbs that put processes into containers run from a file they cannot write.
+    /// The verbs that put processes into containers run from a file they cannot write
+    /// (`build`'s RUN steps are containers too).
     fn enters(&self) -> bool {
         matches!(
             self,
-            Command::Run(_) | Command::Start(_) | Command::Restart(_) | Command::Exec(_)
+            Command::Run(_)
+                | Command::Start(_)
+                | Command::Restart(_)
+                | Command::Exec(_)
+                | Command::Build(_)
         )
     }
 }

@@ -8,11 +8,11 @@
 //! kernel answers "text file busy"). The next root who runs it runs the
 //! container's code.
 //!
-//! So, before making any container process, `run`, `start`, `restart` and `exec`
-//! re-execute themselves from a view of their file that cannot be written: a
-//! read-only bind mount of it that is attached nowhere (`open_tree` +
-//! `mount_setattr`, Linux 5.12), or, where that is not allowed, a sealed copy in
-//! memory (`memfd_create` + `F_SEAL_WRITE`), as runc does. Every process forked
+//! So, before making any container process, `run`, `start`, `restart`, `exec` and
+//! `build` (whose RUN steps are containers) re-execute themselves from a view of
+//! their file that cannot be written: a read-only bind mount of it that is attached
+//! nowhere (`open_tree` + `mount_setattr`, Linux 5.12), or, where that is not
+//! allowed, a sealed copy in memory (`memfd_create` + `F_SEAL_WRITE`), as runc does. Every process forked
 //! from here on has that as its `/proc/self/exe`.
 
 use std::ffi::{CStr, CString, OsString};

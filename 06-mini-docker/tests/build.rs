@@ -397,6 +397,7 @@ fn bad_input_points_at_the_line() {
 #[test]
 fn an_images_symlinks_lead_nowhere_on_the_host() {
     needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let host = docker.root().with_file_name("host-side");
     std::fs::create_dir_all(&host).expect("mkdir");
@@ -469,5 +470,50 @@ fn add_of_a_url_only_when_told() {
     let (code, text) = build(&docker, &["--allow-add-url"], &dir);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("404"), "{text}");
+    assert_clean(&docker);
+}
+
+/// A RUN step is a container, made as `run` makes one: its monitor (and so the
+/// container's first process, until it execs) runs from a view of mini-docker that
+/// cannot be written, as `run`'s does (CVE-2019-5736: security.rs tries the attack
+/// on `exec`). Seen from the host while the step waits for the test.
+#[test]
+fn a_run_steps_container_comes_from_a_sealed_program() {
+    needs_root!();
+    native_lane_only!(BUILD_ON_NATIVE);
+    let docker = Docker::new();
+    let dir = context(
+        &docker,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN while [ ! -e /tmp/go ]; do sleep 0.05; done\n",
+        )],
+    );
+    let mut build = docker
+        .command(&["build", "-q", "--network", "none", &dir.to_string_lossy()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("build");
+    let state = wait_until("the RUN step's container", || {
+        let id = docker.out(&["ps", "-q"]).stdout.lines().next()?.to_string();
+        let json: serde_json::Value =
+            serde_json::from_str(&docker.out(&["inspect", &id]).stdout).ok()?;
+        Some(json[0]["State"].clone())
+    });
+    let monitor = state["MonitorPid"].as_i64().expect("a monitor");
+    let exe = std::fs::File::open(format!("/proc/{monitor}/exe")).expect("its program");
+    let read_only = nix::sys::statvfs::fstatvfs(&exe)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    let link = std::fs::read_link(format!("/proc/{monitor}/exe")).expect("readlink");
+    let in_memory = link.to_string_lossy().starts_with("/memfd:");
+    let go = format!("/proc/{}/root/tmp/go", state["Pid"]);
+    std::fs::write(&go, "").expect("let the step go on");
+    assert!(build.wait().expect("wait").success());
+    assert!(
+        read_only || in_memory,
+        "the RUN step's monitor runs from {}, which can be written",
+        link.display()
+    );
     assert_clean(&docker);
 }
