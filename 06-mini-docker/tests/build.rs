@@ -20,6 +20,11 @@ fn context(docker: &Docker, name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
+/// A context of a Dockerfile alone.
+fn dockerfile(docker: &Docker, text: &str) -> PathBuf {
+    context(docker, "ctx", &[("Dockerfile", text)])
+}
+
 /// `build --network none --progress plain ARGS CONTEXT`, as a transcript with
 /// step times and long digests redacted.
 fn build(docker: &Docker, args: &[&str], dir: &Path) -> (i32, String) {
@@ -166,16 +171,12 @@ fn args_env_user_and_workdir() {
     needs_root!();
     native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
-    let dir = context(
+    let dir = dockerfile(
         &docker,
-        "ctx",
-        &[(
-            "Dockerfile",
-            "ARG BASE=busybox\nARG VERSION=1\nFROM $BASE\nARG VERSION\nARG WHO=nobody\n\
+        "ARG BASE=busybox\nARG VERSION=1\nFROM $BASE\nARG VERSION\nARG WHO=nobody\n\
              ENV GREETING=\"hello $WHO\" WHO=env-wins\nWORKDIR /srv\nWORKDIR app\nUSER 1000:1000\n\
              RUN echo \"v$VERSION, $GREETING, $WHO, uid $(id -u), in $(pwd)\"\n\
              CMD [\"sh\", \"-c\", \"echo $GREETING; id -u; pwd; echo v${VERSION:-unset}\"]\n",
-        )],
     );
     let (code, text) = build(
         &docker,
@@ -449,13 +450,9 @@ fn add_of_a_url_only_when_told() {
             _ => ("404 Not Found", vec![], vec![]),
         },
     );
-    let dir = context(
+    let dir = dockerfile(
         &docker,
-        "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox\nADD http://127.0.0.1:8765/moved /srv/\nRUN stat -c '%a %n' /srv/moved && cat /srv/moved\n",
-        )],
+        "FROM busybox\nADD http://127.0.0.1:8765/moved /srv/\nRUN stat -c '%a %n' /srv/moved && cat /srv/moved\n",
     );
     let (code, refused) = build(&docker, &[], &dir);
     assert_eq!(code, 1, "{refused}");
@@ -482,13 +479,9 @@ fn a_run_steps_container_comes_from_a_sealed_program() {
     needs_root!();
     native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
-    let dir = context(
+    let dir = dockerfile(
         &docker,
-        "ctx",
-        &[(
-            "Dockerfile",
-            "FROM busybox\nRUN while [ ! -e /tmp/go ]; do sleep 0.05; done\n",
-        )],
+        "FROM busybox\nRUN while [ ! -e /tmp/go ]; do sleep 0.05; done\n",
     );
     let mut build = docker
         .command(&["build", "-q", "--network", "none", &dir.to_string_lossy()])

@@ -39,8 +39,8 @@ pub(super) struct Copy {
 impl Build<'_> {
     // ANCHOR: plan_copy
     /// COPY/ADD: the sources, in the context or in the root of `--from` (a stage or
-    /// an image, mounted for the step), globs expanded; the destination, relative
-    /// to WORKDIR; a directory when it ends in `/` or takes several sources.
+    /// an image, mounted only when its files are needed); ADD's URLs downloaded;
+    /// the destination, relative to WORKDIR.
     pub(super) fn plan_copy(
         &self,
         state: &State,
@@ -108,8 +108,6 @@ impl Build<'_> {
     }
     // ANCHOR_END: plan_copy
 
-    /// `--from=NAME`: an earlier stage's image, or any image, mounted read-only
-    /// (its overlay, with a throwaway upper) in a mount namespace of our own.
     /// `--from=NAME`: an earlier stage's image, or any image.
     fn copy_image(
         &self,
