@@ -20,6 +20,9 @@ use crate::store::{Store, lock};
 /// Attached: its output comes to our stdout and stderr, signals we get go to it,
 /// and we return its exit code.
 pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> {
+    // Read before the launch: with --rm the monitor removes the container's files
+    // as soon as it ends, which may be before we get to look.
+    let tty = container.config()?.tty;
     let reports = {
         let _locked = lock(&container.dir)?;
         let state = container.state()?;
@@ -37,7 +40,6 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
     if !attach {
         return Ok(0);
     }
-    let tty = container.config()?.tty;
     let _raw = tty.then(crate::tty::RawMode::enter);
     let signals = ForwardedSignals::block()?;
     while let Some(signal) = signals.wait(reports.raw_fd())? {
