@@ -39,6 +39,18 @@ fn build(docker: &Docker, args: &[&str], dir: &Path) -> (i32, String) {
     (code, text.join("\n") + "\n")
 }
 
+/// Each Dockerfile, built in `dir` and refused (exit 1): the transcripts.
+fn refused(docker: &Docker, dir: &Path, dockerfiles: &[&str]) -> String {
+    let mut all = String::new();
+    for dockerfile in dockerfiles {
+        std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
+        let (code, text) = build(docker, &[], dir);
+        assert_eq!(code, 1, "{text}");
+        all.push_str(&text);
+    }
+    all
+}
+
 /// What a build leaves in the store besides images and layers: nothing.
 fn assert_clean(docker: &Docker) {
     let root = docker.root();
@@ -152,16 +164,14 @@ fn dockerignore_and_symlinks_in_the_context() {
     snap("build_dockerignore", &text);
     // A path through the link would leave the context: refused. An ignored file is
     // not there, and the message says why.
-    let mut all = String::new();
-    for dockerfile in [
-        "FROM busybox\nCOPY etc-link/passwd /\n",
-        "FROM busybox\nCOPY secret/key /\n",
-    ] {
-        std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
-        let (code, text) = build(&docker, &[], &dir);
-        assert_eq!(code, 1, "{text}");
-        all.push_str(&text);
-    }
+    let all = refused(
+        &docker,
+        &dir,
+        &[
+            "FROM busybox\nCOPY etc-link/passwd /\n",
+            "FROM busybox\nCOPY secret/key /\n",
+        ],
+    );
     snap("build_context_refusals", &all);
     assert_clean(&docker);
 }
@@ -346,26 +356,24 @@ fn bad_input_points_at_the_line() {
     native_lane_only!(BUILD_ON_NATIVE);
     let docker = Docker::new();
     let dir = context(&docker, "ctx", &[("f", "x\n")]);
-    let mut all = String::new();
-    for dockerfile in [
-        "FROM busybox\nRUN echo to stdout; echo to stderr >&2; exit 3\n",
-        "FROM busybox\n\nRUNN echo typo\n",
-        "FROM busybox\nCOPY missing.txt /\n",
-        "FROM busybox\nCOPY f g /x\n",
-        "FROM busybox\nCOPY --from=later /f /\nFROM busybox AS later\nCOPY --from=0 /f /\n",
-        "FROM scratch\nRUN echo\n",
-        "FROM busybox\nSHELL /bin/bash -c\n",
-        "FROM busybox\nEXPOSE http\n",
-        "FROM busybox\nONBUILD RUN echo\n",
-        "FROM busybox\nADD https://example.com/x.tar /\n",
-        "COPY f /\nFROM busybox\n",
-        "FROM busybox\nUSER nobody\nRUN id\n",
-    ] {
-        std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write");
-        let (code, text) = build(&docker, &[], &dir);
-        assert_eq!(code, 1, "{text}");
-        all.push_str(&text);
-    }
+    let all = refused(
+        &docker,
+        &dir,
+        &[
+            "FROM busybox\nRUN echo to stdout; echo to stderr >&2; exit 3\n",
+            "FROM busybox\n\nRUNN echo typo\n",
+            "FROM busybox\nCOPY missing.txt /\n",
+            "FROM busybox\nCOPY f g /x\n",
+            "FROM busybox\nCOPY --from=later /f /\nFROM busybox AS later\nCOPY --from=0 /f /\n",
+            "FROM scratch\nRUN echo\n",
+            "FROM busybox\nSHELL /bin/bash -c\n",
+            "FROM busybox\nEXPOSE http\n",
+            "FROM busybox\nONBUILD RUN echo\n",
+            "FROM busybox\nADD https://example.com/x.tar /\n",
+            "COPY f /\nFROM busybox\n",
+            "FROM busybox\nUSER nobody\nRUN id\n",
+        ],
+    );
     snap("build_bad_dockerfiles", &all);
     let mut all = String::new();
     let ctx = dir.to_string_lossy().into_owned();
