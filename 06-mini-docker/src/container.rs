@@ -169,14 +169,45 @@ pub const UNCONFINED: &str = "seccomp=unconfined";
 /// The `--security-opt` that leaves /proc and /sys as the kernel shows them.
 pub const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";
 
-/// A bind mount, as `docker inspect` lists it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+// ANCHOR: mount_spec
+/// A mount of `-v`, `--mount` or `--volumes-from`, as `docker inspect` lists it: a
+/// host path bound in (`bind`), a volume's directory bound in (`volume`), or an
+/// empty tmpfs (`tmpfs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MountSpec {
+    #[serde(default = "bind")]
+    pub r#type: String,
+    /// The volume's name (a `volume` only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     pub source: String,
     pub destination: String,
+    /// The options as given (`ro`, `nocopy`, ...).
+    #[serde(default)]
+    pub mode: String,
     #[serde(rename = "RW")]
     pub rw: bool,
+    /// A tmpfs's `size=` and `mode=`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs_options: Vec<String>,
+}
+// ANCHOR_END: mount_spec
+
+fn bind() -> String {
+    "bind".into()
+}
+
+impl MountSpec {
+    /// The volume's name, for a volume.
+    pub fn volume(&self) -> Option<&str> {
+        (self.r#type == "volume").then_some(self.name.as_str())
+    }
+
+    /// Whether an empty volume is filled from the image (not with `nocopy`).
+    pub fn copy_up(&self) -> bool {
+        !self.mode.split(',').any(|o| o == "nocopy")
+    }
 }
 
 /// Docker's container states.

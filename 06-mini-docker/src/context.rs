@@ -192,10 +192,16 @@ fn copy_at(
     let (uid, gid) = owner.ids.unwrap_or((meta.uid(), meta.gid()));
     let mode = owner.mode.unwrap_or(meta.permissions().mode() & 0o7777);
     let kind = meta.file_type();
-    if kind.is_symlink() {
+    // What was made, open: its owner and mode are set through the descriptor, not
+    // the name (a process sharing the destination, as containers share a volume,
+    // could swap the name for a symlink to a host file in between).
+    let made: OwnedFd = if kind.is_symlink() {
         let target = tree::link_target(src)?;
         let _ = nix::unistd::unlinkat(dest, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         nix::unistd::symlinkat(target.as_os_str(), dest, name).map_err(failed)?;
+        let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        return nix::unistd::fchownat(dest, name, Some(uid.into()), Some(gid.into()), at)
+            .map_err(failed);
     } else if kind.is_dir() {
         match nix::sys::stat::mkdirat(dest, name, Mode::from_bits_truncate(0o700)) {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
@@ -215,6 +221,7 @@ fn copy_at(
         if rel.as_os_str().is_empty() && name == "." {
             return Ok(());
         }
+        to
     } else if kind.is_file() {
         let mut from = tree::reopen(src)?;
         let _ = nix::unistd::unlinkat(dest, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -229,21 +236,12 @@ fn copy_at(
         let mut to = File::from(fd);
         std::io::copy(&mut from, &mut to)
             .map_err(|e| Failure::new(format!("{}: {e}", rel.display())))?;
+        to.into()
     } else {
         return Ok(()); // devices, fifos and sockets are not copied
-    }
-    let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
-    nix::unistd::fchownat(dest, name, Some(uid.into()), Some(gid.into()), at).map_err(failed)?;
-    if !kind.is_symlink() {
-        nix::sys::stat::fchmodat(
-            dest,
-            name,
-            Mode::from_bits_truncate(mode),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .map_err(failed)?;
-    }
-    Ok(())
+    };
+    nix::unistd::fchown(&made, Some(uid.into()), Some(gid.into())).map_err(failed)?;
+    nix::sys::stat::fchmod(&made, Mode::from_bits_truncate(mode)).map_err(failed)
 }
 
 /// The directory `name` in `dir`, opened without following a symlink.

@@ -7,7 +7,7 @@ use clap::Args;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
 
-use crate::container::{self, Config, Container, DeviceMapping, MountSpec, State};
+use crate::container::{self, Config, Container, DeviceMapping, State};
 use crate::image;
 use crate::store::{Store, lock, new_id, now};
 
@@ -77,9 +77,17 @@ pub struct CreateArgs {
     /// Publish a port: HOSTPORT:CONTAINERPORT[/tcp|/udp]; repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<Publish>,
-    /// Bind a host directory or file: HOST:CONTAINER[:ro]; repeatable.
-    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    /// Bind a host path (/HOST:/PATH, made when missing) or a volume (NAME:/PATH,
+    /// made when missing; /PATH alone: an anonymous one), [:ro|:rw|:nocopy]; repeatable.
+    #[arg(short = 'v', long = "volume", value_name = "SOURCE:PATH[:MODE]")]
     pub volume: Vec<String>,
+    /// type=bind|volume|tmpfs,source=SRC,target=PATH[,readonly][,volume-nocopy]
+    /// [,tmpfs-size=N][,tmpfs-mode=OCTAL]; a bind's source must exist; repeatable.
+    #[arg(long, value_name = "FIELDS")]
+    pub mount: Vec<String>,
+    /// Mount the binds and volumes of CONTAINER[:ro|:rw] at the same paths; repeatable.
+    #[arg(long = "volumes-from", value_name = "CONTAINER")]
+    pub volumes_from: Vec<String>,
     /// Mount the container's root read-only (write to volumes and --tmpfs only).
     #[arg(long)]
     pub read_only: bool,
@@ -116,32 +124,6 @@ fn check_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
-
-// ANCHOR: volume
-/// `-v HOST:CONTAINER[:ro|:rw]`: the host path must exist (Docker would create a
-/// missing directory; we refuse, so that a typo does not make a new empty one).
-fn volume(spec: &str) -> Result<MountSpec> {
-    let bad = |why: &str| Failure::new(format!("-v {spec}: {why}; use HOST:CONTAINER[:ro]"));
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, destination, rw) = match parts[..] {
-        [s, d] => (s, d, true),
-        [s, d, "ro"] => (s, d, false),
-        [s, d, "rw"] => (s, d, true),
-        [_, _, mode] => return Err(bad(&format!("{mode:?} is not ro or rw"))),
-        _ => return Err(bad("not two or three parts")),
-    };
-    if !source.starts_with('/') || !destination.starts_with('/') {
-        return Err(bad("both paths must be absolute"));
-    }
-    let source = std::fs::canonicalize(source)
-        .map_err(|e| bad(&format!("{source}: {}", labkit::failure::describe_io(&e))))?;
-    Ok(MountSpec {
-        source: source.to_string_lossy().into_owned(),
-        destination: destination.to_string(),
-        rw,
-    })
-}
-// ANCHOR_END: volume
 
 /// `-u 1000` or `-u 1000:1000` (numbers: the image has no user database to ask).
 pub fn user(spec: &str) -> Result<(u32, u32)> {
@@ -331,11 +313,6 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
     }
     let network: Mode = args.network.parse().map_err(Failure::new)?;
     crate::network::options(network.clone(), &args.publish)?;
-    let mounts = args
-        .volume
-        .iter()
-        .map(|v| volume(v))
-        .collect::<Result<_>>()?;
     let mut user = args.user.as_deref().map(user).transpose()?;
     // Docker's TERM comes with a terminal, and only then; --env-file before -e.
     let mut env_flags = vec!["TERM=xterm".to_string(); usize::from(args.tty)];
@@ -356,6 +333,13 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             ))
         })?);
     }
+    let flags = crate::mounts::Flags {
+        volume: &args.volume,
+        mount: &args.mount,
+        volumes_from: &args.volumes_from,
+    };
+    let image_volumes: Vec<&String> = image.config.volumes.keys().collect();
+    let mounts = crate::mounts::all(store, flags, &image_volumes)?;
     Ok(Config {
         image: args.image.clone(),
         image_id: image.id.clone(),
@@ -426,7 +410,7 @@ fn free_name(store: &Store, name: &str) -> Result<()> {
 // ANCHOR: create
 pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     let id = new_id()?;
-    let config = configure(store, args, &id)?;
+    let mut config = configure(store, args, &id)?;
     let _locked = lock(&store.root)?;
     let name = match &args.name {
         Some(name) => free_name(store, name).map(|()| name.clone())?,
@@ -434,6 +418,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     };
     let container = Container::new(store, id, name, now());
     let made = (|| {
+        crate::mounts::make_volumes(store, &mut config.mounts)?;
         for dir in ["upper", "work", "merged"] {
             let path = container.dir.join(dir);
             std::fs::create_dir_all(&path).context(|| path.display().to_string())?;
@@ -443,6 +428,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Container> {
     })();
     if let Err(failure) = made {
         let _ = std::fs::remove_dir_all(&container.dir);
+        crate::volume::remove_anonymous_unlocked(store, &config.mounts);
         return Err(failure);
     }
     Ok(container)

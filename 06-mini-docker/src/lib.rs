@@ -9,6 +9,8 @@
 //!   `commit`, `export`, `rmi`;
 //! - [`container`]: a container's config (what `create` was told) and state;
 //! - [`create`]: `run`/`create`'s flags checked and turned into a config;
+//! - [`volume`], [`mounts`]: volumes in the store, and `-v`/`--mount`/
+//!   `--volumes-from` read as a container's mounts;
 //! - [`network`]: `--network` and `-p` as chapter 05's options;
 //! - [`lifecycle`]: start, stop, kill, wait, pause, exec, rm;
 //! - [`monitor`]: the container's parent (Docker's containerd-shim): cgroup (03),
@@ -39,6 +41,7 @@ pub mod lifecycle;
 pub mod login;
 pub mod logs;
 pub mod monitor;
+pub mod mounts;
 pub mod network;
 pub mod pull;
 pub mod push;
@@ -54,3 +57,4 @@ pub mod spec;
 pub mod stdio;
 pub mod store;
 pub mod tty;
+pub mod volume;

@@ -84,6 +84,9 @@ enum Command {
         /// Kill a running one first.
         #[arg(short = 'f', long)]
         force: bool,
+        /// Remove its anonymous volumes too.
+        #[arg(short = 'v', long)]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -171,6 +174,9 @@ enum Command {
     Image(ImageCommand),
     /// Check this machine for everything mini-docker needs, with the fix for each.
     Doctor,
+    /// Volumes: directories of the store's that outlive containers.
+    #[command(subcommand)]
+    Volume(mini_docker::volume::Command),
     /// Networks: the bridges chapter 05 made.
     #[command(subcommand)]
     Network(Network),
@@ -430,8 +436,16 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Rename { container, name } => {
             mini_docker::create::rename(store, &find(store, &container)?, &name).map(|()| 0)
         }
-        Command::Rm { force, containers } => each(store, &containers, |name, c| {
+        Command::Rm {
+            force,
+            volumes,
+            containers,
+        } => each(store, &containers, |name, c| {
+            let mounts = c.config().map(|config| config.mounts);
             lifecycle::rm(c, force)?;
+            if let (true, Ok(mounts)) = (volumes, mounts) {
+                mini_docker::volume::remove_anonymous(store, &mounts);
+            }
             named(name, c)
         }),
         Command::Inspect(a) => show::inspect(store, &a.containers),
@@ -465,6 +479,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         )),
         Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(network) => network_command(network),
+        Command::Volume(verb) => mini_docker::volume::command(store, verb),
     }
 }
 // ANCHOR_END: command

@@ -230,8 +230,14 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
     let limits = config.limits_with(&devices);
     let place = config.cgroup(&container.id)?;
     // Chapter 04: the overlay, in a mount namespace of the monitor's own.
-    setup.merged = Some(mount_root(store, container, &config)?);
+    let merged = setup.merged.insert(mount_root(store, container, &config)?);
     clock.mark("overlay mount (04)");
+    // An empty volume gets the image's files at its path (Docker's copy-up).
+    if config.mounts.iter().any(|m| m.volume().is_some()) {
+        let root = File::open(&merged).context(|| merged.display().to_string())?;
+        crate::volume::copy_up(&root, &config.mounts)?;
+        clock.mark("volumes: copy-up");
+    }
     // Chapter 02: the namespaces and the root.
     let network = network::at_start(store, &config)?;
     let mut plan = plan_for(&config, &network, &setup, devices)?;
@@ -265,6 +271,7 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Started::Failed(code, why) => {
             drop((attachment, setup));
             return ended(
+                store,
                 container,
                 &config,
                 cli,
@@ -286,7 +293,9 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         crate::shim::delete(container, &config.runtime);
     }
     drop((attachment, setup));
-    ended(container, &config, cli, started, code, oom_killed, None)
+    ended(
+        store, container, &config, cli, started, code, oom_killed, None,
+    )
 }
 
 // ANCHOR_END: monitor
@@ -427,6 +436,7 @@ fn plan_for(
     let mut plan = plan(request, &Host::real())?;
     plan.devices = devices;
     plan.binds = (config.mounts.iter())
+        .filter(|m| m.r#type != "tmpfs")
         .map(|m| Bind {
             source: m.source.clone().into(),
             target: m.destination.clone().into(),
@@ -471,7 +481,9 @@ fn relay(container: &Container, pid: Pid, output: Output, terminal: Terminal) ->
 
 /// Record how the container ended (an exec that failed, or its exit code), remove
 /// it with `--rm`, and tell the CLI.
+#[allow(clippy::too_many_arguments)]
 fn ended(
+    store: &Store,
     container: &Container,
     config: &Config,
     cli: &mut File,
@@ -485,6 +497,10 @@ fn ended(
     let removed = config
         .auto_remove
         .then(|| crate::remove::remove_files(container));
+    if let Some(Ok(())) = removed {
+        // Its anonymous volumes go with it (Docker's --rm); named ones stay.
+        crate::volume::remove_anonymous(store, &config.mounts);
+    }
     if !matches!(removed, Some(Ok(()))) {
         container.save_state(&State {
             status: Status::Exited,

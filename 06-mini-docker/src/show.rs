@@ -13,7 +13,7 @@ use crate::reference::Reference;
 use crate::store::{Store, human_since};
 
 /// Columns padded to the widest cell, three spaces apart, as Docker's tables.
-fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

@@ -166,6 +166,17 @@ fn mounts(config: &Config, plan: &Plan) -> Vec<Value> {
                            "options": ["nosuid", "nodev", "mode=1777"]}),
         );
     }
+    // `--mount type=tmpfs`: its size and mode, read-only if asked.
+    for tmpfs in config.mounts.iter().filter(|m| m.r#type == "tmpfs") {
+        let mut options = vec!["nosuid".to_string(), "nodev".into()];
+        options.extend(tmpfs.tmpfs_options.iter().cloned());
+        if !tmpfs.tmpfs_options.iter().any(|o| o.starts_with("mode=")) {
+            options.push("mode=1777".into());
+        }
+        options.push(if tmpfs.rw { "rw" } else { "ro" }.into());
+        mounts.push(json!({"destination": tmpfs.destination, "type": "tmpfs",
+                           "source": "tmpfs", "options": options}));
+    }
     mounts
 }
 

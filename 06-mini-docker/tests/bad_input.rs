@@ -28,7 +28,7 @@ fn refused_before_anything_is_made() {
         &["run", "--network", "bogus", "busybox"],
         &["run", "--network", "none", "-p", "8080:80", "busybox"],
         &["run", "--entrypoint", "", "busybox"],
-        &["run", "-v", "relative:/x", "busybox"],
+        &["run", "-v", "/tmp:relative", "busybox"],
         &["run", "-v", "/tmp:/x:rx", "busybox"],
         &["run", "--env-file", "/nonexistent", "busybox"],
         &["run", "--cpuset-cpus", "one-two", "busybox"],

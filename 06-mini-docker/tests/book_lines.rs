@@ -112,6 +112,35 @@ fn build_look_from_the_host() {
     assert!(bulk.any(|k| (512..600).contains(&k)), "{}", out.stdout);
 }
 
+/// The volume page's block: the store's files, the bind in the container's mount
+/// table, and `volume rm` refused while a container uses the volume.
+#[test]
+fn volumes_look_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = run_block(
+        &docker,
+        sh_block("ch06/volumes.md", "Look from the host"),
+        true,
+    );
+    // After `cd`: create, run, ls, cat, run -d, grep, rm refused, rm -f, rm.
+    assert_eq!(
+        exit_codes(&out.stdout),
+        [0, 0, 0, 0, 0, 0, 0, 1, 0, 0],
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("\"Mountpoint\": "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("/volumes/notes/_data /notes "),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("volume is in use"), "{}", out.stderr);
+    assert!(!docker.root().join("volumes/notes").exists());
+}
+
 /// Push to a registry in the sandbox (the one the page starts by hand), then look.
 #[test]
 fn registries_look_from_the_host() {

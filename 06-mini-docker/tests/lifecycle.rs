@@ -402,22 +402,7 @@ fn bind_volumes_read_write_and_read_only() {
         "from the container\n"
     );
     assert!(!dir.path().join("x").exists());
-    let bad = docker.out(&[
-        "run",
-        "--network",
-        "none",
-        "-v",
-        "/nonexistent:/x",
-        "busybox",
-        "true",
-    ]);
-    assert_eq!(bad.code, 125, "{}", bad.stderr);
-    assert!(
-        bad.stderr
-            .contains("/nonexistent: No such file or directory"),
-        "{}",
-        bad.stderr
-    );
+    // A missing host path is made (Docker's rule): volumes.rs.
 }
 
 #[test]

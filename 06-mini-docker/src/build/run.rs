@@ -58,7 +58,11 @@ impl Build<'_> {
                     .exit_code(1)),
             }
         });
+        let mounts = container.config().map(|c| c.mounts).unwrap_or_default();
         let removed = crate::lifecycle::rm(&container, true);
+        // After a VOLUME line, RUN writes under its path into an anonymous volume,
+        // thrown away here: such writes are lost, as in Docker's builder.
+        crate::volume::remove_anonymous(self.store, &mounts);
         let layer = result?;
         removed?;
         Ok(layer)
