@@ -65,7 +65,57 @@ pub struct Config {
     /// empty: the monitor makes the container itself.
     #[serde(default)]
     pub runtime: String,
+    /// `--restart`: what the monitor does when the container ends.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
 }
+
+// ANCHOR: restart_policy
+/// `--restart no|on-failure[:N]|always|unless-stopped`, under Docker's names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// `no` (or empty), `on-failure`, `always`, `unless-stopped`.
+    pub name: String,
+    /// For `on-failure:N`: at most N restarts (0: no limit).
+    pub maximum_retry_count: u32,
+}
+
+impl RestartPolicy {
+    pub fn parse(text: &str) -> Result<RestartPolicy> {
+        let (name, count) = match text.split_once(':') {
+            Some((name, count)) => (name, Some(count)),
+            None => (text, None),
+        };
+        let maximum_retry_count = match (name, count) {
+            (_, None) => 0,
+            ("on-failure", Some(n)) => n.parse().map_err(|_| {
+                Failure::new(format!(
+                    "invalid restart policy format: maximum retry count must be a number: {n}"
+                ))
+            })?,
+            (name, Some(_)) => {
+                return Err(Failure::new(format!(
+                    "invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"
+                )));
+            }
+        };
+        match name {
+            "no" | "" | "on-failure" | "always" | "unless-stopped" => Ok(RestartPolicy {
+                name: name.to_string(),
+                maximum_retry_count,
+            }),
+            other => Err(Failure::new(format!(
+                "invalid restart policy format: unknown policy {other:?} (use no, on-failure[:N], always or unless-stopped)"
+            ))),
+        }
+    }
+
+    pub fn restarts(&self) -> bool {
+        !matches!(self.name.as_str(), "" | "no")
+    }
+}
+// ANCHOR_END: restart_policy
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as `docker inspect` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +268,8 @@ pub enum Status {
     Created,
     Running,
     Paused,
+    /// Ended, and waiting for its restart (`--restart`).
+    Restarting,
     Exited,
     Dead,
 }
@@ -258,6 +310,12 @@ pub struct State {
     pub ip_address: String,
     /// How long each step of the last start took, in the monitor.
     pub start_timings: Vec<Phase>,
+    /// Between an end and the restart the policy asked for.
+    #[serde(default)]
+    pub restarting: bool,
+    /// How many times the monitor restarted it since the last `start`.
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 /// One step of a start and its duration.
@@ -328,6 +386,12 @@ impl Container {
 
     pub fn log(&self) -> PathBuf {
         self.dir.join("json.log")
+    }
+
+    /// Made by `stop` and `kill` (Docker's HasBeenManuallyStopped): the restart
+    /// policy rests until the next `start`.
+    pub fn stopped_by_hand(&self) -> PathBuf {
+        self.dir.join("stopped-by-hand")
     }
 }
 

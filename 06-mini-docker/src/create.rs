@@ -7,7 +7,7 @@ use clap::Args;
 use labkit::failure::Context;
 use labkit::{Failure, Result};
 
-use crate::container::{self, Config, Container, DeviceMapping, State};
+use crate::container::{self, Config, Container, DeviceMapping, RestartPolicy, State};
 use crate::image;
 use crate::store::{Store, lock, new_id, now};
 
@@ -47,6 +47,9 @@ pub struct CreateArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// When the container ends: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    pub restart: String,
     /// Run a tiny init as PID 1 (forwards signals, reaps orphans).
     #[arg(long)]
     pub init: bool,
@@ -323,6 +326,12 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             "--tmpfs {bad}: the path must be absolute"
         )));
     }
+    let restart_policy = RestartPolicy::parse(&args.restart)?;
+    if restart_policy.restarts() && args.rm {
+        return Err(Failure::new(
+            "Conflicting options: cannot specify both --restart and --rm",
+        ));
+    }
     let image = image::resolve(store, &args.image, args.platform.as_deref())?;
     if user.is_none() && !image.config.user.is_empty() {
         user = Some(crate::create::user(&image.config.user).map_err(|_| {
@@ -368,6 +377,7 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             .map(|r| runtime_path(r, args.init))
             .transpose()?
             .unwrap_or_default(),
+        restart_policy,
     })
 }
 

@@ -15,6 +15,7 @@
 //! - [`lifecycle`]: start, stop, kill, wait, pause, exec, rm;
 //! - [`monitor`]: the container's parent (Docker's containerd-shim): cgroup (03),
 //!   overlay (04), namespaces and root (02), network (05), then the output relay;
+//!   [`restart`]: its `--restart` rules and back-off;
 //! - [`stdio`], [`tty`], [`logs`]: pipes or a pseudo-terminal, and the json-file log;
 //! - [`hardening`], [`seccomp`], [`sealed`]: capabilities, masked paths,
 //!   no_new_privs, Docker's seccomp profile, and a binary a container cannot reach;
@@ -48,6 +49,7 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod remove;
+pub mod restart;
 pub mod runtime;
 pub mod sealed;
 pub mod seccomp;

@@ -26,9 +26,17 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
     let reports = {
         let _locked = lock(&container.dir)?;
         let state = container.state()?;
-        if state.running && is_the_same(state.monitor_pid, state.monitor_start_time) {
+        let alive = is_the_same(state.monitor_pid, state.monitor_start_time);
+        if (state.running || state.restarting) && alive {
             return Ok(0); // already running: as Docker, nothing to do
         }
+        // A start by hand: the restart policy is back, its count from zero.
+        let _ = std::fs::remove_file(container.stopped_by_hand());
+        container.save_state(&State {
+            restart_count: 0,
+            restarting: false,
+            ..state
+        })?;
         monitor::launch(store, container, attach)?
     };
     let mut reports = reports;
@@ -134,10 +142,12 @@ pub fn wait_pid(pid: i32, timeout: Option<Duration>) -> bool {
 /// The state, corrected for a monitor that was killed: its container is dead to us.
 pub fn current_state(container: &Container) -> Result<State> {
     let state = container.state()?;
-    if state.running && !is_the_same(state.monitor_pid, state.monitor_start_time) {
+    let watched = state.running || state.restarting;
+    if watched && !is_the_same(state.monitor_pid, state.monitor_start_time) {
         return Ok(State {
             status: Status::Dead,
             running: false,
+            restarting: false,
             error: "its monitor is gone".into(),
             ..state
         });
@@ -147,27 +157,56 @@ pub fn current_state(container: &Container) -> Result<State> {
 
 // ANCHOR: stop
 /// SIGTERM, then SIGKILL after `timeout`; returns once the monitor has recorded it.
+/// The restart policy rests until the next `start` (`stopped-by-hand`, which the
+/// monitor reads); a monitor waiting to restart is woken with SIGUSR1 and ends.
 pub fn stop(container: &Container, timeout: Duration) -> Result<()> {
-    let state = current_state(container)?;
-    if !state.running {
-        return Ok(());
+    stopped_by_hand(container)?;
+    loop {
+        let state = current_state(container)?;
+        if state.running {
+            let _ = kill(Pid::from_raw(state.pid), Signal::SIGTERM);
+            if !wait_pid(state.pid, Some(timeout)) {
+                let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
+            }
+            wait_pid(state.monitor_pid, None);
+            return Ok(());
+        }
+        if !state.restarting {
+            return Ok(());
+        }
+        let _ = kill(Pid::from_raw(state.monitor_pid), Signal::SIGUSR1);
+        // It ends at once; unless it was restarting the container just then: look again.
+        if wait_pid(state.monitor_pid, Some(Duration::from_secs(1))) {
+            return Ok(());
+        }
     }
-    let _ = kill(Pid::from_raw(state.pid), Signal::SIGTERM);
-    if !wait_pid(state.pid, Some(timeout)) {
-        let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
-    }
-    wait_pid(state.monitor_pid, None);
-    Ok(())
 }
 // ANCHOR_END: stop
 
+fn stopped_by_hand(container: &Container) -> Result<()> {
+    let path = container.stopped_by_hand();
+    std::fs::write(&path, "").context(|| path.display().to_string())
+}
+
+/// `kill`: a signal for the container's first process. SIGKILL and SIGTERM (its
+/// stop signal) also put the restart policy to rest, as `stop` does; others (USR1,
+/// HUP...) leave it, as Docker's `kill` does.
 pub fn send(container: &Container, signal: Signal) -> Result<()> {
     let state = current_state(container)?;
+    if state.restarting {
+        return Err(Failure::new(format!(
+            "Container {} is restarting, wait until the container is running",
+            container.name
+        )));
+    }
     if !state.running {
         return Err(Failure::new(format!(
             "Cannot kill container {}: container is not running",
             container.name
         )));
+    }
+    if matches!(signal, Signal::SIGKILL | Signal::SIGTERM) {
+        stopped_by_hand(container)?;
     }
     kill(Pid::from_raw(state.pid), signal)
         .map_err(|e| Failure::new(format!("kill {}: {}", state.pid, e.desc())))
@@ -176,20 +215,35 @@ pub fn send(container: &Container, signal: Signal) -> Result<()> {
 /// Until the container ends; its exit code.
 pub fn wait(container: &Container) -> Result<i32> {
     let state = container.state()?;
-    if state.running {
-        wait_pid(state.monitor_pid, None);
+    if !state.running {
+        return Ok(state.exit_code);
     }
-    Ok(container.state()?.exit_code)
+    if !container.config()?.restart_policy.restarts() {
+        wait_pid(state.monitor_pid, None);
+        return Ok(container.state()?.exit_code);
+    }
+    // With a restart policy the monitor stays: wait for this run's process, then
+    // for the monitor to record its end (as Docker's wait, the first end counts).
+    wait_pid(state.pid, None);
+    loop {
+        let now = current_state(container)?;
+        if !now.running || now.pid != state.pid {
+            return Ok(now.exit_code);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 // ANCHOR: rm
 pub fn rm(container: &Container, force: bool) -> Result<()> {
     let _locked = lock(&container.dir);
     match current_state(container) {
-        Ok(state) if state.running && !force => {
+        Ok(state) if (state.running || state.restarting) && !force => {
             return Err(remove::in_use(&container.name));
         }
+        Ok(state) if state.restarting => stop(container, Duration::ZERO)?,
         Ok(state) if state.running => {
+            stopped_by_hand(container)?; // no restart: it is going
             let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
             wait_pid(state.monitor_pid, None);
         }

@@ -15,6 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ch02_namespaces::namespace::Namespace;
 use ch02_namespaces::plan::{Bind, Plan, Request, plan};
@@ -143,10 +144,102 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         let _ = dup2_stdout(&null);
         let _ = dup2_stderr(&null);
     }
-    // A panic (a bug, or an exercise's todo!()) is reported like an error: our stderr
-    // is /dev/null now, and the CLI would only see us end "without a word".
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        monitor(store, container, &mut cli, terminal)
+    // `stop` wakes a monitor waiting to restart with SIGUSR1 (see `back_off`).
+    let wake = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(woken),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing: it is there only to interrupt ppoll.
+    let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &wake) };
+    let mut terminal = Some(terminal);
+    let mut restarts = None;
+    // ANCHOR: restart_loop
+    loop {
+        let began = std::time::Instant::now();
+        let outcome = run_once(
+            store,
+            container,
+            &mut cli,
+            terminal.take().unwrap_or_default(),
+        );
+        let code = match outcome {
+            Ok(Some(code)) => code,
+            Ok(None) => return 0, // could not exec: no restart (Docker's rule)
+            Err(failure) => return failed(container, &mut cli, failure),
+        };
+        let Ok(config) = container.config() else {
+            return 0; // removed (--rm)
+        };
+        let restarts =
+            restarts.get_or_insert_with(|| crate::restart::Restarts::new(config.restart_policy));
+        let by_hand = container.stopped_by_hand().exists();
+        let Some(delay) = restarts.next(code, began.elapsed(), by_hand) else {
+            return 0;
+        };
+        if !back_off(container, delay, restarts.count) {
+            return 0;
+        }
+    }
+    // ANCHOR_END: restart_loop
+}
+
+extern "C" fn woken(_: libc::c_int) {}
+
+// ANCHOR: back_off
+/// Wait `delay` before restart number `count`, as `Restarting` (what `ps` shows).
+/// False when `stop` came meanwhile: it makes `stopped-by-hand`, then sends SIGUSR1.
+/// SIGUSR1 is blocked from before the state says `Restarting` and let in only
+/// inside ppoll, atomically: a signal sent at any moment ends the wait.
+fn back_off(container: &Container, delay: Duration, count: u32) -> bool {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut usr1 = SigSet::empty();
+    usr1.add(Signal::SIGUSR1);
+    let _ = usr1.thread_block();
+    let state = container.state().unwrap_or_default();
+    let _ = container.save_state(&State {
+        status: Status::Restarting,
+        restarting: true,
+        restart_count: count,
+        ..state.clone()
+    });
+    let deadline = std::time::Instant::now() + delay;
+    let mut unblocked = SigSet::thread_get_mask().unwrap_or_else(|_| SigSet::empty());
+    unblocked.remove(Signal::SIGUSR1);
+    let go_on = loop {
+        if container.stopped_by_hand().exists() {
+            break false;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break true;
+        }
+        let timeout = nix::sys::time::TimeSpec::from_duration(left);
+        let _ = nix::poll::ppoll(&mut [], Some(timeout), Some(unblocked));
+    };
+    if !go_on {
+        let _ = container.save_state(&State {
+            status: Status::Exited,
+            restarting: false,
+            ..state
+        });
+    }
+    let _ = usr1.thread_unblock();
+    go_on
+}
+// ANCHOR_END: back_off
+
+/// One run of the container, a panic (a bug, or an exercise's todo!()) reported
+/// like an error: our stderr is /dev/null now, and the CLI would only see us end
+/// "without a word".
+fn run_once(
+    store: &Store,
+    container: &Container,
+    cli: &mut File,
+    terminal: Terminal,
+) -> Result<Option<i32>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        monitor(store, container, cli, terminal)
     }))
     .unwrap_or_else(|panic| {
         let what = panic
@@ -155,8 +248,12 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
         Err(Failure::new(format!("the monitor panicked: {what}")))
-    });
-    match outcome {
+    })
+}
+
+/// A start that failed: told to the CLI (if it still listens) and recorded.
+fn failed(container: &Container, cli: &mut File, failure: Failure) -> i32 {
+    match Err::<(), Failure>(failure) {
         Ok(()) => 0,
         Err(failure) => {
             let message = failure.to_string().replace('\n', " ");
@@ -220,7 +317,12 @@ pub(crate) struct Terminal {
 // ANCHOR: monitor
 /// A container's life, from the monitor's side: set up (chapters 04, 02, 05), the
 /// bundle, start (03, 02), relay its output, record how it ended, clean up.
-fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Terminal) -> Result<()> {
+fn monitor(
+    store: &Store,
+    container: &Container,
+    cli: &mut File,
+    terminal: Terminal,
+) -> Result<Option<i32>> {
     let config = container.config()?;
     let mut clock = Clock::start();
     let mut setup = Setup::default();
@@ -270,20 +372,17 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         Started::Running(pid, output) => (pid, output),
         Started::Failed(code, why) => {
             drop((attachment, setup));
-            return ended(
-                store,
-                container,
-                &config,
-                cli,
-                State::default(),
+            let end = End {
                 code,
-                false,
-                Some(why),
-            );
+                oom_killed: false,
+                exec_failed: Some(why),
+            };
+            return ended(store, container, &config, cli, State::default(), end).map(|()| None);
         }
     };
     let ip = (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string());
-    let started = running(pid, ip, clock);
+    let count = container.state().map_or(0, |s| s.restart_count);
+    let started = running(pid, ip, clock, count);
     container.save_state(&started)?;
     let _ = writeln!(cli, "started {pid}");
     let code = relay(container, pid, output, terminal)?;
@@ -293,9 +392,12 @@ fn monitor(store: &Store, container: &Container, cli: &mut File, terminal: Termi
         crate::shim::delete(container, &config.runtime);
     }
     drop((attachment, setup));
-    ended(
-        store, container, &config, cli, started, code, oom_killed, None,
-    )
+    let end = End {
+        code,
+        oom_killed,
+        exec_failed: None,
+    };
+    ended(store, container, &config, cli, started, end).map(|()| Some(code))
 }
 
 // ANCHOR_END: monitor
@@ -369,7 +471,7 @@ fn start_in_process(
 
 /// The state of a container whose command runs now: its PID and the monitor's, with
 /// their start times (a PID alone may be another process's later).
-fn running(pid: Pid, ip_address: String, clock: Clock) -> State {
+fn running(pid: Pid, ip_address: String, clock: Clock, restart_count: u32) -> State {
     let monitor = std::process::id() as i32;
     State {
         status: Status::Running,
@@ -381,6 +483,7 @@ fn running(pid: Pid, ip_address: String, clock: Clock) -> State {
         started_at: now(),
         ip_address,
         start_timings: clock.phases,
+        restart_count,
         ..State::default()
     }
 }
@@ -479,19 +582,29 @@ fn relay(container: &Container, pid: Pid, output: Output, terminal: Terminal) ->
     }
 }
 
+/// How a run ended: its code, whether the kernel's OOM killer ended it, or why
+/// the command could not be run at all.
+struct End {
+    code: i32,
+    oom_killed: bool,
+    exec_failed: Option<String>,
+}
+
 /// Record how the container ended (an exec that failed, or its exit code), remove
 /// it with `--rm`, and tell the CLI.
-#[allow(clippy::too_many_arguments)]
 fn ended(
     store: &Store,
     container: &Container,
     config: &Config,
     cli: &mut File,
     state: State,
-    code: i32,
-    oom_killed: bool,
-    exec_failed: Option<String>,
+    end: End,
 ) -> Result<()> {
+    let End {
+        code,
+        oom_killed,
+        exec_failed,
+    } = end;
     // With --rm the container goes at once: its last state is written only if
     // it cannot go.
     let removed = config

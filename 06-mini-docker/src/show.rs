@@ -48,6 +48,14 @@ fn status_text(container: &Container) -> (bool, String) {
                     human_since(&state.finished_at)
                 ),
             ),
+            Status::Restarting => (
+                true,
+                format!(
+                    "Restarting ({}) {} ago",
+                    state.exit_code,
+                    human_since(&state.finished_at)
+                ),
+            ),
             Status::Dead => (false, "Dead".into()),
         },
     }
@@ -197,6 +205,7 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
                 "Created": c.created,
                 "Name": format!("/{}", c.name),
                 "Image": config.image_id,
+                "RestartCount": state.restart_count,
                 "State": state,
                 "Config": config,
                 "NetworkSettings": {
