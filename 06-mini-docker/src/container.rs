@@ -68,6 +68,9 @@ pub struct Config {
     /// `--restart`: what the monitor does when the container ends.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    /// The health check (`--health-cmd` over the image's `HEALTHCHECK`), if any.
+    #[serde(default)]
+    pub healthcheck: Option<crate::health::Check>,
 }
 
 // ANCHOR: restart_policy

@@ -58,6 +58,8 @@ pub struct CreateArgs {
     pub entrypoint: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub health: crate::health::HealthArgs,
     /// Add a host device: HOST[:CONTAINER][:PERMISSIONS] (some of r, w, m; default
     /// rwm), e.g. /dev/loop0:/dev/xvda:r; repeatable.
     #[arg(long, value_name = "HOST[:CONTAINER][:rwm]")]
@@ -378,6 +380,7 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             .transpose()?
             .unwrap_or_default(),
         restart_policy,
+        healthcheck: args.health.check(image.config.healthcheck.as_ref())?,
     })
 }
 

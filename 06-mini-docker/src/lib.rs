@@ -15,7 +15,7 @@
 //! - [`lifecycle`]: start, stop, kill, wait, pause, exec, rm;
 //! - [`monitor`]: the container's parent (Docker's containerd-shim): cgroup (03),
 //!   overlay (04), namespaces and root (02), network (05), then the output relay;
-//!   [`restart`]: its `--restart` rules and back-off;
+//!   [`restart`]: its `--restart` rules and back-off; [`health`]: its checks;
 //! - [`stdio`], [`tty`], [`logs`]: pipes or a pseudo-terminal, and the json-file log;
 //! - [`hardening`], [`seccomp`], [`sealed`]: capabilities, masked paths,
 //!   no_new_privs, Docker's seccomp profile, and a binary a container cannot reach;
@@ -36,6 +36,7 @@ pub mod create;
 pub mod dockerfile;
 pub mod doctor;
 pub mod hardening;
+pub mod health;
 pub mod image;
 pub mod layers;
 pub mod lifecycle;

@@ -30,13 +30,7 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
         if (state.running || state.restarting) && alive {
             return Ok(0); // already running: as Docker, nothing to do
         }
-        // A start by hand: the restart policy is back, its count from zero.
-        let _ = std::fs::remove_file(container.stopped_by_hand());
-        container.save_state(&State {
-            restart_count: 0,
-            restarting: false,
-            ..state
-        })?;
+        started_by_hand(container, state)?;
         monitor::launch(store, container, attach)?
     };
     let mut reports = reports;
@@ -45,9 +39,27 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
         Message::Error(code, message) => return Err(Failure::new(message).exit_code(code)),
         Message::Exit(code) => return Ok(code),
     };
-    if !attach {
-        return Ok(0);
+    match attach {
+        true => attached(&mut reports, pid, tty),
+        false => Ok(0),
     }
+}
+// ANCHOR_END: start
+
+/// A start by hand: the restart policy is back, its count from zero.
+fn started_by_hand(container: &Container, state: State) -> Result<()> {
+    let _ = std::fs::remove_file(container.stopped_by_hand());
+    container.save_state(&State {
+        restart_count: 0,
+        restarting: false,
+        ..state
+    })
+}
+
+// ANCHOR: attached
+/// Attached to the container `pid`: pass on our signals until the monitor says
+/// it ended; its exit code.
+fn attached(reports: &mut monitor::Reports, pid: Pid, tty: bool) -> Result<i32> {
     let _raw = tty.then(crate::tty::RawMode::enter);
     let signals = ForwardedSignals::block()?;
     while let Some(signal) = signals.wait(reports.raw_fd())? {
@@ -64,7 +76,7 @@ pub fn start(store: &Store, container: &Container, attach: bool) -> Result<i32> 
         Message::Started(_) => Err(Failure::new("the monitor said started twice")),
     }
 }
-// ANCHOR_END: start
+// ANCHOR_END: attached
 
 /// Like `docker run`'s sig-proxy: SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to the
 /// CLI are passed on to the container, read from a signalfd.

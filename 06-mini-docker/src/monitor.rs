@@ -385,7 +385,11 @@ fn monitor(
     let started = running(pid, ip, clock, count);
     container.save_state(&started)?;
     let _ = writeln!(cli, "started {pid}");
-    let code = relay(container, pid, output, terminal)?;
+    let checker =
+        (config.healthcheck.clone()).map(|c| crate::health::start(&store.root, container, c));
+    let code = relay(container, pid, output, terminal);
+    drop(checker); // no check of a container that ended
+    let code = code?;
     let oom_killed = code == 128 + 9
         && (setup.group.as_ref()).is_some_and(|g| Stats::read(g).oom_kills.is_some_and(|n| n > 0));
     if !config.runtime.is_empty() {

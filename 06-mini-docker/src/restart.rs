@@ -12,7 +12,6 @@ const MAX_DELAY: Duration = Duration::from_secs(60);
 /// A run at least this long was a success: the back-off starts over.
 const RESET_AFTER: Duration = Duration::from_secs(10);
 
-// ANCHOR: restarts
 /// What the monitor knows between runs: the policy, the last delay, the count.
 #[derive(Debug, Clone)]
 pub struct Restarts {
@@ -30,6 +29,7 @@ impl Restarts {
         }
     }
 
+    // ANCHOR: restarts
     /// After a run that ended with `code` and lasted `ran`: how long to wait before
     /// the restart, or `None` for no restart. `by_hand`: `stop` or `kill` ended it.
     pub fn next(&mut self, code: i32, ran: Duration, by_hand: bool) -> Option<Duration> {
@@ -55,8 +55,8 @@ impl Restarts {
         self.count += 1;
         Some(self.delay)
     }
+    // ANCHOR_END: restarts
 }
-// ANCHOR_END: restarts
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,17 @@ fn status_text(container: &Container) -> (bool, String) {
         Err(_) => (false, "Damaged (see: mini-docker rm -f)".into()),
         Ok(state) => match state.status {
             Status::Created => (false, "Created".into()),
-            Status::Running => (true, format!("Up {}", human_since(&state.started_at))),
+            Status::Running => {
+                let health = match crate::health::read(container).map(|h| h.status) {
+                    Some(s) if s == "starting" => " (health: starting)".to_string(),
+                    Some(s) => format!(" ({s})"),
+                    None => String::new(),
+                };
+                (
+                    true,
+                    format!("Up {}{health}", human_since(&state.started_at)),
+                )
+            }
             Status::Paused => (
                 true,
                 format!("Up {} (Paused)", human_since(&state.started_at)),
@@ -206,7 +216,7 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<i32> {
                 "Name": format!("/{}", c.name),
                 "Image": config.image_id,
                 "RestartCount": state.restart_count,
-                "State": state,
+                "State": with_health(&c, &state),
                 "Config": config,
                 "NetworkSettings": {
                     "IPAddress": state.ip_address,
@@ -404,6 +414,15 @@ pub fn bytes_in(dir: &std::path::Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// The state, with `Health` when the container has a check.
+fn with_health(container: &Container, state: &crate::container::State) -> serde_json::Value {
+    let mut value = json!(state);
+    if container.config().is_ok_and(|c| c.healthcheck.is_some()) {
+        value["Health"] = json!(crate::health::read(container));
+    }
+    value
 }
 
 /// `inspect IMAGE`, under `docker image inspect`'s names.

@@ -141,6 +141,22 @@ fn volumes_look_from_the_host() {
     assert!(!docker.root().join("volumes/notes").exists());
 }
 
+/// The restart page's block: a crash from the host, the same monitor, a new PID.
+#[test]
+fn restart_look_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = run_block(
+        &docker,
+        sh_block("ch06/restart-health.md", "Look from the host"),
+        false,
+    );
+    assert_shows(
+        &out,
+        &["\"Name\": \"always\"", "\"MonitorPid\": ", "\"Status\": \""],
+    );
+}
+
 /// Push to a registry in the sandbox (the one the page starts by hand), then look.
 #[test]
 fn registries_look_from_the_host() {

@@ -285,7 +285,7 @@ fn healthcheck(ins: &Instruction) -> Result<serde_json::Value> {
 }
 
 /// Go's durations: `1h2m3s`, `1.5s`, `500ms`, in nanoseconds.
-fn duration(text: &str) -> Option<u64> {
+pub(crate) fn duration(text: &str) -> Option<u64> {
     let mut total = 0.0;
     let mut rest = text;
     while !rest.is_empty() {

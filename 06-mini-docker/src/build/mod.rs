@@ -23,7 +23,7 @@ use crate::dockerfile::{self, Args, Dockerfile, Instruction};
 use crate::image::{self, History, Image, ImageConfig};
 use crate::store::{Store, now, rfc3339};
 
-mod config;
+pub(crate) mod config;
 mod copy;
 mod run;
 
