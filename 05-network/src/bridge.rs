@@ -12,7 +12,7 @@ use labkit::{Failure, Result};
 
 use crate::args::{DEFAULT_SUBNET, gateway, parse_subnet};
 use crate::ipam::{State, leases};
-use crate::netfilter::{Backend, Iptables, bridge_rules, detect};
+use crate::netfilter::{Backend, Iptables, bridge_rules, detect, isolation_rules};
 use crate::netlink::{Link, Netlink};
 
 /// A bridge ready for containers.
@@ -168,9 +168,14 @@ fn set_up_netfilter(
         iptables.why
     ));
     iptables.ensure_ports_chain()?;
-    for rule in bridge_rules(name, subnet) {
-        iptables.ensure(&rule)?;
+    iptables.ensure_isolation_chains()?;
+    for rule in bridge_rules(name, subnet)
+        .iter()
+        .chain(&isolation_rules(name))
+    {
+        iptables.ensure(rule)?;
     }
+    iptables.isolation_first()?;
     let dir = state.bridge_dir(name);
     fs::create_dir_all(&dir)
         .and_then(|()| {

@@ -20,6 +20,9 @@ use crate::args::Publish;
 /// Our chain in the nat table, jumped to for traffic addressed to this host (the
 /// role of Docker's `DOCKER` chain): one DNAT rule per published port.
 pub const PORTS_CHAIN: &str = "CH05-PORTS";
+/// Docker's two-stage isolation of bridges from each other: a packet that comes in
+/// on one of our bridges and leaves by another is dropped (filter table).
+pub const ISOLATION_CHAINS: [&str; 2] = ["CH05-ISOLATION-1", "CH05-ISOLATION-2"];
 
 pub const IPTABLES: Package = Package {
     apt: "iptables",
@@ -189,6 +192,57 @@ pub fn bridge_rules(bridge: &str, subnet: Ipv4Net) -> Vec<Rule> {
     ]
 }
 // ANCHOR_END: bridge_rules
+
+// ANCHOR: isolation_rules
+/// Bridges are isolated from each other, as Docker isolates its networks: what
+/// comes in on `bridge` and leaves by another interface is sent to the second
+/// chain, where every bridge of ours drops what would leave by it. The uplink
+/// (eth0) is in no rule there, so containers still reach the outside.
+pub fn isolation_rules(bridge: &str) -> Vec<Rule> {
+    let tag = tag(bridge);
+    let [first, second] = ISOLATION_CHAINS;
+    vec![
+        Rule::new(
+            "filter",
+            first,
+            format!("-i {bridge} ! -o {bridge} {tag} -j {second}"),
+        ),
+        Rule::new("filter", second, format!("-o {bridge} {tag} -j DROP")),
+    ]
+}
+
+/// An internal bridge (`network create --internal`): nothing leaves it for
+/// another interface, and nothing comes in from one.
+pub fn internal_rules(bridge: &str) -> Vec<Rule> {
+    let tag = tag(bridge);
+    let chain = ISOLATION_CHAINS[0];
+    [
+        format!("-i {bridge} ! -o {bridge} {tag} -j DROP"),
+        format!("-o {bridge} ! -i {bridge} {tag} -j DROP"),
+    ]
+    .into_iter()
+    .map(|spec| Rule {
+        first: true,
+        ..Rule::new("filter", chain, spec)
+    })
+    .collect()
+}
+// ANCHOR_END: isolation_rules
+
+/// The jump into the first isolation chain, first in FORWARD.
+fn isolation_jump() -> Rule {
+    Rule {
+        first: true,
+        ..Rule::new(
+            "filter",
+            "FORWARD",
+            format!(
+                "-m comment --comment ch05-network -j {}",
+                ISOLATION_CHAINS[0]
+            ),
+        )
+    }
+}
 
 // ANCHOR: masquerade
 /// Leaving the host: replace the container's source address with the host's, on
@@ -415,15 +469,40 @@ impl Iptables {
             .collect())
     }
 
-    /// Remove our chain and its jumps, once no bridge uses them.
+    /// The isolation chains, made once for all bridges.
+    pub fn ensure_isolation_chains(&self) -> Result<()> {
+        for chain in ISOLATION_CHAINS {
+            if self.list("filter", Some(chain)).is_err() {
+                self.run(&words(&format!("-t filter -N {chain}")), false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The jump into them, moved (back) to the top of FORWARD: a bridge set up
+    /// later inserts its ACCEPT rules first, and they must not come before it.
+    pub fn isolation_first(&self) -> Result<()> {
+        let jump = isolation_jump();
+        if self.exists(&jump) {
+            self.delete(&jump)?;
+        }
+        self.add(&jump)
+    }
+
+    /// Remove our chains and their jumps, once no bridge uses them.
     pub fn remove_ports_chain(&self) -> Result<()> {
-        for jump in port_chain_jumps() {
+        for jump in port_chain_jumps().into_iter().chain([isolation_jump()]) {
             if self.exists(&jump) {
                 self.delete(&jump)?;
             }
         }
         if self.list("nat", Some(PORTS_CHAIN)).is_ok() {
             self.run(&words(&format!("-t nat -X {PORTS_CHAIN}")), false)?;
+        }
+        for chain in ISOLATION_CHAINS {
+            if self.list("filter", Some(chain)).is_ok() {
+                self.run(&words(&format!("-t filter -X {chain}")), false)?;
+            }
         }
         Ok(())
     }

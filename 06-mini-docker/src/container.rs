@@ -68,6 +68,26 @@ pub struct Config {
     /// `--restart`: what the monitor does when the container ends.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    /// The user-defined network (`--network NAME`), or empty: `network` says.
+    #[serde(default)]
+    pub network_name: String,
+    /// `--network-alias`: other names it is found by on that network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`: its address on its bridge.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `--add-host HOST:IP`s, `--dns` servers, `--dns-search` domains.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `-P`: the image's exposed ports (`80/tcp`), each published on a free host
+    /// port at each start.
+    #[serde(default)]
+    pub publish_all: Vec<String>,
     /// The health check (`--health-cmd` over the image's `HEALTHCHECK`), if any.
     #[serde(default)]
     pub healthcheck: Option<crate::health::Check>,
@@ -311,6 +331,9 @@ pub struct State {
     pub finished_at: String,
     /// The address on the bridge, when it has one.
     pub ip_address: String,
+    /// The ports published by this run (`-p`, and `-P`'s, chosen at the start).
+    #[serde(default)]
+    pub ports: Vec<Publish>,
     /// How long each step of the last start took, in the monitor.
     pub start_timings: Vec<Phase>,
     /// Between an end and the restart the policy asked for.

@@ -99,9 +99,27 @@ pub struct CreateArgs {
     /// Mount an empty tmpfs at DIR; repeatable.
     #[arg(long, value_name = "DIR")]
     pub tmpfs: Vec<String>,
-    /// bridge | none | host | container:NAME
+    /// bridge | none | host | container:NAME | a network made by `network create`
     #[arg(long, value_name = "MODE", default_value = "bridge")]
     pub network: String,
+    /// Another name the container is found by on its user-defined network.
+    #[arg(long = "network-alias", value_name = "NAME")]
+    pub network_alias: Vec<String>,
+    /// Its IPv4 address on its bridge.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Add a line to its /etc/hosts: HOST:IP; repeatable.
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// A DNS server for its /etc/resolv.conf; repeatable.
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// A DNS search domain; repeatable.
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Publish every port the image EXPOSEs, each on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -284,6 +302,63 @@ fn resources(args: &CreateArgs) -> Result<(Limits, String, String, Vec<DeviceMap
     Ok((limits, cgroup_parent, cgroupns, devices))
 }
 
+/// `--ip`, `--network-alias`, `--add-host`, `--dns`, checked: each needs a bridge,
+/// aliases and `--ip` a network of one's own (Docker's rules).
+fn names_and_servers(args: &CreateArgs, mode: &Mode, network: &str) -> Result<()> {
+    let bridge = *mode == Mode::Bridge;
+    let needs = |flag: &str, ok: bool, what: &str| match ok {
+        true => Ok(()),
+        false => Err(Failure::new(format!("{flag}: {what}"))),
+    };
+    let user = !network.is_empty();
+    needs(
+        "--network-alias",
+        args.network_alias.is_empty() || user,
+        "network-scoped aliases are only supported for user-defined networks",
+    )?;
+    needs(
+        "--ip",
+        args.ip.is_none() || user,
+        "user specified IP address is supported on user defined networks only",
+    )?;
+    let files = args.add_host.is_empty() && args.dns.is_empty() && args.dns_search.is_empty();
+    needs(
+        "--add-host, --dns, --dns-search",
+        files || bridge,
+        "mini-docker writes /etc/hosts and /etc/resolv.conf for bridge networks only",
+    )?;
+    needs(
+        "-P",
+        !args.publish_all || bridge,
+        "only applies to bridge networks",
+    )?;
+    for alias in &args.network_alias {
+        needs(
+            "--network-alias",
+            container::is_name(alias),
+            &format!("{alias:?} is not a name"),
+        )?;
+    }
+    for extra in &args.add_host {
+        let ok = extra
+            .split_once(':')
+            .is_some_and(|(h, ip)| !h.is_empty() && ip.parse::<std::net::IpAddr>().is_ok());
+        needs(
+            "--add-host",
+            ok,
+            &format!("invalid argument {extra:?}: use HOST:IP"),
+        )?;
+    }
+    for server in &args.dns {
+        needs(
+            "--dns",
+            server.parse::<std::net::IpAddr>().is_ok(),
+            &format!("{server} is not an IP address"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Docker's rule: `--entrypoint` replaces the image's, and then drops the image's
 /// command too; `--entrypoint ''` clears it.
 fn command_line(args: &CreateArgs, image: &image::Image) -> Result<Vec<String>> {
@@ -316,8 +391,14 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
     for name in args.cap_add.iter().chain(&args.cap_drop) {
         crate::hardening::capability(name)?;
     }
-    let network: Mode = args.network.parse().map_err(Failure::new)?;
+    let (network, network_name) = crate::network::mode_of(store, &args.network)?;
     crate::network::options(network.clone(), &args.publish)?;
+    names_and_servers(args, &network, &network_name)?;
+    if let Some(ip) = &args.ip {
+        let subnet = crate::network::find(store, &network_name)?.subnet;
+        let subnet = ch05_network::args::parse_subnet(&subnet)?;
+        ch05_network::args::parse_ip(ip, subnet)?;
+    }
     let mut user = args.user.as_deref().map(user).transpose()?;
     // Docker's TERM comes with a terminal, and only then; --env-file before -e.
     let mut env_flags = vec!["TERM=xterm".to_string(); usize::from(args.tty)];
@@ -380,6 +461,16 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             .transpose()?
             .unwrap_or_default(),
         restart_policy,
+        network_name,
+        aliases: args.network_alias.clone(),
+        ip: args.ip.clone(),
+        extra_hosts: args.add_host.clone(),
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        publish_all: match args.publish_all {
+            true => image.config.exposed_ports.keys().cloned().collect(),
+            false => vec![],
+        },
         healthcheck: args.health.check(image.config.healthcheck.as_ref())?,
     })
 }

@@ -70,6 +70,12 @@ enum Command {
     Exec(ExecArgs),
     /// The processes of a container.
     Top { container: String },
+    /// The ports a running container publishes: PRIVATE[/PROTO] -> HOST:PORT.
+    Port {
+        container: String,
+        /// Only this container port (80, 80/udp).
+        private_port: Option<String>,
+    },
     /// What containers use: CPU time, memory, processes (redrawn every second).
     Stats {
         /// Print once and return.
@@ -177,9 +183,9 @@ enum Command {
     /// Volumes: directories of the store's that outlive containers.
     #[command(subcommand)]
     Volume(mini_docker::volume::Command),
-    /// Networks: the bridges chapter 05 made.
+    /// Networks: bridges of chapter 05, the default one and those made here.
     #[command(subcommand)]
-    Network(Network),
+    Network(mini_docker::network::Command),
 }
 
 #[derive(Args, Debug)]
@@ -282,14 +288,6 @@ enum ContainerCommand {
 enum ImageCommand {
     /// Remove dangling images: no name, no child, no container (old builds' images).
     Prune,
-}
-
-#[derive(Subcommand, Debug)]
-enum Network {
-    /// List the bridges, their subnets and containers.
-    Ls,
-    /// Remove a bridge and its NAT rules (refused while containers use it).
-    Rm { name: String },
 }
 
 impl Command {
@@ -429,6 +427,13 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         }),
         Command::Exec(args) => exec(store, args),
         Command::Top { container } => printed(show::top(&find(store, &container)?)?),
+        Command::Port {
+            container,
+            private_port,
+        } => printed(show::port(
+            &find(store, &container)?,
+            private_port.as_deref(),
+        )?),
         Command::Stats {
             no_stream,
             containers,
@@ -478,7 +483,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             (layers::prune_images(store)?.iter()).fold(String::new(), |t, l| t + l + "\n")
         )),
         Command::Doctor => Ok(0), // answered before the store is opened
-        Command::Network(network) => network_command(network),
+        Command::Network(verb) => mini_docker::network::command(store, verb),
         Command::Volume(verb) => mini_docker::volume::command(store, verb),
     }
 }
@@ -591,18 +596,6 @@ fn prune(store: &Store) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-fn network_command(network: Network) -> Result<i32> {
-    match network {
-        Network::Ls => printed(ch05_network::show::show(None)?),
-        Network::Rm { name } => {
-            let netlink = ch05_network::netlink::Netlink::here()?;
-            let state = ch05_network::ipam::State::here()?;
-            ch05_network::bridge::down(&netlink, &state, &name)?;
-            printed(format!("{name}\n"))
-        }
-    }
 }
 
 fn tag(store: &Store, source: &str, target: &str) -> Result<i32> {

@@ -346,7 +346,11 @@ fn monitor(
     clock.mark("plan (02)");
     // Chapter 05: the network.
     let mut attachment = match &network.mode {
-        Mode::Bridge => Some(Attachment::prepare(&network, &mut plan)?),
+        Mode::Bridge => {
+            let attachment = Attachment::prepare(&network, &mut plan)?;
+            crate::network::address_book(store, &config, &attachment)?;
+            Some(attachment)
+        }
         Mode::Container(pid) => join_network_of(container_pid(pid)?).map(|()| None)?,
         Mode::None | Mode::Host => None,
     };
@@ -382,8 +386,13 @@ fn monitor(
     };
     let ip = (attachment.as_ref()).map_or(String::new(), |a| a.lease.ip.to_string());
     let count = container.state().map_or(0, |s| s.restart_count);
-    let started = running(pid, ip, clock, count);
+    let started = State {
+        ports: network.publish.clone(),
+        ..running(pid, ip, clock, count)
+    };
     container.save_state(&started)?;
+    // Its name appears in the other containers' address books.
+    crate::network::refresh(store, &config.network_name);
     let _ = writeln!(cli, "started {pid}");
     let checker =
         (config.healthcheck.clone()).map(|c| crate::health::start(&store.root, container, c));
@@ -401,7 +410,10 @@ fn monitor(
         oom_killed,
         exec_failed: None,
     };
-    ended(store, container, &config, cli, started, end).map(|()| Some(code))
+    let recorded = ended(store, container, &config, cli, started, end);
+    // ...and vanishes from them.
+    crate::network::refresh(store, &config.network_name);
+    recorded.map(|()| Some(code))
 }
 
 // ANCHOR_END: monitor

@@ -133,8 +133,14 @@ pub fn ps(store: &Store, all: bool, quiet: bool, filter: &Filter) -> String {
         if command.chars().count() > 20 {
             command = format!("{}…", command.chars().take(19).collect::<String>());
         }
-        let ports: Vec<String> = config
-            .publish
+        // What this run published (-P's ports are chosen at each start).
+        let state = current_state(c).unwrap_or_default();
+        let published = if running {
+            &state.ports
+        } else {
+            &config.publish
+        };
+        let ports: Vec<String> = published
             .iter()
             .map(|p| {
                 format!(
@@ -414,6 +420,27 @@ pub fn bytes_in(dir: &std::path::Path) -> u64 {
             _ => 0,
         })
         .sum()
+}
+
+/// `port`: what the running container publishes, `80/tcp -> 0.0.0.0:8080`, for
+/// one container port (`80`, `80/udp`) or all.
+pub fn port(container: &Container, which: Option<&str>) -> Result<String> {
+    let state = current_state(container)?;
+    let mut out = String::new();
+    for p in state.ports.iter().filter(|_| state.running) {
+        let private = format!("{}/{}", p.container_port, p.protocol);
+        let wanted = which.is_none_or(|w| w == private || format!("{w}/tcp") == private);
+        if wanted {
+            out.push_str(&format!("{private} -> 0.0.0.0:{}\n", p.host_port));
+        }
+    }
+    match (which, out.is_empty()) {
+        (Some(w), true) => Err(Failure::new(format!(
+            "No public port '{w}' published for {}",
+            container.name
+        ))),
+        _ => Ok(out),
+    }
 }
 
 /// The state, with `Health` when the container has a check.
