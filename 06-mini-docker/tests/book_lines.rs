@@ -141,6 +141,27 @@ fn volumes_look_from_the_host() {
     assert!(!docker.root().join("volumes/notes").exists());
 }
 
+/// The networks page's block: the bridge, its isolation rules, the address book.
+#[test]
+fn networks_look_from_the_host() {
+    needs_root!();
+    let docker = Docker::new();
+    let out = run_block(
+        &docker,
+        sh_block("ch06/networks.md", "Look from the host"),
+        false,
+    );
+    assert_shows(
+        &out,
+        &[
+            "br-",
+            "CH05-ISOLATION-1",
+            "\tdb database\n",
+            "1 packets received",
+        ],
+    );
+}
+
 /// The restart page's block: a crash from the host, the same monitor, a new PID.
 #[test]
 fn restart_look_from_the_host() {
