@@ -68,6 +68,9 @@ pub struct Config {
     /// `--restart`: what the monitor does when the container ends.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
+    /// `--label`s (`compose` finds its containers by theirs).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// The user-defined network (`--network NAME`), or empty: `network` says.
     #[serde(default)]
     pub network_name: String,

@@ -47,6 +47,9 @@ pub struct CreateArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Set a label: KEY=VALUE; repeatable.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
     /// When the container ends: no, on-failure[:N], always, unless-stopped.
     #[arg(long, value_name = "POLICY", default_value = "no")]
     pub restart: String,
@@ -136,6 +139,22 @@ pub struct CreateArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+/// `run`'s flags from words, as if typed: how `build` (its RUN steps) and
+/// `compose` (its services) make their containers.
+#[derive(clap::Parser)]
+#[command(disable_help_flag = true)]
+struct Line {
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+pub fn parse_line(words: &[String]) -> Result<CreateArgs> {
+    let argv = std::iter::once("run".to_string()).chain(words.iter().cloned());
+    <Line as clap::Parser>::try_parse_from(argv)
+        .map(|line| line.create)
+        .map_err(|e| Failure::new(e.to_string().trim().to_string()))
 }
 
 /// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -461,6 +480,10 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             .transpose()?
             .unwrap_or_default(),
         restart_policy,
+        labels: (args.label.iter())
+            .map(|l| l.split_once('=').unwrap_or((l, "")))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         network_name,
         aliases: args.network_alias.clone(),
         ip: args.ip.clone(),

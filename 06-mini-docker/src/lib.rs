@@ -11,6 +11,7 @@
 //! - [`create`]: `run`/`create`'s flags checked and turned into a config;
 //! - [`volume`], [`mounts`]: volumes in the store, and `-v`/`--mount`/
 //!   `--volumes-from` read as a container's mounts;
+//! - [`compose`]: projects of services from a compose file, made with `run`'s flags;
 //! - [`network`]: `--network` and `-p` as chapter 05's options;
 //! - [`lifecycle`]: start, stop, kill, wait, pause, exec, rm;
 //! - [`monitor`]: the container's parent (Docker's containerd-shim): cgroup (03),
@@ -29,6 +30,7 @@
 //!   state/kill/delete) over the same chapters (`src/bin/mini-runc.rs`).
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod context;
 pub mod cp;

@@ -180,6 +180,8 @@ enum Command {
     Image(ImageCommand),
     /// Check this machine for everything mini-docker needs, with the fix for each.
     Doctor,
+    /// Projects of several containers, from a compose file.
+    Compose(mini_docker::compose::ComposeArgs),
     /// Volumes: directories of the store's that outlive containers.
     #[command(subcommand)]
     Volume(mini_docker::volume::Command),
@@ -325,6 +327,7 @@ impl Command {
                 | Command::Restart(_)
                 | Command::Exec(_)
                 | Command::Build(_)
+                | Command::Compose(_)
         )
     }
 }
@@ -485,6 +488,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Doctor => Ok(0), // answered before the store is opened
         Command::Network(verb) => mini_docker::network::command(store, verb),
         Command::Volume(verb) => mini_docker::volume::command(store, verb),
+        Command::Compose(args) => mini_docker::compose::compose(store, args),
     }
 }
 // ANCHOR_END: command

@@ -71,6 +71,11 @@ fn status_text(container: &Container) -> (bool, String) {
     }
 }
 
+/// What `ps` says in its STATUS column.
+pub fn status_of(container: &Container) -> String {
+    status_text(container).1
+}
+
 /// `ps --filter`: every condition must hold.
 #[derive(Debug, Default)]
 pub struct Filter {
@@ -170,30 +175,47 @@ pub fn logs(
     timestamps: bool,
     tail: Option<usize>,
 ) -> Result<i32> {
-    let mut shown = 0;
-    let mut first = true;
+    logs_of(
+        &[(String::new(), container.clone())],
+        follow,
+        timestamps,
+        tail,
+    )
+}
+
+/// The logs of several containers, each line after its prefix (`compose logs`:
+/// `web-1  | `); with `follow`, until none of them runs (or restarts) any more.
+pub fn logs_of(
+    containers: &[(String, Container)],
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+) -> Result<i32> {
+    let mut shown = vec![None; containers.len()];
     loop {
-        let lines = logs::read(&container.log())?;
-        let start = match (first, tail) {
-            (true, Some(n)) => lines.len().saturating_sub(n),
-            (true, None) => 0,
-            (false, _) => shown,
-        };
-        for line in lines.iter().skip(start) {
-            let text = match timestamps {
-                true => format!("{} {}", line.time, line.log),
-                false => line.log.clone(),
+        let mut live = false;
+        for ((prefix, container), shown) in containers.iter().zip(&mut shown) {
+            let lines = logs::read(&container.log()).unwrap_or_default();
+            let start = match (*shown, tail) {
+                (Some(n), _) => n,
+                (None, Some(n)) => lines.len().saturating_sub(n),
+                (None, None) => 0,
             };
-            let _ = match line.stream.as_str() {
-                "stderr" => std::io::stderr().write_all(text.as_bytes()),
-                _ => std::io::stdout().write_all(text.as_bytes()),
-            };
+            for line in lines.iter().skip(start) {
+                let text = match timestamps {
+                    true => format!("{prefix}{} {}", line.time, line.log),
+                    false => format!("{prefix}{}", line.log),
+                };
+                let _ = match line.stream.as_str() {
+                    "stderr" => std::io::stderr().write_all(text.as_bytes()),
+                    _ => std::io::stdout().write_all(text.as_bytes()),
+                };
+            }
+            *shown = Some(lines.len());
+            live |= current_state(container).is_ok_and(|s| s.running || s.restarting);
         }
         let _ = std::io::stdout().flush();
-        shown = lines.len();
-        first = false;
-        let running = current_state(container).is_ok_and(|s| s.running);
-        if !follow || !running {
+        if !follow || !live {
             return Ok(0);
         }
         // `logs -f` is a reader, not the start path: a short nap between looks.

@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+
+const HEALTH_ON_NATIVE: &str = "a check is an exec, which joins the container's cgroup; unhealthy_then_healthy_as_the_check_says covers that on this lane";
 use lab_tests::wait_until;
 
 /// `inspect NAME`'s `State.Health` (null without a check).
@@ -56,6 +58,7 @@ fn unhealthy_then_healthy_as_the_check_says() {
 #[test]
 fn a_check_past_its_timeout_is_killed_and_fails() {
     needs_root!();
+    native_lane_only!(HEALTH_ON_NATIVE);
     let docker = Docker::new();
     docker.run_detached(
         "slow",
@@ -91,6 +94,7 @@ fn a_check_past_its_timeout_is_killed_and_fails() {
 #[test]
 fn failures_in_the_start_period_do_not_count() {
     needs_root!();
+    native_lane_only!(HEALTH_ON_NATIVE);
     let docker = Docker::new();
     docker.run_detached(
         "db",
@@ -121,6 +125,7 @@ fn failures_in_the_start_period_do_not_count() {
 #[test]
 fn the_images_healthcheck_and_no_healthcheck() {
     needs_root!();
+    native_lane_only!(HEALTH_ON_NATIVE);
     let docker = Docker::new();
     let dir = docker.root().with_file_name("ctx");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -146,6 +151,7 @@ fn the_images_healthcheck_and_no_healthcheck() {
 #[test]
 fn bad_health_flags_are_refused() {
     needs_root!();
+    native_lane_only!(HEALTH_ON_NATIVE);
     let docker = Docker::new();
     let mut text = String::new();
     for args in [

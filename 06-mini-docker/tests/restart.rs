@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+
+const RESTART_ON_NATIVE: &str = "the monitor's restarts make the container's cgroup again as its first start does; always_restarts_after_a_crash_until_stop covers that on this lane";
 use lab_tests::wait_until;
 
 /// `inspect NAME`'s `State`, and its `RestartCount`.
@@ -26,6 +28,7 @@ fn gone(pid: i32) -> bool {
 #[test]
 fn on_failure_restarts_a_failing_container_n_times() {
     needs_root!();
+    native_lane_only!(RESTART_ON_NATIVE);
     let docker = Docker::new();
     docker.run_detached(
         "flaky",
@@ -94,6 +97,7 @@ fn always_restarts_after_a_crash_until_stop() {
 #[test]
 fn a_container_that_keeps_failing_shows_restarting() {
     needs_root!();
+    native_lane_only!(RESTART_ON_NATIVE);
     let docker = Docker::new();
     docker.run_detached(
         "crashy",
@@ -122,6 +126,7 @@ fn a_container_that_keeps_failing_shows_restarting() {
 #[test]
 fn bad_restart_policies_are_refused() {
     needs_root!();
+    native_lane_only!(RESTART_ON_NATIVE);
     let docker = Docker::new();
     let mut text = String::new();
     for policy in ["sometimes", "always:3", "on-failure:x", "unless-stopped:1"] {

@@ -34,6 +34,7 @@ fn sleeper(docker: &Docker, name: &str, args: &[&str]) {
 #[test]
 fn containers_find_each_other_by_name_on_a_user_network() {
     needs_root!();
+    cgroup_free!();
     let docker = Docker::new();
     let mut text = String::new();
     for args in [
@@ -116,6 +117,7 @@ fn containers_find_each_other_by_name_on_a_user_network() {
 #[test]
 fn networks_are_isolated_from_each_other_and_internal_ones_from_all() {
     needs_root!();
+    cgroup_free!();
     let mut docker = Docker::new();
     let (outside, _) = docker.sandbox.add_neighbour();
     for net in [vec!["one"], vec!["two"], vec!["--internal", "closed"]] {
@@ -150,6 +152,7 @@ fn networks_are_isolated_from_each_other_and_internal_ones_from_all() {
 #[test]
 fn add_host_dns_publish_all_and_port() {
     needs_root!();
+    cgroup_free!();
     let docker = Docker::new();
     let dir = docker.root().with_file_name("ctx");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -211,6 +214,7 @@ fn add_host_dns_publish_all_and_port() {
 #[test]
 fn bad_network_input_is_refused() {
     needs_root!();
+    cgroup_free!();
     let docker = Docker::new();
     assert_eq!(
         docker

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
+const VOLUMES_ON_NATIVE: &str = "a volume is a bind mount of `run`'s, whose cgroups other tests cover on this lane; left to the native lane to keep CI within 30 minutes (copy-up runs here)";
+
 /// `run --rm --network none ARGS...`: its outcome.
 fn run(docker: &Docker, args: &[&str]) -> lab_tests::Outcome {
     let mut all = vec!["run", "--rm", "--network", "none"];
@@ -61,6 +63,7 @@ fn assert_clean(docker: &Docker) {
 #[test]
 fn a_named_volume_outlives_its_containers() {
     needs_root!();
+    native_lane_only!(VOLUMES_ON_NATIVE);
     let docker = Docker::new();
     let mut text = typed(&docker, &["volume", "create", "notes"]);
     text += &typed(
@@ -134,6 +137,7 @@ fn a_named_volume_outlives_its_containers() {
 #[test]
 fn an_empty_volume_is_filled_from_the_image() {
     needs_root!();
+    native_lane_only!(VOLUMES_ON_NATIVE);
     let docker = Docker::new();
     db_image(&docker);
     // The image's VOLUME: an anonymous volume, filled with the image's files,
@@ -208,6 +212,7 @@ fn an_empty_volume_is_filled_from_the_image() {
 #[test]
 fn backup_and_restore_through_volumes_from() {
     needs_root!();
+    native_lane_only!(VOLUMES_ON_NATIVE);
     let docker = Docker::new();
     db_image(&docker);
     let backup = docker.root().with_file_name("backup");
@@ -306,6 +311,7 @@ fn backup_and_restore_through_volumes_from() {
 #[test]
 fn mount_flags_as_docker_reads_them() {
     needs_root!();
+    native_lane_only!(VOLUMES_ON_NATIVE);
     let docker = Docker::new();
     let host = docker.root().with_file_name("host");
     std::fs::create_dir_all(&host).expect("mkdir");
@@ -346,6 +352,7 @@ fn mount_flags_as_docker_reads_them() {
 #[test]
 fn bad_volume_input_is_refused_with_nothing_left() {
     needs_root!();
+    native_lane_only!(VOLUMES_ON_NATIVE);
     let docker = Docker::new();
     let missing = docker.root().with_file_name("missing");
     let missing_bind = format!("type=bind,src={},dst=/x", missing.display());

@@ -37,6 +37,8 @@ pub struct Learner {
     redactor: Redactor,
     /// What is typed on its standard input (none: /dev/null).
     stdin: Option<String>,
+    /// The directory it runs in (none: the test's).
+    dir: Option<PathBuf>,
 }
 
 /// What came out of a run.
@@ -65,6 +67,7 @@ impl Learner {
             wrapper: vec![],
             redactor,
             stdin: None,
+            dir: None,
         }
     }
 
@@ -100,6 +103,12 @@ impl Learner {
             let _ = stdin.write_all(text.as_bytes());
         }
         child
+    }
+
+    /// Run it in `dir`, as a learner who `cd`s there first.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.dir = Some(dir.as_ref().to_path_buf());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -157,6 +166,9 @@ impl Learner {
             .env("LANG", "C");
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
         }
         if let Some(uid) = self.uid {
             // std also drops root's supplementary groups when it changes the uid.

@@ -9,19 +9,12 @@ use super::Build;
 use crate::dockerfile::Instruction;
 use crate::image::Image;
 
-/// `run`'s flags, read by clap as `run` reads them: RUN's container is made
-/// exactly as `mini-docker run --network MODE --entrypoint '' -e ARG=V IMAGE CMD`.
-#[derive(clap::Parser)]
-#[command(disable_help_flag = true)]
-struct RunLine {
-    #[command(flatten)]
-    create: crate::create::CreateArgs,
-}
-
 impl Build<'_> {
     // ANCHOR: run
     /// RUN: a container on the image so far, with its ENV, WORKDIR and USER (and the
     /// ARGs as variables), run to its end; its writable layer, packed, is the layer.
+    /// It is made exactly as `mini-docker run --network MODE --entrypoint '' -e
+    /// ARG=V IMAGE CMD` would make it: the same flags, read by clap.
     pub(super) fn run(
         &mut self,
         image: &Image,
@@ -30,7 +23,7 @@ impl Build<'_> {
         env: &[String],
         network: &str,
     ) -> Result<String> {
-        let mut argv: Vec<String> = ["run", "--network", network, "--entrypoint", ""]
+        let mut argv: Vec<String> = ["--network", network, "--entrypoint", ""]
             .map(String::from)
             .into();
         for e in env {
@@ -38,9 +31,8 @@ impl Build<'_> {
         }
         argv.push(image.id.clone());
         argv.extend(cmd.iter().cloned());
-        let line = <RunLine as clap::Parser>::try_parse_from(&argv)
-            .map_err(|e| ins.fail(e.to_string().trim().to_string()))?;
-        let container = crate::create::create(self.store, &line.create).map_err(|e| ins.fail(e))?;
+        let line = crate::create::parse_line(&argv).map_err(|e| ins.fail(e))?;
+        let container = crate::create::create(self.store, &line).map_err(|e| ins.fail(e))?;
         let ran = crate::lifecycle::start(self.store, &container, false)
             .and_then(|_| crate::lifecycle::wait(&container));
         let lines = crate::logs::read(&container.log()).unwrap_or_default();

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 pub use lab_tests::netns::{GET, HOST_IP, Sandbox, fetch};
-pub use lab_tests::{Learner, Outcome, native_lane_only, needs_root, open_tempdir, wait_until};
+pub use lab_tests::{
+    Learner, Outcome, cgroup_free, native_lane_only, needs_root, open_tempdir, wait_until,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-docker");
 
