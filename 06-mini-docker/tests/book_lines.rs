@@ -162,6 +162,36 @@ fn networks_look_from_the_host() {
     );
 }
 
+/// The compose page's block, in a copy of the example at the path the page uses.
+#[test]
+fn compose_look_from_the_host() {
+    needs_root!();
+    native_lane_only!("compose.rs's project test runs on this lane");
+    let docker = Docker::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("compose/notes");
+    let into = docker
+        .root()
+        .with_file_name("06-mini-docker/compose/notes/site");
+    std::fs::create_dir_all(&into).expect("mkdir");
+    for file in ["compose.yaml", "site/index.html"] {
+        std::fs::copy(example.join(file), into.parent().expect("notes").join(file)).expect("copy");
+    }
+    let out = run_block(
+        &docker,
+        sh_block("ch06/compose.md", "Look from the host"),
+        false,
+    );
+    assert_shows(
+        &out,
+        &[
+            "notes-web-1",
+            "notes_default",
+            "notes_notes",
+            "\"com.docker.compose.service\": \"db\"",
+        ],
+    );
+}
+
 /// The restart page's block: a crash from the host, the same monitor, a new PID.
 #[test]
 fn restart_look_from_the_host() {

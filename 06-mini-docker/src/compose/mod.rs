@@ -350,17 +350,7 @@ fn up(
         for (dependency, condition) in dependencies(service) {
             wait_for(store, project, &dependency, &condition)?;
         }
-        let image = match &service.build {
-            Some(_) if rebuild || !image_exists(store, project, name, service) => {
-                build(store, project, name, service)?
-            }
-            Some(_) => built_tag(project, name, service),
-            None => service.image.clone().ok_or_else(|| {
-                Failure::new(format!(
-                    "service {name} has neither an image nor a build context"
-                ))
-            })?,
-        };
+        let image = image_for(store, project, name, service, rebuild)?;
         start_service(store, project, name, service, &image)?;
     }
     if detach {
@@ -474,6 +464,27 @@ fn make_volumes(store: &Store, project: &Project) -> Result<()> {
         eprintln!(" Volume \"{host_name}\"  Created");
     }
     Ok(())
+}
+
+/// The service's image: built (when asked, or missing) or named.
+fn image_for(
+    store: &Store,
+    project: &Project,
+    name: &str,
+    service: &Service,
+    rebuild: bool,
+) -> Result<String> {
+    match &service.build {
+        Some(_) if rebuild || !image_exists(store, project, name, service) => {
+            build(store, project, name, service)
+        }
+        Some(_) => Ok(built_tag(project, name, service)),
+        None => service.image.clone().ok_or_else(|| {
+            Failure::new(format!(
+                "service {name} has neither an image nor a build context"
+            ))
+        }),
+    }
 }
 
 fn built_tag(project: &Project, name: &str, service: &Service) -> String {
