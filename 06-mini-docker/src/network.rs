@@ -310,6 +310,7 @@ fn free_port_for(exposed: &str, taken: &[Publish]) -> Result<Option<Publish>> {
 /// name and aliases, then `--add-host`s) and `/etc/resolv.conf` (`--dns`,
 /// `--dns-search`). The default bridge lists no other containers: Docker's rule.
 fn hosts(config: &Config, ip: Ipv4Addr, peers: &[(String, Vec<String>, Ipv4Addr)]) -> String {
+    // ANCHOR: hole_hosts
     let mut text = ch05_network::etc_files::hosts(&config.hostname, Some(ip));
     for (name, aliases, peer) in peers.iter().filter(|(_, _, p)| *p != ip) {
         let names: Vec<&str> = std::iter::once(name.as_str())
@@ -323,6 +324,7 @@ fn hosts(config: &Config, ip: Ipv4Addr, peers: &[(String, Vec<String>, Ipv4Addr)
         }
     }
     text
+    // ANCHOR_END: hole_hosts
 }
 // ANCHOR_END: address_book
 

@@ -33,6 +33,7 @@ impl Restarts {
     /// After a run that ended with `code` and lasted `ran`: how long to wait before
     /// the restart, or `None` for no restart. `by_hand`: `stop` or `kill` ended it.
     pub fn next(&mut self, code: i32, ran: Duration, by_hand: bool) -> Option<Duration> {
+        // ANCHOR: hole_restarts
         if by_hand {
             return None;
         }
@@ -54,6 +55,7 @@ impl Restarts {
         };
         self.count += 1;
         Some(self.delay)
+        // ANCHOR_END: hole_restarts
     }
     // ANCHOR_END: restarts
 }
