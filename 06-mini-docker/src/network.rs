@@ -343,8 +343,11 @@ fn resolv_conf(config: &Config) -> String {
     text
 }
 
-/// Write one container's files, in place: they are bound into it (a new file
-/// renamed over the old one would not be seen through the bind).
+/// Write one container's files in place: they are bound into it, and a new file
+/// renamed over the old one would not be seen through the bind. A file that says
+/// the same already is left alone, and a changed one is overwritten before it is cut
+/// to its new length: a program reading it meanwhile never finds it empty, as it
+/// would between the truncation and the write of `fs::write`.
 fn write_files(
     bridge: &str,
     config: &Config,
@@ -358,7 +361,18 @@ fn write_files(
         ("resolv.conf", resolv_conf(config)),
     ] {
         let path = dir.join(name);
-        std::fs::write(&path, text).context(|| path.display().to_string())?;
+        if std::fs::read_to_string(&path).is_ok_and(|now| now == text) {
+            continue;
+        }
+        let shown = || path.display().to_string();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .context(shown)?;
+        std::io::Write::write_all(&mut file, text.as_bytes()).context(shown)?;
+        file.set_len(text.len() as u64).context(shown)?;
     }
     Ok(())
 }
