@@ -220,6 +220,12 @@ impl Lease {
         .context(|| self.path.display().to_string())
     }
 
+    /// Keep the lease when this value goes: it is then its holder's for as long as
+    /// that process lives (a second interface, whose holder is the container).
+    pub fn keep(mut self) {
+        self.path = PathBuf::new();
+    }
+
     /// Note the container's process in the lease.
     pub fn record_container(&mut self, pid: Pid) -> Result<()> {
         self.container = Some(pid);
@@ -236,6 +242,12 @@ impl Drop for Lease {
             );
         }
     }
+}
+
+/// Give back the address `ip` of `bridge` (its lease and its files).
+pub fn release(state: &State, bridge: &str, ip: Ipv4Addr) {
+    let _ = fs::remove_file(state.bridge_dir(bridge).join("leases").join(ip.to_string()));
+    let _ = fs::remove_dir_all(files_dir(state, bridge, ip));
 }
 
 /// Where a container's /etc files live while it holds `ip`.

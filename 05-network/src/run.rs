@@ -192,6 +192,46 @@ impl Attachment {
     // ANCHOR_END: connect
 }
 
+// ANCHOR: plug
+/// A second (third...) interface for the running container `pid`, named `iface`,
+/// on `bridge`: a veth whose lease the container itself holds (it is live while
+/// the container lives), an address, no default route (the first interface keeps
+/// it). `docker network connect` on a running container does this.
+pub fn plug(
+    bridge: &Bridge,
+    requested: Option<Ipv4Addr>,
+    pid: Pid,
+    iface: &str,
+) -> Result<Ipv4Addr> {
+    let state = State::here()?;
+    let (lease, _) = ipam::allocate(&state, &bridge.name, bridge.subnet, requested, &[], pid)?;
+    let ip = lease.ip;
+    let netlink = Netlink::here()?;
+    let plugged = (|| {
+        if netlink.link(&lease.veth)?.is_some() {
+            netlink.delete(&lease.veth)?;
+        }
+        netlink.add_veth(&lease.veth, Some(&bridge.link), iface, pid)?;
+        let inside = Netlink::inside(pid)?;
+        let address = Ipv4Net::new(ip, bridge.subnet.prefix_len())
+            .map_err(|e| Failure::new(e.to_string()))?;
+        inside.add_address(iface, address)?;
+        inside.set_up(iface)
+    })();
+    plugged?; // on failure the lease goes with `lease`
+    lease.keep();
+    Ok(ip)
+}
+
+/// Take interface `iface` out of the container `pid` (the veth pair goes with
+/// it) and give its address back.
+pub fn unplug(bridge: &str, ip: Ipv4Addr, pid: Pid, iface: &str) -> Result<()> {
+    Netlink::inside(pid)?.delete(iface)?;
+    ipam::release(&State::here()?, bridge, ip);
+    Ok(())
+}
+// ANCHOR_END: plug
+
 /// The DNAT and FORWARD rules of each `-p`, added before the container starts.
 fn publish(bridge: &Bridge, lease: &Lease) -> Result<Published> {
     let rules: Vec<Rule> = lease

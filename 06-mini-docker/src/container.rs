@@ -74,6 +74,9 @@ pub struct Config {
     /// The user-defined network (`--network NAME`), or empty: `network` says.
     #[serde(default)]
     pub network_name: String,
+    /// More user-defined networks (`network connect`): an interface on each.
+    #[serde(default)]
+    pub extra_networks: Vec<Endpoint>,
     /// `--network-alias`: other names it is found by on that network.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -142,6 +145,35 @@ impl RestartPolicy {
     }
 }
 // ANCHOR_END: restart_policy
+
+/// `--label KEY=VALUE` flags (of containers, volumes, networks) as a map; a label
+/// without `=` has an empty value.
+pub fn labels(flags: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    (flags.iter())
+        .map(|l| match l.split_once('=').unwrap_or((l, "")) {
+            ("", _) => Err(Failure::new(format!("invalid label {l:?}: use KEY=VALUE"))),
+            (k, v) => Ok((k.to_string(), v.to_string())),
+        })
+        .collect()
+}
+
+/// A user-defined network a container was connected to, beyond its first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<String>,
+}
+
+/// A running container's interface on one of its extra networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Plugged {
+    pub interface: String,
+    #[serde(rename = "IPAddress")]
+    pub ip: String,
+}
 
 /// `--device HOST[:CONTAINER][:PERMISSIONS]`, as `docker inspect` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +366,9 @@ pub struct State {
     pub finished_at: String,
     /// The address on the bridge, when it has one.
     pub ip_address: String,
+    /// Its interface on each of its `extra_networks`, while it runs.
+    #[serde(default)]
+    pub plugged: std::collections::BTreeMap<String, Plugged>,
     /// The ports published by this run (`-p`, and `-P`'s, chosen at the start).
     #[serde(default)]
     pub ports: Vec<Publish>,

@@ -321,6 +321,33 @@ fn resources(args: &CreateArgs) -> Result<(Limits, String, String, Vec<DeviceMap
     Ok((limits, cgroup_parent, cgroupns, devices))
 }
 
+/// `-u`, or the image's USER (numbers only: the image has no user database to ask).
+fn user_of(args: &CreateArgs, image: &image::Image) -> Result<Option<(u32, u32)>> {
+    match (&args.user, image.config.user.as_str()) {
+        (Some(flag), _) => user(flag).map(Some),
+        (None, "") => Ok(None),
+        (None, named) => user(named).map(Some).map_err(|_| {
+            Failure::new(format!(
+                "the image's USER {named:?}: mini-docker takes numeric users only (UID[:GID]); \
+                 give one with -u"
+            ))
+        }),
+    }
+}
+
+/// `--network` (a mode or a user-defined network) and the flags that go with it.
+fn networking(store: &Store, args: &CreateArgs) -> Result<(Mode, String)> {
+    let (network, network_name) = crate::network::mode_of(store, &args.network)?;
+    crate::network::options(network.clone(), &args.publish)?;
+    names_and_servers(args, &network, &network_name)?;
+    if let Some(ip) = &args.ip {
+        let subnet = crate::network::find(store, &network_name)?.subnet;
+        let subnet = ch05_network::args::parse_subnet(&subnet)?;
+        ch05_network::args::parse_ip(ip, subnet)?;
+    }
+    Ok((network, network_name))
+}
+
 /// `--ip`, `--network-alias`, `--add-host`, `--dns`, checked: each needs a bridge,
 /// aliases and `--ip` a network of one's own (Docker's rules).
 fn names_and_servers(args: &CreateArgs, mode: &Mode, network: &str) -> Result<()> {
@@ -410,15 +437,7 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
     for name in args.cap_add.iter().chain(&args.cap_drop) {
         crate::hardening::capability(name)?;
     }
-    let (network, network_name) = crate::network::mode_of(store, &args.network)?;
-    crate::network::options(network.clone(), &args.publish)?;
-    names_and_servers(args, &network, &network_name)?;
-    if let Some(ip) = &args.ip {
-        let subnet = crate::network::find(store, &network_name)?.subnet;
-        let subnet = ch05_network::args::parse_subnet(&subnet)?;
-        ch05_network::args::parse_ip(ip, subnet)?;
-    }
-    let mut user = args.user.as_deref().map(user).transpose()?;
+    let (network, network_name) = networking(store, args)?;
     // Docker's TERM comes with a terminal, and only then; --env-file before -e.
     let mut env_flags = vec!["TERM=xterm".to_string(); usize::from(args.tty)];
     env_flags.extend(env_files(&args.env_file)?);
@@ -435,15 +454,7 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
         ));
     }
     let image = image::resolve(store, &args.image, args.platform.as_deref())?;
-    if user.is_none() && !image.config.user.is_empty() {
-        user = Some(crate::create::user(&image.config.user).map_err(|_| {
-            Failure::new(format!(
-                "the image's USER {:?}: mini-docker takes numeric users only (UID[:GID]); \
-                 give one with -u",
-                image.config.user
-            ))
-        })?);
-    }
+    let user = user_of(args, &image)?;
     let flags = crate::mounts::Flags {
         volume: &args.volume,
         mount: &args.mount,
@@ -480,11 +491,9 @@ fn configure(store: &Store, args: &CreateArgs, id: &str) -> Result<Config> {
             .transpose()?
             .unwrap_or_default(),
         restart_policy,
-        labels: (args.label.iter())
-            .map(|l| l.split_once('=').unwrap_or((l, "")))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: container::labels(&args.label)?,
         network_name,
+        extra_networks: vec![],
         aliases: args.network_alias.clone(),
         ip: args.ip.clone(),
         extra_hosts: args.add_host.clone(),

@@ -86,16 +86,7 @@ enum Command {
     /// Give a container a new name.
     Rename { container: String, name: String },
     /// Remove containers.
-    Rm {
-        /// Kill a running one first.
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// Remove its anonymous volumes too.
-        #[arg(short = 'v', long)]
-        volumes: bool,
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Rm(RmArgs),
     /// Everything about containers, as JSON.
     Inspect(Containers),
     /// List images.
@@ -248,6 +239,18 @@ struct StopArgs {
 struct KillArgs {
     #[arg(short = 's', long, default_value = "KILL")]
     signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RmArgs {
+    /// Kill a running one first.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Remove its anonymous volumes too.
+    #[arg(short = 'v', long)]
+    volumes: bool,
     #[arg(required = true)]
     containers: Vec<String>,
 }
@@ -420,14 +423,8 @@ fn command(store: &Store, command: Command) -> Result<i32> {
             lifecycle::start(store, c, false)?;
             named(name, c)
         }),
-        Command::Pause(a) => each(store, &a.containers, |name, c| {
-            lifecycle::pause(c, true)?;
-            named(name, c)
-        }),
-        Command::Unpause(a) => each(store, &a.containers, |name, c| {
-            lifecycle::pause(c, false)?;
-            named(name, c)
-        }),
+        Command::Pause(a) => pause(store, &a.containers, true),
+        Command::Unpause(a) => pause(store, &a.containers, false),
         Command::Exec(args) => exec(store, args),
         Command::Top { container } => printed(show::top(&find(store, &container)?)?),
         Command::Port {
@@ -444,18 +441,7 @@ fn command(store: &Store, command: Command) -> Result<i32> {
         Command::Rename { container, name } => {
             mini_docker::create::rename(store, &find(store, &container)?, &name).map(|()| 0)
         }
-        Command::Rm {
-            force,
-            volumes,
-            containers,
-        } => each(store, &containers, |name, c| {
-            let mounts = c.config().map(|config| config.mounts);
-            lifecycle::rm(c, force)?;
-            if let (true, Ok(mounts)) = (volumes, mounts) {
-                mini_docker::volume::remove_anonymous(store, &mounts);
-            }
-            named(name, c)
-        }),
+        Command::Rm(a) => rm(store, a),
         Command::Inspect(a) => show::inspect(store, &a.containers),
         Command::Images { digests, all } => printed(show::images(store, digests, all)),
         Command::Build(args) => mini_docker::build::build(store, &args).map(|_| 0),
@@ -492,6 +478,25 @@ fn command(store: &Store, command: Command) -> Result<i32> {
     }
 }
 // ANCHOR_END: command
+
+/// `rm [-f] [-v]`: with -v, the container's anonymous volumes too.
+fn rm(store: &Store, args: RmArgs) -> Result<i32> {
+    each(store, &args.containers, |name, c| {
+        let mounts = c.config().map(|config| config.mounts);
+        lifecycle::rm(c, args.force)?;
+        if let (true, Ok(mounts)) = (args.volumes, mounts) {
+            mini_docker::volume::remove_anonymous(store, &mounts);
+        }
+        Ok(name.to_string())
+    })
+}
+
+fn pause(store: &Store, containers: &[String], paused: bool) -> Result<i32> {
+    each(store, containers, |name, c| {
+        lifecycle::pause(c, paused)?;
+        Ok(name.to_string())
+    })
+}
 
 fn pull(store: &Store, image: &str, platform: Option<&str>) -> Result<i32> {
     if !image.contains(':') && !image.contains('@') {

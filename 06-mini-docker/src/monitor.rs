@@ -332,37 +332,28 @@ fn monitor(
     let limits = config.limits_with(&devices);
     let place = config.cgroup(&container.id)?;
     // Chapter 04: the overlay, in a mount namespace of the monitor's own.
-    let merged = setup.merged.insert(mount_root(store, container, &config)?);
+    setup.merged = Some(mount_root(store, container, &config)?);
     clock.mark("overlay mount (04)");
-    // An empty volume gets the image's files at its path (Docker's copy-up).
-    if config.mounts.iter().any(|m| m.volume().is_some()) {
-        let root = File::open(&merged).context(|| merged.display().to_string())?;
-        crate::volume::copy_up(&root, &config.mounts)?;
-        clock.mark("volumes: copy-up");
-    }
     // Chapter 02: the namespaces and the root.
     let network = network::at_start(store, &config)?;
     let mut plan = plan_for(&config, &network, &setup, devices)?;
     clock.mark("plan (02)");
     // Chapter 05: the network.
-    let mut attachment = match &network.mode {
-        Mode::Bridge => {
-            let attachment = Attachment::prepare(&network, &mut plan)?;
-            crate::network::address_book(store, &config, &attachment)?;
-            Some(attachment)
-        }
-        Mode::Container(pid) => join_network_of(container_pid(pid)?).map(|()| None)?,
-        Mode::None | Mode::Host => None,
-    };
+    let mut attachment = attach(store, container, &config, &network, &mut plan)?;
     clock.mark("network: bridge, lease, rules, /etc (05)");
     // The bundle: all of the above in the runtime spec's words, for the runtime.
     let spec = crate::spec::spec(&config, &plan, &limits, &place)?;
     crate::spec::write(&crate::spec::bundle_dir(&container.dir), &spec)?;
     clock.mark("bundle: config.json");
     // (`lo` is the runtime's to bring up, in the container's new network namespace.)
-    let connect = |pid: Pid| match &mut attachment {
-        Some(a) => a.connect(pid),
-        None => Ok(()),
+    // ...and the networks it was connected to beyond its first: an interface each.
+    let mut plugged = Default::default();
+    let connect = |pid: Pid| {
+        if let Some(a) = &mut attachment {
+            a.connect(pid)?;
+            plugged = crate::network::plug_all(store, &config, pid.as_raw())?;
+        }
+        Ok(())
     };
     // With --runtime, the levels above the group it makes and leaves: ours to remove.
     let _levels = (!config.runtime.is_empty()).then(|| crate::shim::Levels::missing(&place));
@@ -376,11 +367,7 @@ fn monitor(
         Started::Running(pid, output) => (pid, output),
         Started::Failed(code, why) => {
             drop((attachment, setup));
-            let end = End {
-                code,
-                oom_killed: false,
-                exec_failed: Some(why),
-            };
+            let end = End::failed(code, why);
             return ended(store, container, &config, cli, State::default(), end).map(|()| None);
         }
     };
@@ -388,11 +375,12 @@ fn monitor(
     let count = container.state().map_or(0, |s| s.restart_count);
     let started = State {
         ports: network.publish.clone(),
+        plugged,
         ..running(pid, ip, clock, count)
     };
     container.save_state(&started)?;
     // Its name appears in the other containers' address books.
-    crate::network::refresh(store, &config.network_name);
+    crate::network::refresh_all(store, &config);
     let _ = writeln!(cli, "started {pid}");
     let checker =
         (config.healthcheck.clone()).map(|c| crate::health::start(&store.root, container, c));
@@ -405,18 +393,31 @@ fn monitor(
         crate::shim::delete(container, &config.runtime);
     }
     drop((attachment, setup));
-    let end = End {
-        code,
-        oom_killed,
-        exec_failed: None,
-    };
-    let recorded = ended(store, container, &config, cli, started, end);
-    // ...and vanishes from them.
-    crate::network::refresh(store, &config.network_name);
-    recorded.map(|()| Some(code))
+    let end = End::ran(code, oom_killed);
+    ended(store, container, &config, cli, started, end).map(|()| Some(code))
 }
 
 // ANCHOR_END: monitor
+
+/// Chapter 05's part: a place on a bridge (and the address book), another
+/// container's network joined, or nothing to do.
+fn attach(
+    store: &Store,
+    container: &Container,
+    config: &Config,
+    network: &Options,
+    plan: &mut Plan,
+) -> Result<Option<Attachment>> {
+    match &network.mode {
+        Mode::Bridge => {
+            let attachment = Attachment::prepare(network, plan)?;
+            crate::network::address_book(store, container, config, &attachment)?;
+            Ok(Some(attachment))
+        }
+        Mode::Container(pid) => join_network_of(container_pid(pid)?).map(|()| None),
+        Mode::None | Mode::Host => Ok(None),
+    }
+}
 
 /// How a start went: the program runs, or it could not be run (its code, why).
 pub(crate) enum Started {
@@ -505,7 +506,7 @@ fn running(pid: Pid, ip_address: String, clock: Clock, restart_count: u32) -> St
 }
 
 /// The container's root: its image's layers under its writable one, mounted where
-/// only the monitor (and the container it makes) sees it.
+/// only the monitor (and the container it makes) sees it; its empty volumes filled.
 fn mount_root(store: &Store, container: &Container, config: &Config) -> Result<PathBuf> {
     let image = image::find(store, &config.image_id)
         .ok_or_else(|| Failure::new(format!("image {} is gone", config.image)))?;
@@ -523,6 +524,11 @@ fn mount_root(store: &Store, container: &Container, config: &Config) -> Result<P
         false => overlay,
     }
     .mount_privately("the container's root, seen by the monitor only")?;
+    // An empty volume gets the image's files at its path (Docker's copy-up).
+    if config.mounts.iter().any(|m| m.volume().is_some()) {
+        let root = File::open(&merged).context(|| merged.display().to_string())?;
+        crate::volume::copy_up(&root, &config.mounts)?;
+    }
     Ok(merged)
 }
 
@@ -606,8 +612,27 @@ struct End {
     exec_failed: Option<String>,
 }
 
+impl End {
+    fn ran(code: i32, oom_killed: bool) -> End {
+        End {
+            code,
+            oom_killed,
+            exec_failed: None,
+        }
+    }
+
+    fn failed(code: i32, why: String) -> End {
+        End {
+            code,
+            oom_killed: false,
+            exec_failed: Some(why),
+        }
+    }
+}
+
 /// Record how the container ended (an exec that failed, or its exit code), remove
-/// it with `--rm`, and tell the CLI.
+/// it with `--rm`, and tell the CLI; take its name out of the other containers'
+/// address books, and give its further addresses back.
 fn ended(
     store: &Store,
     container: &Container,
@@ -621,6 +646,7 @@ fn ended(
         oom_killed,
         exec_failed,
     } = end;
+    let plugged = state.plugged.clone();
     // With --rm the container goes at once: its last state is written only if
     // it cannot go.
     let removed = config
@@ -630,8 +656,9 @@ fn ended(
         // Its anonymous volumes go with it (Docker's --rm); named ones stay.
         crate::volume::remove_anonymous(store, &config.mounts);
     }
-    if !matches!(removed, Some(Ok(()))) {
-        container.save_state(&State {
+    let saved = match removed {
+        Some(Ok(())) => Ok(()),
+        _ => container.save_state(&State {
             status: Status::Exited,
             running: false,
             pid: 0,
@@ -640,8 +667,12 @@ fn ended(
             error: exec_failed.clone().unwrap_or_default(),
             finished_at: now(),
             ..state
-        })?;
-    }
+        }),
+    };
+    // Not running any more (or gone): out of the address books, whatever failed.
+    crate::network::release_all(store, &plugged);
+    crate::network::refresh_all(store, config);
+    saved?;
     removed.transpose()?;
     let _ = match exec_failed {
         Some(why) => writeln!(cli, "error {code} {why}"),

@@ -5,6 +5,7 @@
 //! containers find each other by name through an address book, the `/etc/hosts`
 //! of each, which the runtime rewrites as they start and stop.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 
@@ -16,7 +17,7 @@ use labkit::failure::{Context, EXIT_FAILURE};
 use labkit::{Failure, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{self, Config, Container};
+use crate::container::{self, Config, Container, Endpoint, Plugged};
 use crate::store::{Store, lock, new_id, now, read_json, write_json};
 
 /// A user-defined network, as `network inspect` shows it.
@@ -109,10 +110,7 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Network> {
         subnet: subnet.to_string(),
         gateway: gateway.to_string(),
         internal: args.internal,
-        labels: (args.labels.iter())
-            .map(|l| l.split_once('=').unwrap_or((l, "")))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: container::labels(&args.labels)?,
     };
     ready(&network)?;
     let dir = store.root.join("networks");
@@ -156,17 +154,46 @@ fn free_subnet(taken: &[Ipv4Net]) -> Result<Ipv4Net> {
         .ok_or_else(|| Failure::new("no free subnet left in 10.78.0.0-10.254.0.0: give --subnet"))
 }
 
-/// The running containers on `name`, with their addresses.
-fn members(store: &Store, name: &str) -> Vec<(Container, Config, Ipv4Addr)> {
+/// A running container on a network: its address and aliases there.
+struct Member {
+    container: Container,
+    config: Config,
+    state: crate::container::State,
+    ip: Ipv4Addr,
+    aliases: Vec<String>,
+}
+
+/// The running containers on `name` (as their first network or a connected one).
+fn members(store: &Store, name: &str) -> Vec<Member> {
     (container::list(store).into_iter())
         .filter_map(|c| {
-            let config = c.config().ok().filter(|cfg| cfg.network_name == name)?;
-            let state = crate::lifecycle::current_state(&c)
-                .ok()
-                .filter(|s| s.running)?;
-            let ip = state.ip_address.parse().ok()?;
-            Some((c, config, ip))
+            let config = c.config().ok()?;
+            let state = (crate::lifecycle::current_state(&c).ok()).filter(|s| s.running)?;
+            let (ip, aliases) = match config.network_name == name {
+                true => (state.ip_address.clone(), config.aliases.clone()),
+                false => {
+                    let e = config.extra_networks.iter().find(|e| e.network == name)?;
+                    (state.plugged.get(name)?.ip.clone(), e.aliases.clone())
+                }
+            };
+            let ip = ip.parse().ok()?;
+            Some(Member {
+                container: c,
+                config,
+                state,
+                ip,
+                aliases,
+            })
         })
+        .collect()
+}
+
+/// The user-defined networks a container is on.
+fn networks_of(config: &Config) -> Vec<&str> {
+    let first = (!config.network_name.is_empty()).then_some(config.network_name.as_str());
+    first
+        .into_iter()
+        .chain(config.extra_networks.iter().map(|e| e.network.as_str()))
         .collect()
 }
 
@@ -183,7 +210,7 @@ pub fn remove(store: &Store, name: &str) -> Result<()> {
     let network = find(store, name)?;
     let running = members(store, name);
     if !running.is_empty() {
-        let ids: Vec<&str> = running.iter().map(|(c, _, _)| c.short_id()).collect();
+        let ids: Vec<&str> = running.iter().map(|m| m.container.short_id()).collect();
         return Err(Failure::new(format!(
             "error while removing network: network {name} id {} has active endpoints ({})",
             network.id,
@@ -312,7 +339,7 @@ fn free_port_for(exposed: &str, taken: &[Publish]) -> Result<Option<Publish>> {
 fn hosts(config: &Config, ip: Ipv4Addr, peers: &[(String, Vec<String>, Ipv4Addr)]) -> String {
     // ANCHOR: hole_hosts
     let mut text = ch05_network::etc_files::hosts(&config.hostname, Some(ip));
-    for (name, aliases, peer) in peers.iter().filter(|(_, _, p)| *p != ip) {
+    for (name, aliases, peer) in peers {
         let names: Vec<&str> = std::iter::once(name.as_str())
             .chain(aliases.iter().map(String::as_str))
             .collect();
@@ -378,38 +405,59 @@ fn write_files(
 }
 
 /// After chapter 05 prepared the container's place on its bridge: its files.
-pub fn address_book(store: &Store, config: &Config, attachment: &Attachment) -> Result<()> {
-    let peers = match config.network_name.is_empty() {
-        true => vec![],
-        false => peers(store, &config.network_name),
-    };
+pub fn address_book(
+    store: &Store,
+    container: &Container,
+    config: &Config,
+    attachment: &Attachment,
+) -> Result<()> {
+    let peers = peers(store, config, &container.id);
     write_files(&attachment.bridge.name, config, attachment.lease.ip, &peers)
 }
 
-fn peers(store: &Store, network: &str) -> Vec<(String, Vec<String>, Ipv4Addr)> {
-    (members(store, network).into_iter())
-        .map(|(c, config, ip)| (c.name, config.aliases, ip))
+/// Every other running container on the networks of `config`'s container (`own`,
+/// its id), by name and aliases, on each.
+fn peers(store: &Store, config: &Config, own: &str) -> Vec<(String, Vec<String>, Ipv4Addr)> {
+    (networks_of(config).into_iter())
+        .flat_map(|network| members(store, network))
+        .filter(|m| m.container.id != own)
+        .map(|m| (m.container.name, m.aliases, m.ip))
         .collect()
 }
 
 // ANCHOR: refresh
-/// A container started or ended on `network`: every running member's address
-/// book is written again, under the network's lock (two starts at once must not
-/// write what each saw before the other).
+/// A container started, ended, or was connected on `network`: the address book of
+/// every running member is written again, under the network's lock (two starts at
+/// once must not write what each saw before the other).
 pub fn refresh(store: &Store, network: &str) {
     if network.is_empty() {
         return;
     }
-    let Ok(net) = find(store, network) else {
-        return;
-    };
     let _locked = crate::store::lock(&store.root.join("networks"));
-    let peers = peers(store, network);
-    for (_, config, ip) in members(store, network) {
-        let _ = write_files(&net.bridge, &config, ip, &peers);
+    for member in members(store, network) {
+        // Its book is where its first network's files are.
+        let bridge = match member.config.network_name.as_str() {
+            "" => DEFAULT_BRIDGE.to_string(),
+            first => match find(store, first) {
+                Ok(net) => net.bridge,
+                Err(_) => continue,
+            },
+        };
+        let Ok(ip) = member.state.ip_address.parse() else {
+            continue;
+        };
+        let peers = peers(store, &member.config, &member.container.id);
+        let _ = write_files(&bridge, &member.config, ip, &peers);
     }
 }
 // ANCHOR_END: refresh
+
+/// [`refresh`] each of the container's user-defined networks.
+pub fn refresh_all(store: &Store, config: &Config) {
+    for network in networks_of(config) {
+        refresh(store, network);
+    }
+}
 
 /// `network create`'s flags.
 #[derive(clap::Args, Debug)]
@@ -460,7 +508,8 @@ pub enum Command {
         #[arg(short = 'f', long)]
         force: bool,
     },
-    /// Put a stopped container on a network (it joins at its next start).
+    /// Put a container on one more network: at once when it runs, else at its
+    /// next start.
     Connect {
         /// Other names it is found by on that network; repeatable.
         #[arg(long = "alias", value_name = "NAME")]
@@ -471,7 +520,7 @@ pub enum Command {
         network: String,
         container: String,
     },
-    /// Take a stopped container off its network (to `none`).
+    /// Take a container off a network (its first one only while it is stopped).
     Disconnect { network: String, container: String },
 }
 
@@ -505,15 +554,16 @@ pub fn command(store: &Store, command: Command) -> Result<i32> {
             ip,
             network,
             container,
-        } => attach(store, &container, Some((&network, aliases, ip))).map(|()| 0),
+        } => {
+            let endpoint = Endpoint {
+                network,
+                aliases,
+                ip,
+            };
+            connect(store, &container, endpoint).map(|()| 0)
+        }
         Command::Disconnect { network, container } => {
-            let c = container::find(store, &container)?;
-            if c.config()?.network_name != network {
-                return Err(Failure::new(format!(
-                    "container {container} is not connected to network {network}"
-                )));
-            }
-            attach(store, &container, None).map(|()| 0)
+            disconnect(store, &network, &container).map(|()| 0)
         }
     }
 }
@@ -544,52 +594,144 @@ fn remove_any(store: &Store, name: &str) -> Result<()> {
         .map_err(|_| Failure::new(format!("network {name} not found")).exit_code(EXIT_FAILURE))
 }
 
-/// `connect`/`disconnect`: the container's network in its config, changed while
-/// it is stopped (a running one has its veth: it would need a second, hot-plugged).
-fn attach(
+// ANCHOR: plug
+/// Plug the container `pid` into each network it was connected to beyond its
+/// first: an interface on each (eth1, eth2...), as `network connect` does to a
+/// running one. The monitor does it at each start, after the first interface.
+pub fn plug_all(store: &Store, config: &Config, pid: i32) -> Result<BTreeMap<String, Plugged>> {
+    let mut plugged = BTreeMap::new();
+    for endpoint in &config.extra_networks {
+        let one = plug(store, endpoint, pid, &plugged)?;
+        plugged.insert(endpoint.network.clone(), one);
+    }
+    Ok(plugged)
+}
+
+fn plug(
     store: &Store,
-    name: &str,
-    to: Option<(&str, Vec<String>, Option<String>)>,
-) -> Result<()> {
+    endpoint: &Endpoint,
+    pid: i32,
+    taken: &BTreeMap<String, Plugged>,
+) -> Result<Plugged> {
+    let network = find(store, &endpoint.network)?;
+    let bridge = ready(&network)?;
+    let requested = (endpoint.ip.as_deref())
+        .map(|ip| ch05_network::args::parse_ip(ip, bridge.subnet))
+        .transpose()?;
+    let interface = (1..)
+        .map(|n| format!("eth{n}"))
+        .find(|i| !taken.values().any(|p| &p.interface == i))
+        .unwrap_or_default();
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let ip = ch05_network::run::plug(&bridge, requested, pid, &interface)?;
+    Ok(Plugged {
+        interface,
+        ip: ip.to_string(),
+    })
+}
+// ANCHOR_END: plug
+
+/// A container ended: the addresses of its extra interfaces are given back (the
+/// interfaces went with its network namespace).
+pub fn release_all(store: &Store, plugged: &BTreeMap<String, Plugged>) {
+    let Ok(state) = ch05_network::ipam::State::here() else {
+        return;
+    };
+    for (network, one) in plugged {
+        if let (Ok(net), Ok(ip)) = (find(store, network), one.ip.parse()) {
+            ch05_network::ipam::release(&state, &net.bridge, ip);
+        }
+    }
+}
+
+// ANCHOR: connect
+/// `network connect`: one more network for the container, plugged at once when it
+/// runs (a second veth in its namespace), else at its next start.
+fn connect(store: &Store, name: &str, endpoint: Endpoint) -> Result<()> {
     let c = container::find(store, name)?;
     let _locked = lock(&c.dir)?;
-    if crate::lifecycle::current_state(&c)?.running {
+    let mut config = c.config()?;
+    let network = find(store, &endpoint.network)?;
+    if config.network != Mode::Bridge {
         return Err(Failure::new(format!(
-            "container {name} is running: mini-docker plugs a container into one network, \
-             when it starts; stop it, connect, start it"
+            "container {name} cannot be connected to network {}: its network mode is {}",
+            network.name, config.network
         )));
     }
-    let mut config = c.config()?;
-    match to {
-        Some((network, aliases, ip)) => {
-            let network = find(store, network)?;
-            if !config.network_name.is_empty() && config.network_name != network.name {
-                return Err(Failure::new(format!(
-                    "container {name} is on network {}: mini-docker gives a container one                      network; disconnect it first",
-                    config.network_name
-                )));
-            }
-            if let Some(ip) = &ip {
-                ch05_network::args::parse_ip(
-                    ip,
-                    network.subnet.parse().map_err(|_| Failure::new("subnet"))?,
-                )?;
-            }
-            config.network = Mode::Bridge;
-            config.network_name = network.name;
-            config.aliases = aliases;
-            config.ip = ip;
-        }
-        None => {
-            config.network = Mode::None;
-            config.network_name = String::new();
-            config.aliases = vec![];
-            config.ip = None;
-            config.publish.clear();
-        }
+    if networks_of(&config).contains(&network.name.as_str()) {
+        return Err(Failure::new(format!(
+            "endpoint with name {name} already exists in network {}",
+            network.name
+        )));
     }
-    c.save_config(&config)
+    let mut state = crate::lifecycle::current_state(&c)?;
+    if state.running {
+        let one = plug(store, &endpoint, state.pid, &state.plugged)?;
+        state.plugged.insert(network.name.clone(), one);
+        c.save_state(&state)?;
+    } else if let Some(ip) = &endpoint.ip {
+        let subnet = ch05_network::args::parse_subnet(&network.subnet)?;
+        ch05_network::args::parse_ip(ip, subnet)?;
+    }
+    config.extra_networks.push(endpoint);
+    c.save_config(&config)?;
+    refresh(store, &network.name);
+    Ok(())
 }
+
+/// `network disconnect`: a connected network's interface taken out (now, when the
+/// container runs). Its first network is kept while it runs (its eth0, its
+/// default route); stopped, it goes, and the next one (or none) is first.
+fn disconnect(store: &Store, network: &str, name: &str) -> Result<()> {
+    let c = container::find(store, name)?;
+    let _locked = lock(&c.dir)?;
+    let mut config = c.config()?;
+    let mut state = crate::lifecycle::current_state(&c)?;
+    if !networks_of(&config).contains(&network) {
+        return Err(Failure::new(format!(
+            "container {name} is not connected to network {network}"
+        )));
+    }
+    if config.network_name == network {
+        if state.running {
+            return Err(Failure::new(format!(
+                "{network} is container {name}'s first network (its eth0 and default \
+                 route): stop it to disconnect it"
+            )));
+        }
+        config.aliases = vec![];
+        config.ip = None;
+        match config.extra_networks.first().cloned() {
+            Some(next) => {
+                config.extra_networks.remove(0);
+                config.network_name = next.network;
+                config.aliases = next.aliases;
+                config.ip = next.ip;
+            }
+            None => {
+                config.network = Mode::None;
+                config.network_name = String::new();
+                config.publish.clear();
+            }
+        }
+    } else {
+        if let Some(one) = state.plugged.remove(network).filter(|_| state.running) {
+            let bridge = find(store, network)?.bridge;
+            let ip = one
+                .ip
+                .parse()
+                .map_err(|_| Failure::new(format!("address {}", one.ip)))?;
+            let pid = nix::unistd::Pid::from_raw(state.pid);
+            ch05_network::run::unplug(&bridge, ip, pid, &one.interface)?;
+            c.save_state(&state)?;
+        }
+        config.extra_networks.retain(|e| e.network != network);
+    }
+    c.save_config(&config)?;
+    refresh(store, network);
+    Ok(())
+}
+// ANCHOR_END: connect
 
 /// `network ls`, as Docker prints it: the default networks, then ours.
 fn ls(store: &Store, quiet: bool) -> String {
@@ -634,9 +776,9 @@ fn inspect(store: &Store, names: &[String]) -> Result<i32> {
             Ok(network) => {
                 let mut value = serde_json::json!(network);
                 let containers: serde_json::Map<String, serde_json::Value> = (members(store, name).into_iter())
-                    .map(|(c, config, ip)| {
-                        let entry = serde_json::json!({"Name": c.name, "IPv4Address": ip.to_string(), "Aliases": config.aliases});
-                        (c.id, entry)
+                    .map(|m| {
+                        let entry = serde_json::json!({"Name": m.container.name, "IPv4Address": m.ip.to_string(), "Aliases": m.aliases});
+                        (m.container.id, entry)
                     })
                     .collect();
                 value["Containers"] = containers.into();

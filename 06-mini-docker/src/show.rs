@@ -71,6 +71,19 @@ fn status_text(container: &Container) -> (bool, String) {
     }
 }
 
+/// What `ps` says in its PORTS column: `0.0.0.0:8080->80/tcp, ...`.
+pub fn ports_text(ports: &[ch05_network::args::Publish]) -> String {
+    (ports.iter())
+        .map(|p| {
+            format!(
+                "0.0.0.0:{}->{}/{}",
+                p.host_port, p.container_port, p.protocol
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What `ps` says in its STATUS column.
 pub fn status_of(container: &Container) -> String {
     status_text(container).1
@@ -145,22 +158,14 @@ pub fn ps(store: &Store, all: bool, quiet: bool, filter: &Filter) -> String {
         } else {
             &config.publish
         };
-        let ports: Vec<String> = published
-            .iter()
-            .map(|p| {
-                format!(
-                    "0.0.0.0:{}->{}/{}",
-                    p.host_port, p.container_port, p.protocol
-                )
-            })
-            .collect();
+        let ports = ports_text(published);
         rows.push(vec![
             c.short_id().to_string(),
             config.image,
             format!("\"{command}\""),
             format!("{} ago", human_since(&c.created)),
             status,
-            ports.join(", "),
+            ports,
             c.name.clone(),
         ]);
     }

@@ -76,7 +76,7 @@ pub fn check_name(name: &str) -> Result<()> {
 /// aside and renamed into place, so that two creates at once make one volume.
 pub fn create(store: &Store, name: Option<&str>, labels: &[String]) -> Result<Volume> {
     let (name, mut labels) = match name {
-        Some(name) => (name.to_string(), labels_of(labels)?),
+        Some(name) => (name.to_string(), container::labels(labels)?),
         None => (
             new_id()?,
             BTreeMap::from([(ANONYMOUS.into(), String::new())]),
@@ -113,18 +113,6 @@ pub fn create(store: &Store, name: Option<&str>, labels: &[String]) -> Result<Vo
     }
 }
 // ANCHOR_END: create
-
-fn labels_of(flags: &[String]) -> Result<BTreeMap<String, String>> {
-    (flags.iter())
-        .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            match k.is_empty() {
-                true => Err(Failure::new(format!("invalid label {l:?}: use KEY=VALUE"))),
-                false => Ok((k.to_string(), v.to_string())),
-            }
-        })
-        .collect()
-}
 
 /// The volume `name`; "No such volume" (exit 1) when there is none.
 pub fn find(store: &Store, name: &str) -> Result<Volume> {

@@ -149,6 +149,70 @@ fn networks_are_isolated_from_each_other_and_internal_ones_from_all() {
 }
 
 #[test]
+fn connect_and_disconnect_a_running_container() {
+    needs_root!();
+    cgroup_free!();
+    let docker = Docker::new();
+    for net in ["front", "back"] {
+        assert_eq!(docker.out(&["network", "create", net]).code, 0);
+    }
+    sleeper(&docker, "db", &["--network", "back"]);
+    sleeper(&docker, "web", &["--network", "front"]);
+    let ping = |to: &str| docker.out(&["exec", "web", "ping", "-c1", "-W2", to]).code;
+    assert_eq!(ping("db"), 1, "not on db's network yet");
+    // Connected while it runs: a second interface at once, and a name on back.
+    let mut text = String::new();
+    for args in [
+        vec!["network", "connect", "--alias", "api", "back", "web"],
+        vec!["exec", "web", "ip", "-o", "-4", "addr", "show"],
+        vec!["exec", "db", "cat", "/etc/hosts"],
+    ] {
+        let (code, said) = docker.md().args(&args).transcript();
+        assert_eq!(code, 0, "{said}");
+        text += &said;
+    }
+    snap("network_connect", &redact(&text));
+    assert_eq!(ping("db"), 0, "web reaches db by name on back");
+    let inspect = docker.out(&["network", "inspect", "back"]).stdout;
+    assert!(inspect.contains("\"Name\": \"web\""), "{inspect}");
+    // Disconnected: the interface, the name and the address go.
+    assert_eq!(
+        docker.out(&["network", "disconnect", "back", "web"]).code,
+        0
+    );
+    let db_ip = ip_of(&docker, "db");
+    assert_eq!(ping(&db_ip), 1, "web still reaches back");
+    assert!(!hosts_of(&docker, "db").contains("\tweb"));
+    let first = docker.out(&["network", "disconnect", "front", "web"]);
+    assert_eq!(first.code, 1);
+    assert!(first.stderr.contains("first network"), "{}", first.stderr);
+    // Connected while stopped: plugged at its next start.
+    assert_eq!(docker.out(&["stop", "-t", "0", "web"]).code, 0);
+    assert_eq!(docker.out(&["network", "connect", "back", "web"]).code, 0);
+    assert_eq!(docker.out(&["start", "web"]).code, 0);
+    assert_eq!(ping("db"), 0, "plugged at the start");
+    assert_eq!(docker.out(&["rm", "-f", "db", "web"]).code, 0);
+    // The addresses were given back: no lease left in this sandbox's state.
+    let state = std::path::PathBuf::from(docker.network_state());
+    let bridges = match state.is_dir() {
+        true => lab_tests::ls(&state),
+        false => vec![],
+    };
+    let leases: Vec<String> = bridges
+        .iter()
+        .flat_map(|bridge| {
+            let dir = state.join(bridge).join("leases");
+            match dir.is_dir() {
+                true => lab_tests::ls(&dir),
+                false => vec![],
+            }
+        })
+        .collect();
+    assert_eq!(leases, Vec::<String>::new(), "leases left");
+    assert_eq!(docker.out(&["network", "prune"]).code, 0);
+}
+
+#[test]
 fn add_host_dns_publish_all_and_port() {
     needs_root!();
     cgroup_free!();
@@ -280,6 +344,8 @@ fn bad_network_input_is_refused() {
             125,
         ),
         (vec!["port", "nope"], 1),
+        (vec!["network", "connect", "taken", "nope"], 1),
+        (vec!["network", "disconnect", "taken", "nope"], 1),
     ] {
         let (got, said) = docker.md().args(&args).transcript();
         assert_eq!(got, code, "{said}");

@@ -934,21 +934,8 @@ fn ps(store: &Store, project: &Project, all: bool) -> String {
             continue;
         }
         let status = crate::show::status_of(&c);
-        let ports: Vec<String> = (state.ports.iter())
-            .map(|p| {
-                format!(
-                    "0.0.0.0:{}->{}/{}",
-                    p.host_port, p.container_port, p.protocol
-                )
-            })
-            .collect();
-        rows.push(vec![
-            c.name.clone(),
-            config.image,
-            service,
-            status,
-            ports.join(", "),
-        ]);
+        let ports = crate::show::ports_text(&state.ports);
+        rows.push(vec![c.name.clone(), config.image, service, status, ports]);
     }
     crate::show::table(&rows)
 }
