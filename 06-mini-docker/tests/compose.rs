@@ -159,6 +159,104 @@ fn logs_stop_start_restart_and_build() {
 }
 
 #[test]
+fn a_service_on_two_networks_links_the_others() {
+    needs_root!();
+    native_lane_only!(COMPOSE_ON_NATIVE);
+    let docker = Docker::new();
+    let dir = docker.root().with_file_name("tiers");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  front:\n    image: busybox\n    command: sleep 1000\n    networks: [public]\n\
+         \x20 api:\n    image: busybox\n    command: sleep 1000\n    networks: [public, private]\n\
+         \x20 db:\n    image: busybox\n    command: sleep 1000\n    networks: [private]\n\
+         networks:\n  public:\n  private:\n    internal: true\n",
+    )
+    .expect("write");
+    ok(&docker, &dir, &["up", "-d"]);
+    let ping = |from: &str, to: &str| {
+        docker
+            .md()
+            .current_dir(&dir)
+            .args(["compose", "exec", from, "ping", "-c1", "-W2", to])
+            .output()
+            .code
+    };
+    assert_eq!(ping("front", "api"), 0, "front and api share public");
+    assert_eq!(ping("api", "db"), 0, "api and db share private");
+    assert_eq!(ping("front", "db"), 1, "front does not know db");
+    ok(&docker, &dir, &["down", "-t", "0"]);
+    assert_eq!(docker.containers(), Vec::<String>::new());
+    let networks = docker.out(&["network", "ls", "-q"]).stdout;
+    assert_eq!(networks, "bridge\nhost\nnone\n");
+}
+
+#[test]
+fn a_services_fields_become_runs_flags() {
+    needs_root!();
+    native_lane_only!(COMPOSE_ON_NATIVE);
+    let docker = Docker::new();
+    let dir = docker.root().with_file_name("fields");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("vars.env"), "# from env_file\nGREETING=hi\n").expect("write");
+    std::fs::write(dir.join(".env"), "WHO=compose\n").expect("write");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  job:\n    image: busybox\n    entrypoint: [\"sh\", \"-c\"]\n\
+         \x20   command: [\"echo $$GREETING ${WHO} from $$(pwd) as $$(id -u):$$(id -g)\"]\n\
+         \x20   env_file: vars.env\n    user: \"1000:1000\"\n    working_dir: /tmp\n\
+         \x20 split:\n    image: busybox\n    command: printf '%s|' one 'two words' three\n",
+    )
+    .expect("write");
+    ok(&docker, &dir, &["up", "-d"]);
+    let logs = wait_until("both lines", || {
+        let text = ok(&docker, &dir, &["logs"]);
+        (text.contains("job-1") && text.contains("split-1")).then_some(text)
+    });
+    assert!(
+        logs.contains("fields-job-1    | hi compose from /tmp as 1000:1000"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("fields-split-1  | one|two words|three|"),
+        "{logs}"
+    );
+    ok(&docker, &dir, &["down", "-t", "0"]);
+}
+
+#[test]
+fn pull_takes_the_services_images_from_a_registry() {
+    needs_root!();
+    native_lane_only!(COMPOSE_ON_NATIVE);
+    let docker = Docker::new();
+    let _registry = lab_tests::registry::LocalRegistry::start(&docker.sandbox.host, false);
+    let image = "127.0.0.1:5000/lab/bb:1";
+    assert_eq!(
+        docker
+            .out(&["run", "--rm", "--network", "none", "busybox", "true"])
+            .code,
+        0
+    );
+    assert_eq!(docker.out(&["tag", "busybox", image]).code, 0);
+    assert_eq!(docker.out(&["push", image]).code, 0);
+    assert_eq!(docker.out(&["rmi", image]).code, 0);
+    let dir = docker.root().with_file_name("pulled");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!("services:\n  app:\n    image: {image}\n"),
+    )
+    .expect("write");
+    let pulled = ok(&docker, &dir, &["pull"]);
+    assert!(
+        pulled.contains(&format!("Service app  Pulling {image}")),
+        "{pulled}"
+    );
+    let images = docker.out(&["images"]).stdout;
+    assert!(images.contains("127.0.0.1:5000/lab/bb"), "{images}");
+}
+
+#[test]
 fn a_dependency_that_never_gets_healthy_stops_the_up() {
     needs_root!();
     native_lane_only!(COMPOSE_ON_NATIVE);

@@ -370,15 +370,10 @@ fn check(project: &Project) -> Result<()> {
         if service.image.is_none() && service.build.is_none() {
             return Err(refused("has neither an image nor a build context".into()));
         }
-        let networks = service_networks(service);
-        let [(net, _, _)] = &networks[..] else {
-            let n = networks.len();
-            return Err(refused(format!(
-                "mini-docker puts a container on one network; it has {n}"
-            )));
-        };
-        if net != "default" && !project.file.networks.contains_key(net) {
-            return Err(refused(format!("refers to undefined network {net}")));
+        for (net, _, _) in service_networks(service) {
+            if net != "default" && !project.file.networks.contains_key(&net) {
+                return Err(refused(format!("refers to undefined network {net}")));
+            }
         }
         for volume in &service.volumes {
             if let Volume::Short(text) = volume
@@ -609,7 +604,11 @@ fn start_service(
     image: &str,
 ) -> Result<()> {
     let words = run_words(project, name, service, image)?;
-    let hash = format!("{:x}", Sha256::digest(words.join("\0").as_bytes()));
+    let networks = format!("{:?}", service_networks(service));
+    let hash = format!(
+        "{:x}",
+        Sha256::digest((words.join("\0") + &networks).as_bytes())
+    );
     let existing = containers(store, project, &[name.to_string()]);
     if let Some((_, c)) = existing.first() {
         let same = c.config()?.labels.get(HASH) == Some(&hash);
@@ -635,6 +634,15 @@ fn start_service(
     let args = crate::create::parse_line(&all)
         .map_err(|e| Failure::new(format!("service {name}: {e}")))?;
     let c = crate::create::create(store, &args)?;
+    let mut config = c.config()?;
+    for (network, aliases, ip) in service_networks(service).into_iter().skip(1) {
+        config.extra_networks.push(crate::container::Endpoint {
+            network: network_name(project, &network),
+            aliases: std::iter::once(name.to_string()).chain(aliases).collect(),
+            ip,
+        });
+    }
+    c.save_config(&config)?;
     crate::lifecycle::start(store, &c, false)?;
     eprintln!(" Container {}  Started", c.name);
     Ok(())
@@ -657,12 +665,10 @@ fn run_words(project: &Project, name: &str, service: &Service, image: &str) -> R
     {
         flag("--label", label);
     }
+    // Its first network here; the others are connected before it starts.
     let networks = service_networks(service);
-    let [(network, aliases, ip)] = &networks[..] else {
-        return Err(Failure::new(format!(
-            "service {name}: mini-docker puts a container on one network; it has {}",
-            networks.len()
-        )));
+    let Some((network, aliases, ip)) = networks.first() else {
+        return Err(Failure::new(format!("service {name}: no network")));
     };
     flag("--network", network_name(project, network));
     // On its networks a service is found by its name.
