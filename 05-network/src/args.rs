@@ -41,8 +41,8 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Net> {
     Ok(net)
 }
 
-/// `--ip 10.77.0.9`: must be a container address of the subnet.
-pub fn parse_ip(text: &str, subnet: Ipv4Net) -> Result<Ipv4Addr> {
+/// `--ip 10.77.0.9`: must be a container address of the subnet (not its gateway).
+pub fn parse_ip(text: &str, subnet: Ipv4Net, gateway: Ipv4Addr) -> Result<Ipv4Addr> {
     let ip = Ipv4Addr::from_str(text).map_err(|_| {
         Failure::new(format!(
             "--ip: {text:?} is not an IPv4 address; use e.g. 10.77.0.9"
@@ -53,7 +53,7 @@ pub fn parse_ip(text: &str, subnet: Ipv4Net) -> Result<Ipv4Addr> {
             "--ip: {ip} is outside the bridge's subnet {subnet}"
         )));
     }
-    if ip == subnet.network() || ip == subnet.broadcast() || ip == gateway(subnet) {
+    if ip == subnet.network() || ip == subnet.broadcast() || ip == gateway {
         return Err(Failure::new(format!(
             "--ip: {ip} is the subnet's network, broadcast or gateway address; pick another in {subnet}"
         )));
@@ -356,9 +356,9 @@ mod tests {
     #[test]
     fn addresses() {
         let net = parse_subnet("10.77.0.0/24").unwrap();
-        assert!(parse_ip("10.77.0.9", net).is_ok());
+        assert!(parse_ip("10.77.0.9", net, gateway(net)).is_ok());
         for bad in ["10.77.1.9", "10.77.0.1", "10.77.0.255", "10.77.0.0", "ten"] {
-            assert!(parse_ip(bad, net).is_err(), "{bad}");
+            assert!(parse_ip(bad, net, gateway(net)).is_err(), "{bad}");
         }
     }
 

@@ -5,12 +5,14 @@
 use std::fs;
 use std::path::PathBuf;
 
+use std::net::Ipv4Addr;
+
 use ipnet::Ipv4Net;
 use labkit::doctor::Host;
 use labkit::narrate;
 use labkit::{Failure, Result};
 
-use crate::args::{DEFAULT_SUBNET, gateway, parse_subnet};
+use crate::args::{DEFAULT_SUBNET, gateway as default_gateway, parse_subnet};
 use crate::ipam::{State, leases};
 use crate::netfilter::{Backend, Iptables, bridge_rules, detect, isolation_rules};
 use crate::netlink::{Link, Netlink};
@@ -21,6 +23,8 @@ pub struct Bridge {
     pub name: String,
     pub link: Link,
     pub subnet: Ipv4Net,
+    /// The bridge's own address: the containers' gateway.
+    pub gateway: Ipv4Addr,
     pub iptables: Iptables,
 }
 
@@ -51,25 +55,27 @@ pub fn forwarding_enabled() -> bool {
     fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1")
 }
 
-/// The subnet of an existing bridge `name`, from its address.
-pub fn subnet_of(netlink: &Netlink, name: &str) -> Result<Option<Ipv4Net>> {
+/// The address of an existing bridge `name`: its gateway, in its subnet.
+pub fn address_of(netlink: &Netlink, name: &str) -> Result<Option<Ipv4Net>> {
     match netlink.link(name)? {
-        Some(link) => Ok(netlink.addresses(link.index)?.first().map(Ipv4Net::trunc)),
+        Some(link) => Ok(netlink.addresses(link.index)?.first().copied()),
         None => Ok(None),
     }
 }
 
 // ANCHOR: ensure
-/// The bridge `name`, created with `subnet` (or the default) if it does not exist.
+/// The bridge `name`, created with `subnet` (or the default) and `gateway` (or the
+/// subnet's first address) if it does not exist.
 pub fn ensure(
     netlink: &Netlink,
     state: &State,
     name: &str,
     subnet: Option<Ipv4Net>,
+    gateway: Option<Ipv4Addr>,
 ) -> Result<Bridge> {
     let _locked = state.lock()?; // two runs must not both create it
     // On failure, leave no state directory (the lock made one) behind.
-    existing_or_new(netlink, state, name, subnet).inspect_err(|_| state.tidy())
+    existing_or_new(netlink, state, name, subnet, gateway).inspect_err(|_| state.tidy())
 }
 
 fn existing_or_new(
@@ -77,6 +83,7 @@ fn existing_or_new(
     state: &State,
     name: &str,
     subnet: Option<Ipv4Net>,
+    gateway: Option<Ipv4Addr>,
 ) -> Result<Bridge> {
     let bridge = match netlink.link(name)? {
         Some(link) => {
@@ -86,13 +93,20 @@ fn existing_or_new(
                     link.kind.as_deref().unwrap_or("device")
                 )));
             }
-            let own = netlink.addresses(link.index)?.first().map(Ipv4Net::trunc);
-            let Some(own) = own else {
+            let address = netlink.addresses(link.index)?.first().copied();
+            let Some(address) = address else {
                 return Err(Failure::new(format!(
                     "bridge {name} has no IPv4 address, so it cannot be the gateway; remove it \
                      with: ch05-network down --bridge {name}"
                 )));
             };
+            let own = address.trunc();
+            if gateway.is_some_and(|g| g != address.addr()) {
+                return Err(Failure::new(format!(
+                    "--gateway: bridge {name} already exists with gateway {}",
+                    address.addr()
+                )));
+            }
             if subnet.is_some_and(|s| s != own) {
                 return Err(Failure::new(format!(
                     "--subnet: bridge {name} already exists with subnet {own}; use that, or \
@@ -108,10 +122,11 @@ fn existing_or_new(
                 name: name.into(),
                 link: link.clone(),
                 subnet: own,
+                gateway: address.addr(),
                 iptables,
             }
         }
-        None => create(netlink, state, name, subnet).inspect_err(|_| state.tidy())?,
+        None => create(netlink, state, name, subnet, gateway).inspect_err(|_| state.tidy())?,
     };
     if !forwarding_enabled() {
         sysctl("net.ipv4.ip_forward", "1")?;
@@ -121,18 +136,25 @@ fn existing_or_new(
 // ANCHOR_END: ensure
 
 // ANCHOR: create
-fn create(netlink: &Netlink, state: &State, name: &str, subnet: Option<Ipv4Net>) -> Result<Bridge> {
+fn create(
+    netlink: &Netlink,
+    state: &State,
+    name: &str,
+    subnet: Option<Ipv4Net>,
+    gateway: Option<Ipv4Addr>,
+) -> Result<Bridge> {
     let subnet = match subnet {
         Some(s) => s,
         None => parse_subnet(DEFAULT_SUBNET)?,
     };
+    let gateway = gateway.unwrap_or_else(|| default_gateway(subnet));
     warn_about_overlaps(netlink, subnet)?;
     // Find iptables before creating anything: without it there is no NAT.
     let iptables = detect(&Host::real())?;
     let link = netlink.add_bridge(name)?;
     let made = (|| {
-        let address = Ipv4Net::new(gateway(subnet), subnet.prefix_len())
-            .map_err(|e| Failure::new(e.to_string()))?;
+        let address =
+            Ipv4Net::new(gateway, subnet.prefix_len()).map_err(|e| Failure::new(e.to_string()))?;
         netlink.add_address(name, address)?;
         // Published ports reached through 127.0.0.1 must be routable to the bridge.
         sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")?;
@@ -151,6 +173,7 @@ fn create(netlink: &Netlink, state: &State, name: &str, subnet: Option<Ipv4Net>)
         name: name.into(),
         link,
         subnet,
+        gateway,
         iptables,
     })
 }

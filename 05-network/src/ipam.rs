@@ -21,7 +21,7 @@ use labkit::{Failure, Result};
 use nix::fcntl::Flock;
 use nix::unistd::Pid;
 
-use crate::args::{Publish, gateway};
+use crate::args::Publish;
 
 pub const STATE_ROOT: &str = "/run/ch05-network";
 
@@ -307,7 +307,7 @@ fn take_back_stale(state: &State, bridge: &str) -> (Vec<Lease>, Vec<Lease>) {
 pub fn allocate(
     state: &State,
     bridge: &str,
-    subnet: Ipv4Net,
+    (subnet, gateway): (Ipv4Net, Ipv4Addr),
     requested: Option<Ipv4Addr>,
     ports: &[Publish],
     holder: Pid,
@@ -325,7 +325,7 @@ pub fn allocate(
             )));
         }
         Some(ip) => ip,
-        None => next_free(state, bridge, subnet, &taken)?,
+        None => next_free(state, bridge, (subnet, gateway), &taken)?,
     };
     let path = dir.join(ip.to_string());
     narrate::step(
@@ -352,8 +352,13 @@ pub fn allocate(
 }
 // ANCHOR_END: allocate
 
-fn next_free(state: &State, bridge: &str, subnet: Ipv4Net, taken: &[Ipv4Addr]) -> Result<Ipv4Addr> {
-    let usable: Vec<Ipv4Addr> = subnet.hosts().filter(|ip| *ip != gateway(subnet)).collect();
+fn next_free(
+    state: &State,
+    bridge: &str,
+    (subnet, gateway): (Ipv4Net, Ipv4Addr),
+    taken: &[Ipv4Addr],
+) -> Result<Ipv4Addr> {
+    let usable: Vec<Ipv4Addr> = subnet.hosts().filter(|ip| *ip != gateway).collect();
     let last: Option<Ipv4Addr> = fs::read_to_string(state.bridge_dir(bridge).join("last"))
         .ok()
         .and_then(|t| t.trim().parse().ok());

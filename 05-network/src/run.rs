@@ -112,22 +112,24 @@ impl Attachment {
         // --ip is checked against the subnet it will be in, before anything is made.
         let requested = match &options.ip {
             Some(text) => {
-                let subnet = match bridge::subnet_of(&netlink, &options.bridge)? {
-                    Some(existing) => existing,
-                    None => options
-                        .subnet
-                        .map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?,
+                let (subnet, gateway) = match bridge::address_of(&netlink, &options.bridge)? {
+                    Some(existing) => (existing.trunc(), existing.addr()),
+                    None => {
+                        let subnet =
+                            (options.subnet).map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?;
+                        (subnet, gateway(subnet))
+                    }
                 };
-                Some(parse_ip(text, subnet)?)
+                Some(parse_ip(text, subnet, gateway)?)
             }
             None => None,
         };
-        let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet)?;
+        let bridge = bridge::ensure(&netlink, &state, &options.bridge, options.subnet, None)?;
         // The lease names us: we wait for the container, and release it when we drop.
         let (lease, stale) = ipam::allocate(
             &state,
             &bridge.name,
-            bridge.subnet,
+            (bridge.subnet, bridge.gateway),
             requested,
             &options.publish,
             nix::unistd::getpid(),
@@ -187,7 +189,7 @@ impl Attachment {
         inside.add_address("eth0", address)?;
         inside.set_up("lo")?;
         inside.set_up("eth0")?;
-        inside.add_default_route(gateway(bridge.subnet))
+        inside.add_default_route(bridge.gateway)
     }
     // ANCHOR_END: connect
 }
@@ -204,7 +206,8 @@ pub fn plug(
     iface: &str,
 ) -> Result<Ipv4Addr> {
     let state = State::here()?;
-    let (lease, _) = ipam::allocate(&state, &bridge.name, bridge.subnet, requested, &[], pid)?;
+    let subnet = (bridge.subnet, bridge.gateway);
+    let (lease, _) = ipam::allocate(&state, &bridge.name, subnet, requested, &[], pid)?;
     let ip = lease.ip;
     let netlink = Netlink::here()?;
     let plugged = (|| {

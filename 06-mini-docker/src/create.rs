@@ -341,9 +341,7 @@ fn networking(store: &Store, args: &CreateArgs) -> Result<(Mode, String)> {
     crate::network::options(network.clone(), &args.publish)?;
     names_and_servers(args, &network, &network_name)?;
     if let Some(ip) = &args.ip {
-        let subnet = crate::network::find(store, &network_name)?.subnet;
-        let subnet = ch05_network::args::parse_subnet(&subnet)?;
-        ch05_network::args::parse_ip(ip, subnet)?;
+        crate::network::check_ip(&crate::network::find(store, &network_name)?, ip)?;
     }
     Ok((network, network_name))
 }

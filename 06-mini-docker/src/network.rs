@@ -92,14 +92,21 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Network> {
         }
         None => free_subnet(&taken)?,
     };
-    let gateway = ch05_network::args::gateway(subnet);
-    if let Some(asked) = &args.gateway
-        && asked.parse::<Ipv4Addr>().ok() != Some(gateway)
-    {
-        return Err(Failure::new(format!(
-            "--gateway {asked}: a bridge of chapter 05 is the first address of its subnet, {gateway}"
-        )));
-    }
+    let gateway = match &args.gateway {
+        None => ch05_network::args::gateway(subnet),
+        Some(asked) => match asked.parse::<Ipv4Addr>() {
+            Ok(ip)
+                if subnet.contains(&ip) && ip != subnet.network() && ip != subnet.broadcast() =>
+            {
+                ip
+            }
+            _ => {
+                return Err(Failure::new(format!(
+                    "--gateway {asked}: not a host address of the subnet {subnet}"
+                )));
+            }
+        },
+    };
     let id = new_id()?;
     let network = Network {
         name: name.clone(),
@@ -125,14 +132,38 @@ pub fn create(store: &Store, args: &CreateArgs) -> Result<Network> {
 fn ready(network: &Network) -> Result<ch05_network::bridge::Bridge> {
     let netlink = ch05_network::netlink::Netlink::here()?;
     let state = ch05_network::ipam::State::here()?;
-    let subnet = ch05_network::args::parse_subnet(&network.subnet)?;
-    let bridge = ch05_network::bridge::ensure(&netlink, &state, &network.bridge, Some(subnet))?;
+    let (subnet, gateway) = addresses(network)?;
+    let bridge = ch05_network::bridge::ensure(
+        &netlink,
+        &state,
+        &network.bridge,
+        Some(subnet),
+        Some(gateway),
+    )?;
     if network.internal {
         for rule in ch05_network::netfilter::internal_rules(&network.bridge) {
             bridge.iptables.ensure(&rule)?;
         }
     }
     Ok(bridge)
+}
+
+/// The network's subnet and gateway, as kept in its record.
+fn addresses(network: &Network) -> Result<(Ipv4Net, Ipv4Addr)> {
+    let subnet = ch05_network::args::parse_subnet(&network.subnet)?;
+    let gateway = (network.gateway.parse()).map_err(|_| {
+        Failure::new(format!(
+            "network {}: gateway {:?}",
+            network.name, network.gateway
+        ))
+    })?;
+    Ok((subnet, gateway))
+}
+
+/// `--ip` on this network: a free-to-take host address, not its gateway.
+pub fn check_ip(network: &Network, ip: &str) -> Result<Ipv4Addr> {
+    let (subnet, gateway) = addresses(network)?;
+    ch05_network::args::parse_ip(ip, subnet, gateway)
 }
 
 fn subnets_in_use(store: &Store) -> Vec<Ipv4Net> {
@@ -616,7 +647,7 @@ fn plug(
     let network = find(store, &endpoint.network)?;
     let bridge = ready(&network)?;
     let requested = (endpoint.ip.as_deref())
-        .map(|ip| ch05_network::args::parse_ip(ip, bridge.subnet))
+        .map(|ip| ch05_network::args::parse_ip(ip, bridge.subnet, bridge.gateway))
         .transpose()?;
     let interface = (1..)
         .map(|n| format!("eth{n}"))
@@ -670,8 +701,7 @@ fn connect(store: &Store, name: &str, endpoint: Endpoint) -> Result<()> {
         state.plugged.insert(network.name.clone(), one);
         c.save_state(&state)?;
     } else if let Some(ip) = &endpoint.ip {
-        let subnet = ch05_network::args::parse_subnet(&network.subnet)?;
-        ch05_network::args::parse_ip(ip, subnet)?;
+        check_ip(&network, ip)?;
     }
     config.extra_networks.push(endpoint);
     c.save_config(&config)?;

@@ -213,6 +213,51 @@ fn connect_and_disconnect_a_running_container() {
 }
 
 #[test]
+fn a_gateway_and_an_address_of_ones_choosing() {
+    needs_root!();
+    cgroup_free!();
+    let docker = Docker::new();
+    let made = docker.out(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.92.0.0/24",
+        "--gateway",
+        "10.92.0.254",
+        "custom",
+    ]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let out = docker.out(&[
+        "run", "--rm", "--network", "custom", "--ip", "10.92.0.1", "busybox", "sh", "-c",
+        "ip -o -4 addr show eth0; ip route; ping -c1 -W2 10.92.0.254 >/dev/null && echo gateway answers",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("inet 10.92.0.1/24"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("default via 10.92.0.254 dev eth0"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("gateway answers"), "{}", out.stdout);
+    let taken = docker.out(&[
+        "run",
+        "--rm",
+        "--network",
+        "custom",
+        "--ip",
+        "10.92.0.254",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        taken.code, 125,
+        "the gateway is not a container's: {}",
+        taken.stderr
+    );
+    assert_eq!(docker.out(&["network", "rm", "custom"]).code, 0);
+}
+
+#[test]
 fn add_host_dns_publish_all_and_port() {
     needs_root!();
     cgroup_free!();
@@ -305,7 +350,7 @@ fn bad_network_input_is_refused() {
                 "--subnet",
                 "10.92.0.0/24",
                 "--gateway",
-                "10.92.0.9",
+                "10.93.0.1",
                 "gw",
             ],
             1,
