@@ -126,7 +126,13 @@ fn existing_or_new(
                 iptables,
             }
         }
-        None => create(netlink, state, name, subnet, gateway).inspect_err(|_| state.tidy())?,
+        None => {
+            let subnet = subnet.map_or_else(|| parse_subnet(DEFAULT_SUBNET), Ok)?;
+            let gateway = gateway.unwrap_or_else(|| default_gateway(subnet));
+            let address = Ipv4Net::new(gateway, subnet.prefix_len())
+                .map_err(|e| Failure::new(e.to_string()))?;
+            create(netlink, state, name, address).inspect_err(|_| state.tidy())?
+        }
     };
     if !forwarding_enabled() {
         sysctl("net.ipv4.ip_forward", "1")?;
@@ -136,25 +142,14 @@ fn existing_or_new(
 // ANCHOR_END: ensure
 
 // ANCHOR: create
-fn create(
-    netlink: &Netlink,
-    state: &State,
-    name: &str,
-    subnet: Option<Ipv4Net>,
-    gateway: Option<Ipv4Addr>,
-) -> Result<Bridge> {
-    let subnet = match subnet {
-        Some(s) => s,
-        None => parse_subnet(DEFAULT_SUBNET)?,
-    };
-    let gateway = gateway.unwrap_or_else(|| default_gateway(subnet));
+/// A new bridge whose own `address` (the gateway) says its subnet too.
+fn create(netlink: &Netlink, state: &State, name: &str, address: Ipv4Net) -> Result<Bridge> {
+    let (subnet, gateway) = (address.trunc(), address.addr());
     warn_about_overlaps(netlink, subnet)?;
     // Find iptables before creating anything: without it there is no NAT.
     let iptables = detect(&Host::real())?;
     let link = netlink.add_bridge(name)?;
     let made = (|| {
-        let address =
-            Ipv4Net::new(gateway, subnet.prefix_len()).map_err(|e| Failure::new(e.to_string()))?;
         netlink.add_address(name, address)?;
         // Published ports reached through 127.0.0.1 must be routable to the bridge.
         sysctl(&format!("net.ipv4.conf.{name}.route_localnet"), "1")?;
