@@ -157,12 +157,8 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
     // ANCHOR: restart_loop
     loop {
         let began = std::time::Instant::now();
-        let outcome = run_once(
-            store,
-            container,
-            &mut cli,
-            terminal.take().unwrap_or_default(),
-        );
+        let terminal = terminal.take().unwrap_or_default();
+        let outcome = caught(|| monitor(store, container, &mut cli, terminal));
         let code = match outcome {
             Ok(Some(code)) => code,
             Ok(None) => return 0, // could not exec: no restart (Docker's rule)
@@ -174,8 +170,10 @@ fn monitor_main(store: &Store, container: &Container, mut cli: File, attach: boo
         let restarts =
             restarts.get_or_insert_with(|| crate::restart::Restarts::new(config.restart_policy));
         let by_hand = container.stopped_by_hand().exists();
-        let Some(delay) = restarts.next(code, began.elapsed(), by_hand) else {
-            return 0;
+        let delay = match caught(|| Ok(restarts.next(code, began.elapsed(), by_hand))) {
+            Ok(Some(delay)) => delay,
+            Ok(None) => return 0,
+            Err(failure) => return failed(container, &mut cli, failure),
         };
         if !back_off(container, delay, restarts.count) {
             return 0;
@@ -229,19 +227,11 @@ fn back_off(container: &Container, delay: Duration, count: u32) -> bool {
 }
 // ANCHOR_END: back_off
 
-/// One run of the container, a panic (a bug, or an exercise's todo!()) reported
-/// like an error: our stderr is /dev/null now, and the CLI would only see us end
-/// "without a word".
-fn run_once(
-    store: &Store,
-    container: &Container,
-    cli: &mut File,
-    terminal: Terminal,
-) -> Result<Option<i32>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        monitor(store, container, cli, terminal)
-    }))
-    .unwrap_or_else(|panic| {
+/// `work`, a panic in it (a bug, or an exercise's todo!()) reported like an error:
+/// our stderr is /dev/null now, and the CLI (or `inspect`'s State.Error) would
+/// otherwise only see us end "without a word".
+fn caught<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

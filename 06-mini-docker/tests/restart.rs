@@ -14,7 +14,10 @@ fn state(docker: &Docker, name: &str) -> (serde_json::Value, u64) {
     let out = docker.out(&["inspect", name]);
     let all: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
     let count = all[0]["RestartCount"].as_u64().expect("RestartCount");
-    (all[0]["State"].clone(), count)
+    let state = all[0]["State"].clone();
+    // What the monitor could not do, it records here: say it now, not at a timeout.
+    assert_eq!(state["Error"], "", "{name}: the monitor failed");
+    (state, count)
 }
 
 fn pid(state: &serde_json::Value, key: &str) -> i32 {
